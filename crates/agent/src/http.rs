@@ -1,0 +1,163 @@
+//! The agent's HTTP surface: `/api/v1/executor` (Mesos v1 executor API), `/state`,
+//! `/health`, `/version`, `/flags`. Handlers validate and decode, then hand the call to
+//! the driver and wait for its answer.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use api::codec::ContentType;
+use api::v1::executor;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::Event;
+
+#[derive(Clone)]
+struct AppState {
+    tx: mpsc::UnboundedSender<Event>,
+    flags: Arc<serde_json::Value>,
+}
+
+pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<serde_json::Value>) -> Router {
+    Router::new()
+        .route("/api/v1/executor", post(executor_api))
+        .route("/state", get(state))
+        .route("/state.json", get(state))
+        .route("/slave(1)/state", get(state))
+        .route("/health", get(|| async { StatusCode::OK }))
+        .route("/version", get(version))
+        .route("/flags", get(flags_handler))
+        .with_state(AppState { tx, flags })
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.into()).into_response()
+}
+
+fn json(value: &serde_json::Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}
+
+async fn version() -> Response {
+    json(&serde_json::json!({
+        "version": api::MESOS_COMPATIBLE_VERSION,
+        "build_user": "trireme",
+    }))
+}
+
+async fn flags_handler(State(app): State<AppState>) -> Response {
+    json(&app.flags)
+}
+
+async fn state(State(app): State<AppState>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if app.tx.send(Event::State(reply)).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
+    }
+    match answer.await {
+        Ok(value) => json(&value),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+    }
+}
+
+/// Sends `ExecutorDisconnected` when the executor's event stream is dropped (the HTTP
+/// connection closed).
+struct DisconnectGuard {
+    tx: mpsc::UnboundedSender<Event>,
+    framework_id: String,
+    executor_id: String,
+    connection: u64,
+}
+
+impl Drop for DisconnectGuard {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Event::ExecutorDisconnected {
+            framework_id: std::mem::take(&mut self.framework_id),
+            executor_id: std::mem::take(&mut self.executor_id),
+            connection: self.connection,
+        });
+    }
+}
+
+async fn executor_api(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return text(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present");
+    };
+    let Some(content_type) = content_type.to_str().ok().and_then(ContentType::from_header) else {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expecting 'Content-Type' of application/json or application/x-protobuf",
+        );
+    };
+    let call: executor::Call = match api::codec::decode(content_type, &body) {
+        Ok(call) => call,
+        Err(error) => return text(StatusCode::BAD_REQUEST, format!("Failed to validate executor::Call: {error}")),
+    };
+    if let Err(message) = validate(&call) {
+        return text(StatusCode::BAD_REQUEST, format!("Failed to validate executor::Call: {message}"));
+    }
+    if call.r#type() == executor::call::Type::Subscribe {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let Some(accept) = ContentType::from_accept(accept) else {
+            return text(StatusCode::NOT_ACCEPTABLE, "Expecting 'Accept' to allow application/json or application/x-protobuf");
+        };
+        let framework_id = call.framework_id.value.clone();
+        let executor_id = call.executor_id.value.clone();
+        let (reply, answer) = oneshot::channel();
+        if app.tx.send(Event::ExecutorSubscribe { call, accept, reply }).is_err() {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
+        }
+        let (connection, receiver) = match answer.await {
+            Ok(Ok(ok)) => ok,
+            Ok(Err((status, message))) => return text(status, message),
+            Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+        };
+        let guard = DisconnectGuard { tx: app.tx.clone(), framework_id, executor_id, connection };
+        let stream = futures_util::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
+            let record = receiver.recv().await?;
+            Some((Ok::<Bytes, Infallible>(record), (receiver, guard)))
+        });
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, accept.mime())
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the response"));
+    }
+    let (reply, answer) = oneshot::channel();
+    if app.tx.send(Event::ExecutorCall { call, reply }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
+    }
+    match answer.await {
+        Ok(Ok(())) => StatusCode::ACCEPTED.into_response(),
+        Ok(Err((status, message))) => text(status, message),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+    }
+}
+
+/// Mesos's executor call validation (src/executor/validation.cpp), minus what needs state.
+fn validate(call: &executor::Call) -> Result<(), String> {
+    use executor::call::Type;
+    if call.r#type.is_none() {
+        return Err("Expecting 'type' to be present".to_owned());
+    }
+    match call.r#type() {
+        Type::Unknown => Err("Unknown call type".to_owned()),
+        Type::Subscribe if call.subscribe.is_none() => Err("Expecting 'subscribe' to be present".to_owned()),
+        Type::Update => {
+            let Some(update) = &call.update else {
+                return Err("Expecting 'update' to be present".to_owned());
+            };
+            if update.status.uuid.is_none() {
+                return Err("Expecting 'uuid' to be present".to_owned());
+            }
+            Ok(())
+        }
+        Type::Message if call.message.is_none() => Err("Expecting 'message' to be present".to_owned()),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,113 @@
+//! The Trireme agent: registers with the master over Trireme's internal agent protocol,
+//! runs executors (the built-in command executor or custom ones) in per-run sandboxes,
+//! serves the Mesos v1 executor API, and makes status updates reliable.
+//!
+//! Code map:
+//! - [`status_update`]: sans-IO status update manager (per-task queues, retries, acks).
+//! - [`containerizer`]: the `Containerizer` trait and the process implementation.
+//! - [`driver`] (private): the one event loop that owns all agent state.
+//! - [`http`] (private): axum routes; handlers turn requests into driver events.
+//! - [`command_executor`]: the `trireme executor` program (runs command tasks).
+//! - [`detect`]: resource detection and `--attributes` parsing.
+
+pub mod command_executor;
+pub mod containerizer;
+pub mod detect;
+mod driver;
+mod http;
+mod master_link;
+mod paths;
+pub mod status_update;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How executors run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerizerKind {
+    /// Real processes (the default).
+    Process,
+    /// Benchmark-only: no process at all; every task is answered with TASK_RUNNING then
+    /// TASK_FINISHED by the agent itself (reliable updates like any other).
+    Fake,
+}
+
+/// Agent configuration; every field is public so `trireme local` can build one directly.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The master, `host:port` (an `http://` prefix is accepted).
+    pub master: String,
+    pub work_dir: PathBuf,
+    /// Address reported to executors; `None` = the listener's address (loopback when the
+    /// listener is bound to an unspecified address).
+    pub advertise_ip: Option<IpAddr>,
+    /// `AgentInfo.hostname`; `None` = the system hostname.
+    pub hostname: Option<String>,
+    /// Mesos `--resources` text; names given replace the detected ones.
+    pub resources: Option<String>,
+    /// Mesos `--attributes` text.
+    pub attributes: Option<String>,
+    pub executor_shutdown_grace_period: Duration,
+    pub registration_backoff_factor: Duration,
+    pub status_update_retry_interval_min: Duration,
+    pub status_update_retry_interval_max: Duration,
+    pub executor_registration_timeout: Duration,
+    /// Passed to checkpointing executors as MESOS_RECOVERY_TIMEOUT.
+    pub recovery_timeout: Duration,
+    /// Passed to checkpointing executors as MESOS_SUBSCRIPTION_BACKOFF_MAX.
+    pub executor_reregistration_timeout: Duration,
+    pub containerizer: ContainerizerKind,
+    /// The program started as the command executor; `None` = this binary.
+    pub executor_path: Option<PathBuf>,
+    /// Its arguments (default `["executor"]`).
+    pub executor_args: Vec<String>,
+    /// Flags as given on the command line, served at `/flags`.
+    pub flags: Vec<(String, String)>,
+}
+
+impl Config {
+    pub fn new(master: String, work_dir: PathBuf) -> Config {
+        Config {
+            master,
+            work_dir,
+            advertise_ip: None,
+            hostname: None,
+            resources: None,
+            attributes: None,
+            executor_shutdown_grace_period: Duration::from_secs(5),
+            registration_backoff_factor: Duration::from_secs(1),
+            status_update_retry_interval_min: status_update::DEFAULT_RETRY_MIN,
+            status_update_retry_interval_max: status_update::DEFAULT_RETRY_MAX,
+            executor_registration_timeout: Duration::from_secs(60),
+            recovery_timeout: Duration::from_secs(15 * 60),
+            executor_reregistration_timeout: Duration::from_secs(2),
+            containerizer: ContainerizerKind::Process,
+            executor_path: None,
+            executor_args: vec!["executor".to_owned()],
+            flags: Vec::new(),
+        }
+    }
+}
+
+/// Runs the agent until `shutdown` resolves (then kills its executors and returns `Ok`) or
+/// the master shuts it down (returns an error saying why).
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    driver::run(config, listener, Box::pin(shutdown)).await
+}
+
+/// Formats a duration in Mesos's syntax (`5secs`, `100ms`).
+pub fn format_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos.is_multiple_of(1_000_000_000) {
+        format!("{}secs", d.as_secs())
+    } else if nanos.is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}us", d.as_micros())
+    }
+}

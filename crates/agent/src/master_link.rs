@@ -1,0 +1,107 @@
+//! The HTTP side of the master <-> agent protocol: the SUBSCRIBE stream reader and the
+//! one-shot calls. No decisions here; everything goes back to the driver as events.
+
+use std::time::Duration;
+
+use api::internal::{AgentCall, AgentEvent};
+use futures_util::StreamExt;
+use prost::Message;
+use tokio::sync::mpsc;
+
+pub const STREAM_ID_HEADER: &str = "Trireme-Stream-Id";
+const MAX_RECORD: usize = 64 * 1024 * 1024;
+
+/// What the stream reader reports, tagged with its connection generation.
+#[derive(Debug)]
+pub enum LinkEvent {
+    Connected { stream_id: String },
+    Event(Box<AgentEvent>),
+    Closed { reason: String },
+}
+
+pub fn url(master: &str) -> String {
+    let host = master.trim().trim_start_matches("http://").trim_end_matches('/');
+    format!("http://{host}/internal/agent")
+}
+
+/// Opens the SUBSCRIBE stream and forwards its events until it ends.
+pub async fn subscribe(
+    client: reqwest::Client,
+    url: String,
+    call: AgentCall,
+    generation: u64,
+    events: mpsc::UnboundedSender<(u64, LinkEvent)>,
+) {
+    let reason = match read_stream(&client, &url, call, generation, &events).await {
+        Ok(()) => "the master closed the stream".to_owned(),
+        Err(reason) => reason,
+    };
+    let _ = events.send((generation, LinkEvent::Closed { reason }));
+}
+
+async fn read_stream(
+    client: &reqwest::Client,
+    url: &str,
+    call: AgentCall,
+    generation: u64,
+    events: &mpsc::UnboundedSender<(u64, LinkEvent)>,
+) -> Result<(), String> {
+    let response = client
+        .post(url)
+        .header("Content-Type", "application/x-protobuf")
+        .header("Accept", "application/x-protobuf")
+        .body(call.encode_to_vec())
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the master at {url}: {e}"))?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        let body = response.text().await.unwrap_or_default();
+        return Err(format!("the master answered SUBSCRIBE with {status}: {body}"));
+    }
+    let stream_id = response
+        .headers()
+        .get(STREAM_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the master's SUBSCRIBE response has no {STREAM_ID_HEADER} header"))?;
+    if events.send((generation, LinkEvent::Connected { stream_id })).is_err() {
+        return Ok(());
+    }
+    let mut decoder = api::recordio::Decoder::new(MAX_RECORD);
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("the master stream broke: {e}"))?;
+        decoder.push(&chunk);
+        while let Some(record) = decoder.next().map_err(|e| format!("bad record from the master: {e}"))? {
+            let event = AgentEvent::decode(record.as_slice())
+                .map_err(|e| format!("undecodable event from the master: {e}"))?;
+            if events.send((generation, LinkEvent::Event(Box::new(event)))).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends one call on an established stream; failures are only logged (updates are
+/// retried by the status update manager, the rest is unreliable as in Mesos).
+pub fn post(client: &reqwest::Client, url: &str, stream_id: &str, call: AgentCall) {
+    let request = client
+        .post(url)
+        .header("Content-Type", "application/x-protobuf")
+        .header(STREAM_ID_HEADER, stream_id)
+        .timeout(Duration::from_secs(30))
+        .body(call.encode_to_vec());
+    tokio::spawn(async move {
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                tracing::warn!("master refused a call: {status}: {body}");
+            }
+            Err(error) => tracing::warn!("call to the master failed: {error}"),
+        }
+    });
+}

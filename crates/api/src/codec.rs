@@ -1,0 +1,312 @@
+//! The two encodings of Mesos's v1 APIs: protobuf, and Mesos's JSON mapping.
+//!
+//! Mesos's JSON: proto field names (snake_case), enums by name, `bytes` as base64, 64-bit
+//! integers as JSON numbers, unset optional fields omitted, unknown fields ignored, and
+//! missing `required` fields rejected ("Missing required fields: ..."). Both decoders check
+//! required fields, because prost does not.
+
+use std::sync::OnceLock;
+
+use prost::{Message, Name};
+use prost_reflect::{
+    Cardinality, DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, ReflectMessage,
+    SerializeOptions, Value,
+};
+
+static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+
+fn pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        DescriptorPool::decode(DESCRIPTORS).expect("descriptor set compiled by build.rs decodes")
+    })
+}
+
+fn descriptor<M: Name>() -> MessageDescriptor {
+    let name = M::full_name();
+    pool()
+        .get_message_by_name(&name)
+        .unwrap_or_else(|| panic!("{name} is compiled into the descriptor set"))
+}
+
+/// The media types the v1 APIs accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentType {
+    Json,
+    Protobuf,
+}
+
+impl ContentType {
+    pub const JSON: &'static str = "application/json";
+    pub const PROTOBUF: &'static str = "application/x-protobuf";
+
+    /// Parses a `Content-Type` header value; parameters (`; charset=utf-8`) are ignored.
+    pub fn from_header(value: &str) -> Option<ContentType> {
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case(Self::JSON) {
+            Some(ContentType::Json)
+        } else if media.eq_ignore_ascii_case(Self::PROTOBUF) {
+            Some(ContentType::Protobuf)
+        } else {
+            None
+        }
+    }
+
+    /// Chooses the response type from an `Accept` header: JSON when absent; `None` when it
+    /// allows neither type (the caller answers 406).
+    pub fn from_accept(accept: Option<&str>) -> Option<ContentType> {
+        let Some(accept) = accept else {
+            return Some(ContentType::Json);
+        };
+        let mut json_ok = false;
+        let mut protobuf_ok = false;
+        for item in accept.split(',') {
+            let mut parts = item.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "q=0" || p == "q=0.0" || p == "q=0.00" || p == "q=0.000"
+            });
+            if refused {
+                continue;
+            }
+            match media.as_str() {
+                "*/*" | "application/*" => json_ok = true,
+                Self::JSON => json_ok = true,
+                Self::PROTOBUF => protobuf_ok = true,
+                _ => {}
+            }
+        }
+        if json_ok {
+            Some(ContentType::Json)
+        } else if protobuf_ok {
+            Some(ContentType::Protobuf)
+        } else {
+            None
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            ContentType::Json => Self::JSON,
+            ContentType::Protobuf => Self::PROTOBUF,
+        }
+    }
+}
+
+/// Why a body could not be decoded; the text is what a client is told (with a 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+/// Decodes `body` in the given encoding, rejecting missing required fields.
+pub fn decode<M: Message + Name + Default>(
+    content_type: ContentType,
+    body: &[u8],
+) -> Result<M, DecodeError> {
+    match content_type {
+        ContentType::Json => from_json(body),
+        ContentType::Protobuf => from_protobuf(body),
+    }
+}
+
+/// Encodes `message` in the given encoding.
+pub fn encode<M: Message + Name>(content_type: ContentType, message: &M) -> Vec<u8> {
+    match content_type {
+        ContentType::Json => to_json(message),
+        ContentType::Protobuf => message.encode_to_vec(),
+    }
+}
+
+pub fn from_protobuf<M: Message + Name + Default>(body: &[u8]) -> Result<M, DecodeError> {
+    let dynamic = DynamicMessage::decode(descriptor::<M>(), body)
+        .map_err(|e| DecodeError(format!("Failed to parse body into {}: {e}", M::NAME)))?;
+    check_required(&dynamic)?;
+    M::decode(body).map_err(|e| DecodeError(format!("Failed to parse body into {}: {e}", M::NAME)))
+}
+
+pub fn from_json<M: Message + Name + Default>(body: &[u8]) -> Result<M, DecodeError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let options = DeserializeOptions::new().deny_unknown_fields(false);
+    let dynamic = DynamicMessage::deserialize_with_options(descriptor::<M>(), &mut deserializer, &options)
+        .map_err(|e| DecodeError(format!("Failed to convert JSON into {} protobuf: {e}", M::NAME)))?;
+    deserializer
+        .end()
+        .map_err(|e| DecodeError(format!("Trailing data after JSON object: {e}")))?;
+    check_required(&dynamic)?;
+    M::decode(dynamic.encode_to_vec().as_slice())
+        .map_err(|e| DecodeError(format!("Failed to convert JSON into {}: {e}", M::NAME)))
+}
+
+/// Parses a JSON value already in memory (for example a `--resources` JSON flag).
+pub fn from_json_value<M: Message + Name + Default>(
+    value: &serde_json::Value,
+) -> Result<M, DecodeError> {
+    from_json(value.to_string().as_bytes())
+}
+
+pub fn to_json<M: Message + Name>(message: &M) -> Vec<u8> {
+    let dynamic = to_dynamic(message);
+    let mut serializer = serde_json::Serializer::new(Vec::new());
+    dynamic
+        .serialize_with_options(&mut serializer, &serialize_options())
+        .expect("serializing a well-formed message to a Vec cannot fail");
+    serializer.into_inner()
+}
+
+/// The message as a JSON value, for building larger documents such as `/state`.
+pub fn to_json_value<M: Message + Name>(message: &M) -> serde_json::Value {
+    to_dynamic(message)
+        .serialize_with_options(serde_json::value::Serializer, &serialize_options())
+        .expect("serializing a well-formed message to a JSON value cannot fail")
+}
+
+fn serialize_options() -> SerializeOptions {
+    SerializeOptions::new()
+        .stringify_64_bit_integers(false)
+        .use_proto_field_name(true)
+}
+
+fn to_dynamic<M: Message + Name>(message: &M) -> DynamicMessage {
+    DynamicMessage::decode(descriptor::<M>(), message.encode_to_vec().as_slice())
+        .expect("a prost message re-decodes under its own descriptor")
+}
+
+fn check_required(message: &DynamicMessage) -> Result<(), DecodeError> {
+    let mut missing = Vec::new();
+    collect_missing(message, "", &mut missing);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(DecodeError(format!("Missing required fields: {}", missing.join(", "))))
+    }
+}
+
+fn collect_missing(message: &DynamicMessage, prefix: &str, missing: &mut Vec<String>) {
+    for field in message.descriptor().fields() {
+        if field.cardinality() == Cardinality::Required && !message.has_field(&field) {
+            missing.push(format!("{prefix}{}", field.name()));
+        }
+    }
+    for (field, value) in message.fields() {
+        match value {
+            Value::Message(inner) => {
+                collect_missing(inner, &format!("{prefix}{}.", field.name()), missing)
+            }
+            Value::List(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    if let Value::Message(inner) = item {
+                        let path = format!("{prefix}{}[{index}].", field.name());
+                        collect_missing(inner, &path, missing);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1;
+    use crate::v1::scheduler::{Call, call};
+
+    fn subscribe_call() -> Call {
+        Call {
+            r#type: Some(call::Type::Subscribe as i32),
+            subscribe: Some(call::Subscribe {
+                framework_info: v1::FrameworkInfo {
+                    user: "root".into(),
+                    name: "test".into(),
+                    failover_timeout: Some(60.0),
+                    ..Default::default()
+                },
+                suppressed_roles: vec![],
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn json_uses_proto_names_and_enum_names() {
+        let json: serde_json::Value = serde_json::from_slice(&to_json(&subscribe_call())).unwrap();
+        assert_eq!(json["type"], "SUBSCRIBE");
+        assert_eq!(json["subscribe"]["framework_info"]["failover_timeout"], 60.0);
+        assert!(json.get("framework_id").is_none(), "unset optionals are omitted");
+    }
+
+    #[test]
+    fn json_and_protobuf_round_trip_to_the_same_message() {
+        let call = subscribe_call();
+        let from_json: Call = decode(ContentType::Json, &encode(ContentType::Json, &call)).unwrap();
+        let from_pb: Call =
+            decode(ContentType::Protobuf, &encode(ContentType::Protobuf, &call)).unwrap();
+        assert_eq!(from_json, call);
+        assert_eq!(from_pb, call);
+    }
+
+    #[test]
+    fn sixty_four_bit_integers_are_json_numbers() {
+        let range = v1::value::Range { begin: 31000, end: 32000 };
+        let json: serde_json::Value = serde_json::from_slice(&to_json(&range)).unwrap();
+        assert_eq!(json, serde_json::json!({"begin": 31000, "end": 32000}));
+    }
+
+    #[test]
+    fn bytes_are_base64() {
+        let ack = call::Acknowledge {
+            agent_id: "a".into(),
+            task_id: "t".into(),
+            uuid: vec![0xff, 0x00, 0x10],
+        };
+        let json: serde_json::Value = serde_json::from_slice(&to_json(&ack)).unwrap();
+        assert_eq!(json["uuid"], "/wAQ");
+    }
+
+    #[test]
+    fn unknown_json_fields_are_ignored() {
+        let body = br#"{"type":"SUBSCRIBE","slave_id":{"value":"x"},
+            "subscribe":{"framework_info":{"user":"u","name":"n","extra":1}}}"#;
+        let call: Call = decode(ContentType::Json, body).unwrap();
+        assert_eq!(call.r#type(), call::Type::Subscribe);
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let body = br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u"}}}"#;
+        let error = decode::<Call>(ContentType::Json, body).unwrap_err();
+        assert_eq!(error.0, "Missing required fields: subscribe.framework_info.name");
+    }
+
+    #[test]
+    fn missing_required_fields_are_rejected_in_protobuf_too() {
+        let info = v1::FrameworkInfo { user: "u".into(), name: "n".into(), ..Default::default() };
+        let mut bytes = info.encode_to_vec();
+        bytes.truncate(3); // keeps `user`, drops `name`
+        let error = decode::<v1::FrameworkInfo>(ContentType::Protobuf, &bytes).unwrap_err();
+        assert!(error.0.contains("name"), "{error}");
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_panics() {
+        assert!(decode::<Call>(ContentType::Json, b"{not json").is_err());
+        assert!(decode::<Call>(ContentType::Json, b"[1,2]").is_err());
+        assert!(decode::<Call>(ContentType::Protobuf, &[0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn accept_negotiation_follows_mesos() {
+        assert_eq!(ContentType::from_accept(None), Some(ContentType::Json));
+        assert_eq!(ContentType::from_accept(Some("*/*")), Some(ContentType::Json));
+        assert_eq!(
+            ContentType::from_accept(Some("application/x-protobuf")),
+            Some(ContentType::Protobuf)
+        );
+        assert_eq!(ContentType::from_accept(Some("text/html")), None);
+        assert_eq!(
+            ContentType::from_header("application/json; charset=utf-8"),
+            Some(ContentType::Json)
+        );
+    }
+}

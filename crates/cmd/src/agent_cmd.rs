@@ -1,0 +1,118 @@
+//! `trireme agent`: flags in Mesos's spellings (with the old `slave` names where Mesos has
+//! them), then `agent::serve` until Ctrl-C or SIGTERM.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::flags::parse_duration;
+
+/// Run an agent: register with a master and run tasks.
+#[derive(clap::Args, Debug)]
+#[command(rename_all = "snake_case")]
+pub struct AgentArgs {
+    /// The master, host:port.
+    #[arg(long)]
+    master: String,
+    /// Directory for sandboxes and agent metadata (required).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// IP address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    ip: IpAddr,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 5051)]
+    port: u16,
+    /// IP address reported to executors (default: --ip, or 127.0.0.1 when --ip is 0.0.0.0).
+    #[arg(long)]
+    advertise_ip: Option<IpAddr>,
+    /// Hostname reported to the master (default: the system hostname).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Resources, e.g. `cpus:4;mem:1024;ports:[31000-32000]` (names given replace the
+    /// detected ones).
+    #[arg(long)]
+    resources: Option<String>,
+    /// Attributes, e.g. `rack:r1;zone:a`.
+    #[arg(long)]
+    attributes: Option<String>,
+    #[arg(long, default_value = "5secs", value_parser = parse_duration)]
+    executor_shutdown_grace_period: Duration,
+    #[arg(long, default_value = "1secs", value_parser = parse_duration)]
+    registration_backoff_factor: Duration,
+    #[arg(long, default_value = "10secs", value_parser = parse_duration)]
+    status_update_retry_interval_min: Duration,
+    #[arg(long, default_value = "10mins", value_parser = parse_duration)]
+    status_update_retry_interval_max: Duration,
+    #[arg(long, default_value = "1mins", value_parser = parse_duration)]
+    executor_registration_timeout: Duration,
+    #[arg(long, default_value = "15mins", value_parser = parse_duration)]
+    recovery_timeout: Duration,
+    #[arg(long, default_value = "2secs", value_parser = parse_duration)]
+    executor_reregistration_timeout: Duration,
+    /// `process` (real processes) or `fake` (benchmark only: every task reports
+    /// TASK_RUNNING then TASK_FINISHED without any process).
+    #[arg(long, visible_alias = "containerizers", default_value = "process")]
+    containerizer: String,
+    /// Program started as the command executor (default: this binary, `executor` subcommand).
+    #[arg(long)]
+    executor_path: Option<PathBuf>,
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let work_dir = args
+        .work_dir
+        .clone()
+        .context("--work_dir is required: the agent keeps sandboxes and its metadata there")?;
+    let containerizer = match args.containerizer.as_str() {
+        "process" | "mesos" => agent::ContainerizerKind::Process,
+        "fake" => agent::ContainerizerKind::Fake,
+        other => anyhow::bail!("--containerizer={other} is not supported (process or fake)"),
+    };
+    let listener = tokio::net::TcpListener::bind((args.ip, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.ip, args.port))?;
+    let mut config = agent::Config::new(args.master.clone(), work_dir);
+    config.advertise_ip = args.advertise_ip.or((!args.ip.is_unspecified()).then_some(args.ip));
+    config.hostname = args.hostname.clone();
+    config.resources = args.resources.clone();
+    config.attributes = args.attributes.clone();
+    config.executor_shutdown_grace_period = args.executor_shutdown_grace_period;
+    config.registration_backoff_factor = args.registration_backoff_factor;
+    config.status_update_retry_interval_min = args.status_update_retry_interval_min;
+    config.status_update_retry_interval_max = args.status_update_retry_interval_max;
+    config.executor_registration_timeout = args.executor_registration_timeout;
+    config.recovery_timeout = args.recovery_timeout;
+    config.executor_reregistration_timeout = args.executor_reregistration_timeout;
+    config.containerizer = containerizer;
+    config.executor_path = args.executor_path.clone();
+    config.flags = vec![
+        ("ip".into(), args.ip.to_string()),
+        ("port".into(), args.port.to_string()),
+        ("hostname".into(), args.hostname.clone().unwrap_or_default()),
+        ("resources".into(), args.resources.clone().unwrap_or_default()),
+        ("attributes".into(), args.attributes.clone().unwrap_or_default()),
+        ("containerizer".into(), args.containerizer.clone()),
+        ("executor_shutdown_grace_period".into(), agent::format_duration(args.executor_shutdown_grace_period)),
+        ("registration_backoff_factor".into(), agent::format_duration(args.registration_backoff_factor)),
+        ("status_update_retry_interval_min".into(), agent::format_duration(args.status_update_retry_interval_min)),
+        ("executor_registration_timeout".into(), agent::format_duration(args.executor_registration_timeout)),
+    ];
+    agent::serve(config, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,69 @@
+//! `trireme`: one binary, one subcommand per role. `main` parses flags, runs, and maps an
+//! error to exit code 1 with its message; subcommands that exit with a status of their
+//! own (`execute`) return it.
+
+mod agent_cmd;
+mod execute;
+mod flags;
+mod executor_cmd;
+mod local;
+mod log;
+mod logging;
+mod master_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Trireme: a highly-available cluster manager, wire-compatible with Mesos's v1 HTTP APIs.
+#[derive(Parser, Debug)]
+#[command(name = "trireme", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a master (scheduler API, allocator, agent registry).
+    Master(master_cmd::MasterArgs),
+    /// Run an agent: register with a master and run tasks.
+    Agent(agent_cmd::AgentArgs),
+    /// Run a whole cluster on this machine: one master and N agents.
+    Local(local::LocalArgs),
+    /// Run one command as a task and exit with its status (like mesos-execute).
+    Execute(execute::ExecuteArgs),
+    /// The built-in command executor (started by the agent, not by hand).
+    Executor(executor_cmd::ExecutorArgs),
+    /// Replicated-log tools: initialize, read, replica, bench.
+    Log {
+        #[command(subcommand)]
+        command: log::LogCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("trireme: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    logging::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Master(args) => master_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Agent(args) => agent_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Local(args) => local::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Execute(args) => execute::run(args).await,
+            Command::Executor(args) => executor_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Log { command } => log::run(command).await.map(|()| ExitCode::SUCCESS),
+        }
+    })
+}

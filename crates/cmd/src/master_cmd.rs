@@ -1,0 +1,99 @@
+//! `trireme master`: flags in Mesos's spellings (with the old `slave` names where Mesos
+//! has them), then `master::serve` until Ctrl-C or SIGTERM.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::flags::parse_duration;
+
+/// Run a master (scheduler API, allocator, agent registry).
+#[derive(clap::Args, Debug)]
+#[command(rename_all = "snake_case")]
+pub struct MasterArgs {
+    /// IP address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    ip: IpAddr,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 5050)]
+    port: u16,
+    /// IP address advertised to agents and frameworks (default: --ip, or 127.0.0.1 when
+    /// --ip is 0.0.0.0).
+    #[arg(long)]
+    advertise_ip: Option<IpAddr>,
+    /// Port advertised (default: --port).
+    #[arg(long)]
+    advertise_port: Option<u16>,
+    /// Hostname advertised in MasterInfo (default: the advertised IP).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Working directory (unused until the replicated registry lands; accepted for
+    /// compatibility with Mesos unit files).
+    #[arg(long)]
+    work_dir: Option<std::path::PathBuf>,
+    /// The longest time between allocation passes.
+    #[arg(long, default_value = "1secs", value_parser = parse_duration)]
+    allocation_interval: Duration,
+    /// How often schedulers get HEARTBEAT events (fixed at 15secs in Mesos; ours for tests).
+    #[arg(long, default_value = "15secs", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+    /// How often agents are pinged.
+    #[arg(long, visible_alias = "slave_ping_timeout", default_value = "15secs", value_parser = parse_duration)]
+    agent_ping_timeout: Duration,
+    /// Missed pings after which an agent is removed.
+    #[arg(long, visible_alias = "max_slave_ping_timeouts", default_value_t = 5)]
+    max_agent_ping_timeouts: u32,
+}
+
+pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
+    if args.max_agent_ping_timeouts < 1 {
+        anyhow::bail!("--max_agent_ping_timeouts must be at least 1");
+    }
+    if args.agent_ping_timeout < Duration::from_millis(1) {
+        anyhow::bail!("--agent_ping_timeout must be positive");
+    }
+    if args.allocation_interval.is_zero() {
+        anyhow::bail!("--allocation_interval must be positive");
+    }
+    if args.heartbeat_interval.is_zero() {
+        anyhow::bail!("--heartbeat_interval must be positive");
+    }
+    let bind = SocketAddr::new(args.ip, args.port);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let local = listener.local_addr().context("listener has no address")?;
+    let advertise_ip = args.advertise_ip.unwrap_or(if args.ip.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        args.ip
+    });
+    let mut config = master::Config::new(advertise_ip, args.advertise_port.unwrap_or(local.port()));
+    config.hostname = args.hostname.clone();
+    config.allocation_interval = args.allocation_interval;
+    config.heartbeat_interval = args.heartbeat_interval;
+    config.agent_ping_timeout = args.agent_ping_timeout;
+    config.max_agent_ping_timeouts = args.max_agent_ping_timeouts;
+    let mut extra = BTreeMap::new();
+    if let Some(dir) = &args.work_dir {
+        extra.insert("work_dir".to_owned(), dir.display().to_string());
+    }
+    config.extra_flags = extra;
+    master::serve(config, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,257 @@
+//! The v1 scheduler API through real processes: one master, two agents, and a framework
+//! driven by `crates/scheduler`, in JSON and in protobuf.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use api::codec::ContentType;
+use api::resources::Resources;
+use api::v1::scheduler::event;
+use api::v1::task_status::Reason;
+use api::v1::{CommandInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus};
+use common::Cluster;
+use scheduler::{Events, MasterAddr, Scheduler, SchedulerEvent};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Framework {
+    client: Scheduler,
+    events: Events,
+    /// Every status update received so far, so a wait never loses another task's update.
+    seen: Vec<TaskStatus>,
+}
+
+impl Framework {
+    async fn subscribe(cluster: &Cluster, content_type: ContentType) -> Framework {
+        let info = FrameworkInfo {
+            user: whoami(),
+            name: "scheduler-api-test".into(),
+            failover_timeout: Some(0.0),
+            ..Default::default()
+        };
+        let master = MasterAddr::parse(&cluster.master_addr).expect("master address");
+        let mut config = scheduler::client::Config::new(master, info);
+        config.content_type = content_type;
+        let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
+        Framework { client, events, seen: Vec::new() }
+    }
+
+    /// The next master event satisfying `pick`, acknowledging every update on the way.
+    async fn next<T>(&mut self, what: &str, mut pick: impl FnMut(&event::Type, &api::v1::scheduler::Event) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let item = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+            match item {
+                Some(SchedulerEvent::Event(event)) => {
+                    if let Some(update) = &event.update {
+                        self.client.acknowledge_status(&update.status).await.expect("acknowledge");
+                        self.seen.push(update.status.clone());
+                    }
+                    if let Some(found) = pick(&event.r#type(), &event) {
+                        return found;
+                    }
+                }
+                Some(SchedulerEvent::Closed { reason }) => panic!("closed while waiting for {what}: {reason}"),
+                Some(_) => {}
+                None => panic!("event stream ended while waiting for {what}"),
+            }
+        }
+    }
+
+    async fn offers(&mut self) -> Vec<Offer> {
+        self.next("offers", |_, e| e.offers.as_ref().map(|o| o.offers.clone())).await
+    }
+
+    async fn status(&mut self, task: &str, state: TaskState) -> TaskStatus {
+        let matches = |s: &TaskStatus| s.task_id.value == task && s.state() == state;
+        if let Some(found) = self.seen.iter().find(|s| matches(s)) {
+            return found.clone();
+        }
+        let what = format!("{state:?} for {task}");
+        self.next(&what, |_, e| {
+            let status = &e.update.as_ref()?.status;
+            (status.task_id.value == task && status.state() == state).then(|| status.clone())
+        })
+        .await
+    }
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".into())
+}
+
+fn scalar(name: &str, value: f64) -> Resource {
+    Resources::parse(&format!("{name}:{value}")).expect("resource").into_vec().remove(0)
+}
+
+fn task(id: &str, offer: &Offer, command: &str) -> TaskInfo {
+    TaskInfo {
+        name: id.into(),
+        task_id: id.into(),
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(CommandInfo { value: Some(command.into()), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+async fn three_tasks_on_two_agents(content_type: ContentType) {
+    let cluster = Cluster::start(2);
+    let mut fw = Framework::subscribe(&cluster, content_type).await;
+    let mut by_agent: BTreeMap<String, Offer> = BTreeMap::new();
+    while by_agent.len() < 2 {
+        for offer in fw.offers().await {
+            by_agent.insert(offer.agent_id.value.clone(), offer);
+        }
+    }
+    let offers: Vec<Offer> = by_agent.into_values().collect();
+    let a = vec![task("a1", &offers[0], "exit 0"), task("a2", &offers[0], "echo two")];
+    let b = vec![task("b1", &offers[1], "exit 7")];
+    fw.client.launch(vec![offers[0].id.clone()], a, None).await.expect("launch on agent 0");
+    fw.client.launch(vec![offers[1].id.clone()], b, None).await.expect("launch on agent 1");
+    for id in ["a1", "a2", "b1"] {
+        fw.status(id, TaskState::TaskRunning).await;
+    }
+    fw.status("a1", TaskState::TaskFinished).await;
+    fw.status("a2", TaskState::TaskFinished).await;
+    let failed = fw.status("b1", TaskState::TaskFailed).await;
+    assert_eq!(failed.message(), "Command exited with status 7");
+    let state = cluster.state();
+    let agents: BTreeSet<String> = state["frameworks"][0]["completed_tasks"]
+        .as_array()
+        .expect("completed tasks in /state")
+        .iter()
+        .map(|t| t["slave_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(agents.len(), 2, "tasks ran on both agents: {state:#}");
+    fw.client.teardown().await.expect("teardown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_framework_runs_three_tasks_on_two_agents_in_json() {
+    three_tasks_on_two_agents(ContentType::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_framework_runs_three_tasks_on_two_agents_in_protobuf() {
+    three_tasks_on_two_agents(ContentType::Protobuf).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_stops_a_long_running_task() {
+    let cluster = Cluster::start(1);
+    let mut fw = Framework::subscribe(&cluster, ContentType::Json).await;
+    let offer = fw.offers().await.remove(0);
+    let marker = format!("sleep 1000{}", testkit::free_port());
+    fw.client
+        .launch(vec![offer.id.clone()], vec![task("long", &offer, &marker)], None)
+        .await
+        .expect("launch");
+    fw.status("long", TaskState::TaskRunning).await;
+    fw.client.kill("long".into(), Some(offer.agent_id.clone()), None).await.expect("kill");
+    fw.status("long", TaskState::TaskKilled).await;
+    testkit::poll_until(Duration::from_secs(10), "the task's process to be gone", || {
+        (!common::process_alive(&marker)).then_some(())
+    })
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_agent_is_not_reoffered_within_its_filter_until_revive() {
+    let cluster = Cluster::start_with(2, &["--allocation_interval=100ms"], &[]);
+    let mut fw = Framework::subscribe(&cluster, ContentType::Protobuf).await;
+    let mut first: BTreeMap<String, Offer> = BTreeMap::new();
+    while first.len() < 2 {
+        for offer in fw.offers().await {
+            first.insert(offer.agent_id.value.clone(), offer);
+        }
+    }
+    let mut agents = first.keys().cloned();
+    let (filtered, control) = (agents.next().unwrap(), agents.next().unwrap());
+    fw.client
+        .decline(vec![first[&filtered].id.clone()], Some(scheduler::calls::refuse_for(3600.0)))
+        .await
+        .expect("decline with a long filter");
+    fw.client
+        .decline(vec![first[&control].id.clone()], Some(scheduler::calls::refuse_for(0.2)))
+        .await
+        .expect("decline with a short filter");
+    // The control agent comes back several times; the filtered one must not.
+    for round in 0..3 {
+        let offers = fw.offers().await;
+        for offer in &offers {
+            let agent = offer.agent_id.value.clone();
+            assert_ne!(agent, filtered, "filtered agent re-offered in round {round}");
+            fw.client
+                .decline(vec![offer.id.clone()], Some(scheduler::calls::refuse_for(0.2)))
+                .await
+                .expect("decline");
+        }
+    }
+    fw.client.revive(vec![]).await.expect("revive");
+    let agent = filtered.clone();
+    fw.next("an offer for the filtered agent after REVIVE", |_, e| {
+        e.offers.as_ref()?.offers.iter().any(|o| o.agent_id.value == agent).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_answers_with_the_latest_state_and_lost_for_unknown_tasks() {
+    let cluster = Cluster::start(1);
+    let mut fw = Framework::subscribe(&cluster, ContentType::Json).await;
+    let offer = fw.offers().await.remove(0);
+    fw.client
+        .launch(vec![offer.id.clone()], vec![task("sleeper", &offer, "sleep 1000")], None)
+        .await
+        .expect("launch");
+    fw.status("sleeper", TaskState::TaskRunning).await;
+
+    fw.client.reconcile(vec![]).await.expect("implicit reconcile");
+    let status = fw
+        .next("implicit reconciliation of the running task", |_, e| {
+            let s = &e.update.as_ref()?.status;
+            (s.reason() == Reason::Reconciliation).then(|| s.clone())
+        })
+        .await;
+    assert_eq!(status.task_id.value, "sleeper");
+    assert_eq!(status.state(), TaskState::TaskRunning);
+    assert!(status.uuid.is_none(), "reconciliation updates carry no uuid");
+
+    fw.client
+        .reconcile(vec![("ghost".into(), Some(offer.agent_id.clone()))])
+        .await
+        .expect("explicit reconcile");
+    let ghost = fw.status("ghost", TaskState::TaskLost).await;
+    assert_eq!(ghost.reason(), Reason::Reconciliation);
+    fw.client.teardown().await.expect("teardown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_kills_every_task_of_the_framework() {
+    let cluster = Cluster::start(2);
+    let mut fw = Framework::subscribe(&cluster, ContentType::Protobuf).await;
+    let marker = format!("sleep 1000{}", testkit::free_port());
+    let offers = fw.offers().await;
+    let tasks: Vec<TaskInfo> =
+        (0..2).map(|i| task(&format!("t{i}"), &offers[0], &marker)).collect();
+    fw.client.launch(vec![offers[0].id.clone()], tasks, None).await.expect("launch");
+    fw.status("t0", TaskState::TaskRunning).await;
+    fw.status("t1", TaskState::TaskRunning).await;
+    fw.client.teardown().await.expect("teardown");
+    testkit::poll_until(Duration::from_secs(15), "every task process to be gone", || {
+        (!common::process_alive(&marker)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    testkit::poll_until(Duration::from_secs(10), "the framework to be completed", || {
+        let state = testkit::get_json(&cluster.master_addr, "/state")?;
+        (state["frameworks"].as_array()?.is_empty()
+            && state["completed_frameworks"].as_array()?.len() == 1)
+            .then_some(())
+    })
+    .unwrap();
+}

@@ -1,0 +1,197 @@
+//! The DRF allocator: a pure function from a cluster snapshot to allocations.
+//!
+//! Dominant Resource Fairness as in Mesos's hierarchical allocator, flattened to one level:
+//! for every agent with allocatable free resources, roles are sorted by their weighted
+//! dominant share, frameworks inside a role by their own dominant share, and the first
+//! framework that wants the agent (role not suppressed, no live filter covering what is
+//! free) gets everything free on it for that role. Shares are updated after each grant so
+//! that later agents go to whoever is now furthest below its fair share.
+//!
+//! Architecture Invariant: no I/O, no clock, no randomness; `now` comes in the snapshot.
+
+use std::collections::HashMap;
+
+use api::resources::Resources;
+
+/// Mesos's smallest allocatable offer: at least this many cpus or this much memory.
+pub const MIN_CPUS: f64 = 0.01;
+/// Megabytes; see [`MIN_CPUS`].
+pub const MIN_MEM: f64 = 32.0;
+
+/// The scalar kinds dominant shares are computed over.
+const SHARE_KINDS: [&str; 4] = ["cpus", "mem", "disk", "gpus"];
+
+/// One agent as the allocator sees it.
+#[derive(Debug, Clone)]
+pub struct AgentView<'a> {
+    pub id: &'a str,
+    /// What is neither used by tasks nor offered (unallocated form).
+    pub free: &'a Resources,
+}
+
+/// A decline filter: the framework refuses `resources` on `agent` for `role` until `expires`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub resources: Resources,
+    pub expires: f64,
+}
+
+/// One framework as the allocator sees it.
+#[derive(Debug, Clone)]
+pub struct FrameworkView<'a> {
+    pub id: &'a str,
+    /// Roles it subscribed to, in order.
+    pub roles: &'a [String],
+    /// Roles it asked not to get offers for.
+    pub suppressed: &'a std::collections::HashSet<String>,
+    /// What it holds per role (offered + used), for shares.
+    pub allocated: &'a HashMap<String, Resources>,
+    /// Filters keyed by (agent id, role).
+    pub filters: &'a HashMap<(String, String), Filter>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot<'a> {
+    pub now: f64,
+    /// Agents that may receive offers (connected, registered), in a stable order.
+    pub agents: Vec<AgentView<'a>>,
+    /// Frameworks that may receive offers (connected and active).
+    pub frameworks: Vec<FrameworkView<'a>>,
+    /// The total of every registered agent, the denominator of shares.
+    pub total: &'a Resources,
+    /// Role weights; absent roles weigh 1.
+    pub weights: &'a HashMap<String, f64>,
+}
+
+/// A decision: offer `resources` (unallocated form) of `agent` to `framework` for `role`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    pub framework: String,
+    pub agent: String,
+    pub role: String,
+    pub resources: Resources,
+}
+
+/// True when `resources` are worth an offer (Mesos's MIN_CPUS / MIN_MEM rule).
+pub fn allocatable(resources: &Resources) -> bool {
+    resources.scalar("cpus") >= MIN_CPUS || resources.scalar("mem") >= MIN_MEM
+}
+
+fn dominant_share(allocated: &HashMap<&str, f64>, total: &HashMap<&str, f64>) -> f64 {
+    SHARE_KINDS
+        .iter()
+        .filter_map(|kind| {
+            let t = *total.get(kind)?;
+            (t > 0.0).then(|| allocated.get(kind).copied().unwrap_or(0.0) / t)
+        })
+        .fold(0.0, f64::max)
+}
+
+fn scalars(resources: &Resources) -> HashMap<&'static str, f64> {
+    SHARE_KINDS.iter().map(|k| (*k, resources.scalar(k))).collect()
+}
+
+fn add_into(acc: &mut HashMap<&'static str, f64>, resources: &Resources) {
+    for kind in SHARE_KINDS {
+        *acc.entry(kind).or_insert(0.0) += resources.scalar(kind);
+    }
+}
+
+/// Runs one allocation pass over the snapshot.
+pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
+    let total = scalars(snapshot.total);
+    let total_ref: HashMap<&str, f64> = total.iter().map(|(k, v)| (*k, *v)).collect();
+
+    // Per (framework index, role) and per role: scalar allocations, updated as we grant.
+    let mut framework_alloc: HashMap<(usize, &str), HashMap<&'static str, f64>> = HashMap::new();
+    let mut role_alloc: HashMap<&str, HashMap<&'static str, f64>> = HashMap::new();
+    let mut role_members: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, framework) in snapshot.frameworks.iter().enumerate() {
+        for role in framework.roles {
+            let held = framework.allocated.get(role).map(scalars).unwrap_or_default();
+            let role_entry = role_alloc.entry(role.as_str()).or_default();
+            for (k, v) in &held {
+                *role_entry.entry(k).or_insert(0.0) += v;
+            }
+            framework_alloc.insert((index, role.as_str()), held);
+            role_members.entry(role.as_str()).or_default().push(index);
+        }
+    }
+    let mut roles: Vec<&str> = role_members.keys().copied().collect();
+    roles.sort_unstable();
+
+    let mut out = Vec::new();
+    for agent in &snapshot.agents {
+        if !allocatable(agent.free) {
+            continue;
+        }
+        if let Some((index, role)) = pick(snapshot, agent, &roles, &role_members, &role_alloc, &framework_alloc, &total_ref) {
+            let framework = &snapshot.frameworks[index];
+            add_into(framework_alloc.entry((index, role)).or_default(), agent.free);
+            add_into(role_alloc.entry(role).or_default(), agent.free);
+            out.push(Allocation {
+                framework: framework.id.to_owned(),
+                agent: agent.id.to_owned(),
+                role: role.to_owned(),
+                resources: agent.free.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Chooses who gets `agent`: the lowest weighted-share role, then its lowest-share
+/// framework that is not suppressed or filtered there. Ties break on role name and
+/// framework id so the result is deterministic.
+#[allow(clippy::too_many_arguments)]
+fn pick<'s>(
+    snapshot: &Snapshot<'s>,
+    agent: &AgentView<'_>,
+    roles: &[&'s str],
+    role_members: &HashMap<&'s str, Vec<usize>>,
+    role_alloc: &HashMap<&'s str, HashMap<&'static str, f64>>,
+    framework_alloc: &HashMap<(usize, &'s str), HashMap<&'static str, f64>>,
+    total: &HashMap<&str, f64>,
+) -> Option<(usize, &'s str)> {
+    let empty = HashMap::new();
+    let mut ordered_roles: Vec<(f64, &'s str)> = roles
+        .iter()
+        .map(|role| {
+            let weight = snapshot.weights.get(*role).copied().filter(|w| *w > 0.0).unwrap_or(1.0);
+            (dominant_share(role_alloc.get(role).unwrap_or(&empty), total) / weight, *role)
+        })
+        .collect();
+    ordered_roles.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+    for (_, role) in ordered_roles {
+        let mut members: Vec<(f64, &str, usize)> = role_members
+            .get(role)
+            .map(|m| m.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .map(|i| {
+                let share = dominant_share(framework_alloc.get(&(*i, role)).unwrap_or(&empty), total);
+                (share, snapshot.frameworks[*i].id, *i)
+            })
+            .collect();
+        members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+        for (_, _, index) in members {
+            let framework = &snapshot.frameworks[index];
+            if framework.suppressed.contains(role) {
+                continue;
+            }
+            let key = (agent.id.to_owned(), role.to_owned());
+            let filtered = framework
+                .filters
+                .get(&key)
+                .is_some_and(|f| f.expires > snapshot.now && f.resources.contains(agent.free));
+            if filtered {
+                continue;
+            }
+            return Some((index, role));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

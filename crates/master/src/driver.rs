@@ -1,0 +1,165 @@
+//! The driver: one tokio task that owns the core, feeds it commands from the HTTP layer
+//! and timer ticks, runs coalesced allocation passes and executes the core's actions.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use api::internal::{AgentCall, AgentEvent, agent_call};
+use api::v1::scheduler::{Call, Event};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::state::{Action, CallError, CallOk, ConnId, Master};
+
+/// Seconds since the Unix epoch: the only clock read of the master.
+pub fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// What the driver can be asked to read.
+#[derive(Debug, Clone, Copy)]
+pub enum View {
+    State,
+    StateSummary,
+    Metrics,
+}
+
+/// The closed set of inputs of the driver loop.
+pub enum Command {
+    SchedulerSubscribe { conn: ConnId, stream_id: String, call: Box<Call>, events: mpsc::UnboundedSender<Event> },
+    SchedulerCall { stream_id: Option<String>, call: Box<Call>, reply: oneshot::Sender<Result<CallOk, CallError>> },
+    SchedulerClosed { conn: ConnId },
+    AgentSubscribe {
+        conn: ConnId,
+        stream_id: String,
+        subscribe: Box<agent_call::Subscribe>,
+        events: mpsc::UnboundedSender<AgentEvent>,
+    },
+    AgentCall { stream_id: Option<String>, call: Box<AgentCall>, reply: oneshot::Sender<Result<(), String>> },
+    AgentClosed { conn: ConnId },
+    Read { view: View, reply: oneshot::Sender<serde_json::Value> },
+    Shutdown,
+}
+
+/// Most commands handled before an allocation pass and a flush of actions.
+const BATCH: usize = 4096;
+
+pub struct Driver {
+    master: Master,
+    commands: mpsc::UnboundedReceiver<Command>,
+    frameworks: HashMap<ConnId, mpsc::UnboundedSender<Event>>,
+    agents: HashMap<ConnId, mpsc::UnboundedSender<AgentEvent>>,
+    tick: Duration,
+}
+
+impl Driver {
+    pub fn new(master: Master, config: &crate::Config) -> (mpsc::UnboundedSender<Command>, Driver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let tick = config
+            .allocation_interval
+            .min(config.agent_ping_timeout)
+            .max(Duration::from_millis(10));
+        let driver = Driver { master, commands: rx, frameworks: HashMap::new(), agents: HashMap::new(), tick };
+        (tx, driver)
+    }
+
+    pub async fn run(mut self) {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + self.tick, self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let Some(command) = command else { break };
+                    if !self.handle(command) {
+                        break;
+                    }
+                    let mut handled = 1;
+                    while handled < BATCH {
+                        let Ok(command) = self.commands.try_recv() else { break };
+                        if !self.handle(command) {
+                            self.close_all();
+                            return;
+                        }
+                        handled += 1;
+                    }
+                }
+                _ = ticker.tick() => self.master.tick(now()),
+            }
+            if self.master.allocation_needed() {
+                self.master.allocate(now());
+            }
+            self.execute();
+        }
+        self.close_all();
+    }
+
+    fn close_all(&mut self) {
+        self.frameworks.clear();
+        self.agents.clear();
+    }
+
+    /// Handles one command; false means stop.
+    fn handle(&mut self, command: Command) -> bool {
+        let now = now();
+        match command {
+            Command::SchedulerSubscribe { conn, stream_id, call, events } => {
+                self.frameworks.insert(conn, events);
+                self.master.subscribe(now, conn, stream_id, *call);
+            }
+            Command::SchedulerCall { stream_id, call, reply } => {
+                let result = self.master.scheduler_call(now, stream_id.as_deref(), *call);
+                let _ = reply.send(result);
+            }
+            Command::SchedulerClosed { conn } => {
+                self.frameworks.remove(&conn);
+                self.master.scheduler_closed(now, conn);
+            }
+            Command::AgentSubscribe { conn, stream_id, subscribe, events } => {
+                self.agents.insert(conn, events);
+                self.master.agent_subscribe(now, conn, stream_id, *subscribe);
+            }
+            Command::AgentCall { stream_id, call, reply } => {
+                let result = self.master.agent_call(now, stream_id.as_deref(), *call);
+                let _ = reply.send(result);
+            }
+            Command::AgentClosed { conn } => {
+                self.agents.remove(&conn);
+                self.master.agent_closed(now, conn);
+            }
+            Command::Read { view, reply } => {
+                // Reads see offers from events handled so far.
+                if self.master.allocation_needed() {
+                    self.master.allocate(now);
+                }
+                let value = match view {
+                    View::State => self.master.state_json(),
+                    View::StateSummary => self.master.state_summary_json(),
+                    View::Metrics => self.master.metrics_json(now),
+                };
+                let _ = reply.send(value);
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    fn execute(&mut self) {
+        for action in self.master.take_actions() {
+            match action {
+                Action::Framework { conn, event } => {
+                    if let Some(tx) = self.frameworks.get(&conn) {
+                        let _ = tx.send(*event);
+                    }
+                }
+                Action::Agent { conn, event } => {
+                    if let Some(tx) = self.agents.get(&conn) {
+                        let _ = tx.send(*event);
+                    }
+                }
+                Action::Close { conn } => {
+                    self.frameworks.remove(&conn);
+                    self.agents.remove(&conn);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The master's HTTP surface: the v1 scheduler API, the agent protocol and the read
+//! endpoints. Handlers decode and validate, then hand a command to the driver; they
+//! decide nothing else. libprocess serves every master route under `/master/` too.
+
+mod stream;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use api::codec::{self, ContentType};
+use api::internal::{AgentCall, agent_call};
+use api::v1::scheduler::{Call, call};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::{Command, View};
+use crate::state::CallOk;
+use crate::state::validation::validate_call;
+
+pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
+pub const AGENT_STREAM_ID_HEADER: &str = "Trireme-Stream-Id";
+
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+struct Inner {
+    commands: mpsc::UnboundedSender<Command>,
+    flags: std::collections::BTreeMap<String, String>,
+    /// `host:port` this master advertises.
+    advertised: String,
+    heartbeat: Duration,
+    next_conn: AtomicU64,
+}
+
+impl App {
+    pub fn new(
+        commands: mpsc::UnboundedSender<Command>,
+        flags: std::collections::BTreeMap<String, String>,
+        advertised: String,
+        heartbeat: Duration,
+    ) -> Self {
+        App(Arc::new(Inner { commands, flags, advertised, heartbeat, next_conn: AtomicU64::new(1) }))
+    }
+
+    fn next_conn(&self) -> u64 {
+        self.0.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/scheduler", any(scheduler))
+        .route("/internal/agent", any(agent))
+        .route("/state", get(state))
+        .route("/state.json", get(state))
+        .route("/state-summary", get(state_summary))
+        .route("/health", get(health))
+        .route("/version", get(version))
+        .route("/flags", get(flags))
+        .route("/redirect", any(redirect))
+        .route("/metrics/snapshot", get(metrics))
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .merge(routes())
+        .nest("/master", routes())
+        .fallback(not_found)
+        .with_state(app)
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut response = (status, message.into()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn json_response(value: &serde_json::Value) -> Response {
+    let mut response = (StatusCode::OK, value.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn not_found() -> Response {
+    text(StatusCode::NOT_FOUND, "")
+}
+
+fn method_not_allowed() -> Response {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'POST'");
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The common front of both POST APIs: method, Content-Type, size limit.
+async fn read_post(method: &Method, headers: &HeaderMap, body: Body) -> Result<(ContentType, Bytes), Response> {
+    if method != Method::POST {
+        return Err(method_not_allowed());
+    }
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return Err(text(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present"));
+    };
+    let Some(content_type) = content_type.to_str().ok().and_then(ContentType::from_header) else {
+        return Err(text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expecting 'Content-Type' of application/json or application/x-protobuf",
+        ));
+    };
+    match axum::body::to_bytes(body, crate::MAX_REQUEST_BODY_BYTES).await {
+        Ok(bytes) => Ok((content_type, bytes)),
+        Err(e) => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than {} bytes or unreadable: {e}", crate::MAX_REQUEST_BODY_BYTES),
+        )),
+    }
+}
+
+async fn scheduler(State(app): State<App>, method: Method, headers: HeaderMap, body: Body) -> Response {
+    let (content_type, bytes) = match read_post(&method, &headers, body).await {
+        Ok(x) => x,
+        Err(response) => return response,
+    };
+    let call: Call = match codec::decode(content_type, &bytes) {
+        Ok(call) => call,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e.0),
+    };
+    if let Err(message) = validate_call(&call) {
+        return text(StatusCode::BAD_REQUEST, format!("Failed to validate scheduler::Call: {message}"));
+    }
+    let stream_id = header_str(&headers, STREAM_ID_HEADER).map(str::to_owned);
+    if call.r#type() == call::Type::Subscribe {
+        if stream_id.is_some() {
+            return text(StatusCode::BAD_REQUEST, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+        }
+        let Some(accept) = ContentType::from_accept(header_str(&headers, header::ACCEPT.as_str())) else {
+            return text(
+                StatusCode::NOT_ACCEPTABLE,
+                "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'",
+            );
+        };
+        return subscribe(app, call, accept);
+    }
+    let (reply, answer) = oneshot::channel();
+    let command = Command::SchedulerCall { stream_id, call: Box::new(call), reply };
+    if app.0.commands.send(command).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    }
+    match answer.await {
+        Ok(Ok(CallOk::Accepted)) => text(StatusCode::ACCEPTED, ""),
+        Ok(Ok(CallOk::Ok)) => text(StatusCode::OK, ""),
+        Ok(Err(e)) => text(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.message),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+    }
+}
+
+fn subscribe(app: App, call: Call, accept: ContentType) -> Response {
+    let conn = app.next_conn();
+    let stream_id = uuid::Uuid::new_v4().to_string();
+    let (events, rx) = mpsc::unbounded_channel();
+    let command = Command::SchedulerSubscribe { conn, stream_id: stream_id.clone(), call: Box::new(call), events };
+    if app.0.commands.send(command).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    }
+    let guard = stream::CloseGuard::new(app.0.commands.clone(), Command::SchedulerClosed { conn });
+    let body = stream::scheduler_body(rx, accept, app.0.heartbeat, guard);
+    streaming_response(body, accept.mime(), STREAM_ID_HEADER, &stream_id)
+}
+
+fn streaming_response(body: Body, mime: &'static str, id_header: &'static str, stream_id: &str) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(value) = HeaderValue::from_str(stream_id) {
+        headers.insert(id_header, value);
+    }
+    response
+}
+
+async fn agent(State(app): State<App>, method: Method, headers: HeaderMap, body: Body) -> Response {
+    let (content_type, bytes) = match read_post(&method, &headers, body).await {
+        Ok(x) => x,
+        Err(response) => return response,
+    };
+    let call: AgentCall = match codec::decode(content_type, &bytes) {
+        Ok(call) => call,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e.0),
+    };
+    let stream_id = header_str(&headers, AGENT_STREAM_ID_HEADER).map(str::to_owned);
+    if call.r#type() == agent_call::Type::Subscribe {
+        let Some(subscribe) = call.subscribe else {
+            return text(StatusCode::BAD_REQUEST, "Expecting 'subscribe' to be present");
+        };
+        let conn = app.next_conn();
+        let stream_id = uuid::Uuid::new_v4().to_string();
+        let (events, rx) = mpsc::unbounded_channel();
+        let command =
+            Command::AgentSubscribe { conn, stream_id: stream_id.clone(), subscribe: Box::new(subscribe), events };
+        if app.0.commands.send(command).is_err() {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+        }
+        let guard = stream::CloseGuard::new(app.0.commands.clone(), Command::AgentClosed { conn });
+        let body = stream::agent_body(rx, guard);
+        return streaming_response(body, ContentType::PROTOBUF, AGENT_STREAM_ID_HEADER, &stream_id);
+    }
+    let (reply, answer) = oneshot::channel();
+    if app.0.commands.send(Command::AgentCall { stream_id, call: Box::new(call), reply }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    }
+    match answer.await {
+        Ok(Ok(())) => text(StatusCode::ACCEPTED, ""),
+        Ok(Err(message)) => text(StatusCode::BAD_REQUEST, message),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+    }
+}
+
+async fn read(app: &App, view: View) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if app.0.commands.send(Command::Read { view, reply }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    }
+    match answer.await {
+        Ok(value) => json_response(&value),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+    }
+}
+
+async fn state(State(app): State<App>) -> Response {
+    read(&app, View::State).await
+}
+
+async fn state_summary(State(app): State<App>) -> Response {
+    read(&app, View::StateSummary).await
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    read(&app, View::Metrics).await
+}
+
+async fn health() -> Response {
+    text(StatusCode::OK, "")
+}
+
+async fn version() -> Response {
+    json_response(&serde_json::json!({
+        "version": api::MESOS_COMPATIBLE_VERSION,
+        "build_date": "",
+        "build_time": 0,
+        "build_user": "",
+        "git_sha": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn flags(State(app): State<App>) -> Response {
+    json_response(&serde_json::json!({ "flags": app.0.flags }))
+}
+
+/// `/redirect`: 307 to the leader, which is always this master for now.
+async fn redirect(State(app): State<App>) -> Response {
+    let mut response = text(StatusCode::TEMPORARY_REDIRECT, "");
+    if let Ok(location) = HeaderValue::from_str(&format!("//{}", app.0.advertised)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+#[allow(dead_code)]
+fn infallible(bytes: Vec<u8>) -> Result<Bytes, Infallible> {
+    Ok(Bytes::from(bytes))
+}

@@ -1,0 +1,75 @@
+//! Event-stream bodies: one RecordIO record per HTTP chunk, fed by an mpsc from the
+//! driver. Dropping the body (client gone, or the driver closed the stream) tells the
+//! driver through a [`CloseGuard`].
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use api::codec::{self, ContentType};
+use api::internal::AgentEvent;
+use api::v1::scheduler::{Event, event};
+use axum::body::{Body, Bytes};
+use prost::Message;
+use tokio::sync::mpsc;
+
+use crate::driver::Command;
+
+/// Sends its command to the driver when dropped.
+pub struct CloseGuard {
+    commands: mpsc::UnboundedSender<Command>,
+    on_drop: Option<Command>,
+}
+
+impl CloseGuard {
+    pub fn new(commands: mpsc::UnboundedSender<Command>, on_drop: Command) -> Self {
+        CloseGuard { commands, on_drop: Some(on_drop) }
+    }
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        if let Some(command) = self.on_drop.take() {
+            let _ = self.commands.send(command);
+        }
+    }
+}
+
+struct SchedulerStream {
+    events: mpsc::UnboundedReceiver<Event>,
+    heartbeat: tokio::time::Interval,
+    accept: ContentType,
+    _guard: CloseGuard,
+}
+
+/// A scheduler stream: the driver's events, plus a HEARTBEAT every `heartbeat`.
+pub fn scheduler_body(
+    events: mpsc::UnboundedReceiver<Event>,
+    accept: ContentType,
+    heartbeat: Duration,
+    guard: CloseGuard,
+) -> Body {
+    let heartbeat = heartbeat.max(Duration::from_millis(10));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = SchedulerStream { events, heartbeat: interval, accept, _guard: guard };
+    let stream = futures_util::stream::unfold(state, |mut state| async move {
+        let event = tokio::select! {
+            biased;
+            event = state.events.recv() => event?,
+            _ = state.heartbeat.tick() => Event { r#type: Some(event::Type::Heartbeat as i32), ..Default::default() },
+        };
+        let record = api::recordio::encode(&codec::encode(state.accept, &event));
+        Some((Ok::<Bytes, Infallible>(Bytes::from(record)), state))
+    });
+    Body::from_stream(stream)
+}
+
+/// An agent stream: protobuf AgentEvents.
+pub fn agent_body(events: mpsc::UnboundedReceiver<AgentEvent>, guard: CloseGuard) -> Body {
+    let stream = futures_util::stream::unfold((events, guard), |(mut events, guard)| async move {
+        let event = events.recv().await?;
+        let record = api::recordio::encode(&event.encode_to_vec());
+        Some((Ok::<Bytes, Infallible>(Bytes::from(record)), (events, guard)))
+    });
+    Body::from_stream(stream)
+}

@@ -1,0 +1,130 @@
+//! The Trireme master: scheduler API, agent protocol, DRF allocator, read endpoints.
+//!
+//! - [`state`]: the sans-IO core ([`state::Master`]): every decision lives there.
+//! - [`allocator`]: the pure DRF allocator the core calls.
+//! - `http`: axum routes that decode and validate requests and turn them into commands.
+//! - `driver`: one tokio task owning the core; executes its actions on the streams.
+
+pub mod allocator;
+mod driver;
+mod http;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_REQUEST_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Master settings. Build with [`Config::new`] and adjust the public fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address the master advertises (MasterInfo, redirects). Unspecified (0.0.0.0)
+    /// means the listener's address.
+    pub advertise_ip: IpAddr,
+    /// The advertised port; 0 means the listener's port.
+    pub advertise_port: u16,
+    /// MasterInfo.hostname; the advertised IP when unset.
+    pub hostname: Option<String>,
+    /// How often schedulers get HEARTBEAT events (Mesos: 15secs, fixed).
+    pub heartbeat_interval: Duration,
+    /// The longest time between allocation passes (`--allocation_interval`, 1secs).
+    pub allocation_interval: Duration,
+    /// `--agent_ping_timeout` (15secs).
+    pub agent_ping_timeout: Duration,
+    /// `--max_agent_ping_timeouts` (5).
+    pub max_agent_ping_timeouts: u32,
+    /// Extra flag values to show on `/flags` and `/state` (e.g. the command line).
+    pub extra_flags: BTreeMap<String, String>,
+}
+
+impl Config {
+    pub fn new(advertise_ip: IpAddr, advertise_port: u16) -> Self {
+        Config {
+            advertise_ip,
+            advertise_port,
+            hostname: None,
+            heartbeat_interval: Duration::from_secs(15),
+            allocation_interval: Duration::from_secs(1),
+            agent_ping_timeout: Duration::from_secs(15),
+            max_agent_ping_timeouts: 5,
+            extra_flags: BTreeMap::new(),
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}secs", d.as_secs_f64())
+}
+
+/// Runs a master on `listener` until `shutdown` resolves; then closes every stream.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr().context("listener has no local address")?;
+    let ip = if config.advertise_ip.is_unspecified() { local.ip() } else { config.advertise_ip };
+    let port = if config.advertise_port == 0 { local.port() } else { config.advertise_port };
+    let hostname = config.hostname.clone().unwrap_or_else(|| ip.to_string());
+    let id = uuid::Uuid::new_v4().to_string();
+    let ip_u32 = match ip {
+        IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
+        IpAddr::V6(_) => 0,
+    };
+    let master_info = api::v1::MasterInfo {
+        id: id.clone(),
+        ip: ip_u32,
+        port: u32::from(port),
+        pid: Some(format!("master@{ip}:{port}")),
+        hostname: Some(hostname.clone()),
+        version: Some(api::MESOS_COMPATIBLE_VERSION.into()),
+        address: Some(api::v1::Address {
+            hostname: Some(hostname.clone()),
+            ip: Some(ip.to_string()),
+            port: i32::from(port),
+        }),
+        ..Default::default()
+    };
+    let mut flags = BTreeMap::new();
+    flags.insert("ip".to_owned(), local.ip().to_string());
+    flags.insert("port".to_owned(), local.port().to_string());
+    flags.insert("advertise_ip".to_owned(), ip.to_string());
+    flags.insert("advertise_port".to_owned(), port.to_string());
+    flags.insert("hostname".to_owned(), hostname.clone());
+    flags.insert("heartbeat_interval".to_owned(), secs(config.heartbeat_interval));
+    flags.insert("allocation_interval".to_owned(), secs(config.allocation_interval));
+    flags.insert("agent_ping_timeout".to_owned(), secs(config.agent_ping_timeout));
+    flags.insert("max_agent_ping_timeouts".to_owned(), config.max_agent_ping_timeouts.to_string());
+    flags.insert("registry".to_owned(), "in_memory".to_owned());
+    flags.extend(config.extra_flags.clone());
+    let core_config = state::CoreConfig {
+        master_info,
+        heartbeat_interval_secs: config.heartbeat_interval.as_secs_f64(),
+        agent_ping_timeout_secs: config.agent_ping_timeout.as_secs_f64(),
+        max_agent_ping_timeouts: config.max_agent_ping_timeouts,
+        flags: flags.clone(),
+        start_time: driver::now(),
+    };
+    tracing::info!(master_id = %id, %local, advertised = %format!("{hostname}:{port}"), "master starting");
+    let (commands, driver) = driver::Driver::new(state::Master::new(core_config), &config);
+    let driver_task = tokio::spawn(driver.run());
+    let app = http::App::new(commands.clone(), flags, format!("{hostname}:{port}"), config.heartbeat_interval);
+    let router = http::router(app);
+    let shutdown_commands = commands.clone();
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("master shutting down");
+            let _ = shutdown_commands.send(driver::Command::Shutdown);
+        })
+        .await;
+    let _ = commands.send(driver::Command::Shutdown);
+    drop(commands);
+    let _ = tokio::time::timeout(Duration::from_secs(5), driver_task).await;
+    result.context("master HTTP server failed")
+}

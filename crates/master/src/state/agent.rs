@@ -1,0 +1,458 @@
+//! The agent side of the core: (re)registration, status updates, pings, removal.
+
+use std::collections::HashSet;
+
+use api::internal::{AgentCall, AgentEvent, FrameworkState, agent_call, agent_event};
+use api::resources::Resources;
+use api::v1::scheduler::{Event, event};
+use api::v1::task_status::Reason;
+use api::v1::{self, TaskState};
+
+use super::validation::framework_roles;
+use super::{Agent, ConnId, Framework, Master, Owner, TaskEntry, role_of_resources};
+
+fn agent_error(message: impl Into<String>) -> AgentEvent {
+    AgentEvent {
+        r#type: Some(agent_event::Type::Error as i32),
+        error: Some(agent_event::Error { message: message.into() }),
+        ..Default::default()
+    }
+}
+
+impl Master {
+    /// An agent opened its stream with SUBSCRIBE: register it (new id) or reregister it
+    /// (its `agent_info.id`), adopting the tasks it reports.
+    pub fn agent_subscribe(&mut self, now: f64, conn: ConnId, stream_id: String, subscribe: agent_call::Subscribe) {
+        let mut info = subscribe.agent_info;
+        let total = match Resources::from_vec(info.resources.clone()) {
+            Ok(r) => r.unallocated(),
+            Err(e) => {
+                self.outbox.push(super::Action::Agent { conn, event: Box::new(agent_error(e.to_string())) });
+                self.outbox.push(super::Action::Close { conn });
+                return;
+            }
+        };
+        let id = match &info.id {
+            Some(id) if !id.value.is_empty() => id.value.clone(),
+            _ => {
+                self.next_agent += 1;
+                format!("{}-S{}", self.cfg.master_info.id, self.next_agent - 1)
+            }
+        };
+        info.id = Some(id.as_str().into());
+        if self.agents.contains_key(&id) {
+            self.reregister_known_agent(now, &id, conn, info, total);
+        } else {
+            let returning = self.unreachable_agents.remove(&id).is_some();
+            tracing::info!(agent_id = %id, hostname = %info.hostname, returning, "agent registered");
+            self.total += &total;
+            self.agents.insert(
+                id.clone(),
+                Agent {
+                    id: id.clone(),
+                    info,
+                    conn: None,
+                    stream_id: None,
+                    free: total.clone(),
+                    total,
+                    offered: Resources::new(),
+                    used: Resources::new(),
+                    tasks: HashSet::new(),
+                    offers: HashSet::new(),
+                    registered_time: now,
+                    reregistered_time: None,
+                    missed_pings: 0,
+                    ping_outstanding: false,
+                    next_ping: now + self.cfg.agent_ping_timeout_secs,
+                    version: None,
+                },
+            );
+        }
+        if let Some(agent) = self.agents.get_mut(&id) {
+            agent.conn = Some(conn);
+            agent.stream_id = Some(stream_id);
+            agent.version = subscribe.version;
+            agent.missed_pings = 0;
+            agent.ping_outstanding = false;
+            agent.next_ping = now + self.cfg.agent_ping_timeout_secs;
+        }
+        self.conns.insert(conn, (Owner::Agent, id.clone()));
+        let registered = AgentEvent {
+            r#type: Some(agent_event::Type::Registered as i32),
+            registered: Some(agent_event::Registered {
+                agent_id: id.as_str().into(),
+                master_info: self.cfg.master_info.clone(),
+                total_ping_timeout_seconds: Some(
+                    self.cfg.agent_ping_timeout_secs * f64::from(self.cfg.max_agent_ping_timeouts),
+                ),
+            }),
+            ..Default::default()
+        };
+        self.outbox.push(super::Action::Agent { conn, event: Box::new(registered) });
+        self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks);
+        self.allocation_needed = true;
+    }
+
+    /// A registered agent subscribes again (restart, reconnect): keep its id, replace its
+    /// stream, withdraw its offers and rebuild its accounting from what it reports.
+    fn reregister_known_agent(&mut self, now: f64, id: &str, conn: ConnId, info: v1::AgentInfo, total: Resources) {
+        tracing::info!(agent_id = %id, "agent reregistered");
+        let offers: Vec<String> = self.agents.get(id).map(|a| a.offers.iter().cloned().collect()).unwrap_or_default();
+        for offer in offers {
+            self.remove_offer(&offer, true);
+        }
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
+        if let Some(old) = agent.conn.take() {
+            self.conns.remove(&old);
+            self.outbox.push(super::Action::Close { conn: old });
+        }
+        let _ = conn;
+        self.total -= &agent.total;
+        self.total += &total;
+        agent.free = &(&total - &agent.used) - &agent.offered;
+        agent.total = total;
+        agent.info = info;
+        agent.reregistered_time = Some(now);
+    }
+
+    /// Makes the master's view of an agent's tasks match its report: reported tasks the
+    /// master does not know are adopted (creating "recovered" frameworks as needed);
+    /// known tasks take the reported state; tasks the agent does not know are lost.
+    fn adopt_tasks(&mut self, now: f64, agent_id: &str, frameworks: Vec<FrameworkState>, tasks: Vec<v1::Task>) {
+        for state in frameworks {
+            let Some(id) = state.framework_info.id.as_ref().map(|i| i.value.clone()) else {
+                continue;
+            };
+            if !self.frameworks.contains_key(&id) && !self.removed_framework_ids.contains(&id) {
+                let roles = framework_roles(&state.framework_info);
+                let mut framework = Framework::new(id.clone(), state.framework_info, roles, now);
+                framework.recovered = true;
+                tracing::info!(framework_id = %id, "recovered framework from agent");
+                self.frameworks.insert(id, framework);
+            }
+        }
+        let mut reported: HashSet<(String, String)> = HashSet::new();
+        let mut shutdown: HashSet<String> = HashSet::new();
+        for task in tasks {
+            let framework_id = task.framework_id.value.clone();
+            let task_id = task.task_id.value.clone();
+            reported.insert((framework_id.clone(), task_id.clone()));
+            if self.removed_framework_ids.contains(&framework_id) {
+                shutdown.insert(framework_id);
+                continue;
+            }
+            if !self.frameworks.contains_key(&framework_id) {
+                let info = v1::FrameworkInfo { id: Some(framework_id.as_str().into()), ..Default::default() };
+                let mut framework = Framework::new(framework_id.clone(), info, vec!["*".into()], now);
+                framework.recovered = true;
+                self.frameworks.insert(framework_id.clone(), framework);
+            }
+            let known = self.frameworks.get(&framework_id).is_some_and(|f| f.tasks.contains_key(&task_id));
+            if known {
+                if let Some(entry) = self.frameworks.get_mut(&framework_id).and_then(|f| f.tasks.get_mut(&task_id)) {
+                    entry.task.state = task.state;
+                }
+                if task.state().is_terminal() {
+                    self.release_task(&framework_id, &task_id);
+                }
+            } else {
+                self.adopt_task(now, agent_id, task);
+            }
+        }
+        let missing: Vec<(String, String)> = self
+            .agents
+            .get(agent_id)
+            .map(|a| a.tasks.difference(&reported).cloned().collect())
+            .unwrap_or_default();
+        for (framework_id, task_id) in missing {
+            let partition_aware = self.frameworks.get(&framework_id).is_some_and(|f| f.info.is_partition_aware());
+            let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
+            self.master_terminal(now, &framework_id, &task_id, state, Reason::Reconciliation, "Reconciliation: task unknown to the agent");
+        }
+        for framework_id in shutdown {
+            let event = AgentEvent {
+                r#type: Some(agent_event::Type::ShutdownFramework as i32),
+                shutdown_framework: Some(agent_event::ShutdownFramework { framework_id: framework_id.as_str().into() }),
+                ..Default::default()
+            };
+            self.send_agent(agent_id, event);
+        }
+    }
+
+    fn adopt_task(&mut self, now: f64, agent_id: &str, task: v1::Task) {
+        let framework_id = task.framework_id.value.clone();
+        let role = role_of_resources(&task.resources)
+            .or_else(|| self.frameworks.get(&framework_id).and_then(|f| f.roles.first().cloned()))
+            .unwrap_or_else(|| "*".into());
+        let resources = Resources::from_valid(&task.resources).unallocated();
+        let terminal = task.state().is_terminal();
+        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+            return;
+        };
+        if !terminal {
+            *framework.allocated.entry(role.clone()).or_default() += &resources;
+            framework.used += &resources;
+            if let Some(agent) = self.agents.get_mut(agent_id) {
+                agent.used += &resources;
+                agent.free -= &resources;
+            }
+        }
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.tasks.insert((framework_id.clone(), task.task_id.value.clone()));
+        }
+        let latest = task.statuses.last().cloned();
+        let history = task.statuses.iter().map(|s| (s.state, s.timestamp.unwrap_or(now))).collect();
+        let mut stored = task;
+        stored.statuses.clear();
+        stored.agent_id = agent_id.into();
+        framework.tasks.insert(
+            stored.task_id.value.clone(),
+            TaskEntry { task: stored, role, resources, latest, history, released: terminal },
+        );
+    }
+
+    /// Ends a task on the master's own authority: status to the framework, resources back,
+    /// task to the completed list.
+    fn master_terminal(&mut self, now: f64, framework_id: &str, task_id: &str, state: TaskState, reason: Reason, message: &str) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let Some(task) = framework.tasks.get_mut(task_id) else {
+            return;
+        };
+        let agent_id = task.task.agent_id.value.clone();
+        let mut status = Master::master_status(now, task_id, state, reason, message, Some(&agent_id));
+        status.executor_id = task.task.executor_id.clone();
+        if state == TaskState::TaskUnreachable || reason == Reason::AgentRemoved {
+            status.unreachable_time = Some(v1::TimeInfo { nanoseconds: (now * 1e9) as i64 });
+        }
+        if task.state().is_terminal() {
+            self.complete_task(framework_id, task_id);
+            return;
+        }
+        task.task.set_state(state);
+        task.latest = Some(status.clone());
+        task.history.push((state as i32, now));
+        self.count_terminal(state);
+        self.complete_task(framework_id, task_id);
+        self.send_framework(framework_id, Master::update_event(status));
+    }
+
+    /// A call on an agent's stream (not SUBSCRIBE). `Err` is a 400 reason.
+    pub fn agent_call(&mut self, now: f64, stream_id: Option<&str>, call: AgentCall) -> Result<(), String> {
+        let agent_id = call.agent_id.as_ref().map(|a| a.value.clone()).unwrap_or_default();
+        let Some(agent) = self.agents.get(&agent_id) else {
+            return Err(format!("Agent '{agent_id}' is not registered"));
+        };
+        if stream_id.is_none() || agent.stream_id.as_deref() != stream_id || !agent.connected() {
+            return Err(format!("Stale or missing 'Trireme-Stream-Id' for agent '{agent_id}'"));
+        }
+        use agent_call::Type;
+        match call.r#type() {
+            Type::Update => {
+                let update = call.update.ok_or("Expecting 'update' to be present")?;
+                self.status_update(now, &agent_id, update);
+            }
+            Type::Pong => {
+                if let Some(agent) = self.agents.get_mut(&agent_id) {
+                    agent.missed_pings = 0;
+                    agent.ping_outstanding = false;
+                }
+            }
+            Type::ExecutorMessage => {
+                let message = call.executor_message.ok_or("Expecting 'executor_message' to be present")?;
+                let event = Event {
+                    r#type: Some(event::Type::Message as i32),
+                    message: Some(event::Message {
+                        agent_id: agent_id.as_str().into(),
+                        executor_id: message.executor_id,
+                        data: message.data,
+                    }),
+                    ..Default::default()
+                };
+                self.send_framework(&message.framework_id.value, event);
+            }
+            Type::ExitedExecutor => {
+                let exited = call.exited_executor.ok_or("Expecting 'exited_executor' to be present")?;
+                self.executor_exited(&agent_id, exited);
+            }
+            Type::Unregister => {
+                tracing::info!(agent_id, "agent unregistered");
+                self.remove_agent(now, &agent_id, "Agent unregistered");
+                self.unreachable_agents.remove(&agent_id);
+            }
+            Type::Subscribe => return Err("SUBSCRIBE must open a stream".into()),
+            Type::Unknown => return Err("Expecting 'type' to be present".into()),
+        }
+        Ok(())
+    }
+
+    fn status_update(&mut self, now: f64, agent_id: &str, update: agent_call::Update) {
+        self.counters.status_updates += 1;
+        let framework_id = update.framework_id.value;
+        let mut status = update.status;
+        if status.agent_id.is_none() {
+            status.agent_id = Some(agent_id.into());
+        }
+        let latest = update.latest_state.and_then(|s| TaskState::try_from(s).ok()).unwrap_or(status.state());
+        if !self.frameworks.contains_key(&framework_id) {
+            if self.removed_framework_ids.contains(&framework_id) {
+                let event = AgentEvent {
+                    r#type: Some(agent_event::Type::ShutdownFramework as i32),
+                    shutdown_framework: Some(agent_event::ShutdownFramework { framework_id: framework_id.as_str().into() }),
+                    ..Default::default()
+                };
+                self.send_agent(agent_id, event);
+            }
+            return;
+        }
+        let task_id = status.task_id.value.clone();
+        let mut newly_terminal = None;
+        if let Some(task) = self.frameworks.get_mut(&framework_id).and_then(|f| f.tasks.get_mut(&task_id)) {
+            if !task.state().is_terminal() && latest.is_terminal() {
+                newly_terminal = Some(latest);
+            }
+            task.task.set_state(latest);
+            task.task.status_update_state = Some(status.state);
+            task.task.status_update_uuid = status.uuid.clone();
+            task.history.push((status.state, status.timestamp.unwrap_or(now)));
+            task.latest = Some(status.clone());
+        }
+        if let Some(state) = newly_terminal {
+            self.count_terminal(state);
+            self.release_task(&framework_id, &task_id);
+        }
+        self.send_framework(&framework_id, Master::update_event(status));
+    }
+
+    fn executor_exited(&mut self, agent_id: &str, exited: agent_call::ExitedExecutor) {
+        let framework_id = exited.framework_id.value.clone();
+        let key = (agent_id.to_owned(), exited.executor_id.value.clone());
+        if let Some(framework) = self.frameworks.get_mut(&framework_id)
+            && let Some((role, resources)) = framework.executors.remove(&key)
+        {
+            framework.release(&role, &resources);
+            framework.used -= &resources;
+            if let Some(agent) = self.agents.get_mut(agent_id) {
+                agent.used -= &resources;
+                agent.free += &resources;
+            }
+            self.allocation_needed = true;
+        }
+        let event = Event {
+            r#type: Some(event::Type::Failure as i32),
+            failure: Some(event::Failure {
+                agent_id: Some(agent_id.into()),
+                executor_id: Some(exited.executor_id),
+                status: exited.status,
+            }),
+            ..Default::default()
+        };
+        self.send_framework(&framework_id, event);
+    }
+
+    /// An agent's stream closed: it is disconnected, its offers are rescinded and it gets
+    /// none until it reregisters. Its tasks stay (they still run there).
+    pub fn agent_closed(&mut self, _now: f64, conn: ConnId) {
+        let Some((Owner::Agent, id)) = self.conns.get(&conn).cloned() else {
+            return;
+        };
+        self.conns.remove(&conn);
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        if agent.conn != Some(conn) {
+            return;
+        }
+        tracing::info!(agent_id = %id, "agent disconnected");
+        agent.conn = None;
+        agent.stream_id = None;
+        let offers: Vec<String> = agent.offers.iter().cloned().collect();
+        for offer in offers {
+            self.remove_offer(&offer, true);
+        }
+    }
+
+    /// Pings every agent whose turn has come; counts misses (a disconnected agent misses
+    /// every ping) and removes agents that miss `max_agent_ping_timeouts` in a row.
+    pub(crate) fn ping_agents(&mut self, now: f64) {
+        let timeout = self.cfg.agent_ping_timeout_secs;
+        let max = self.cfg.max_agent_ping_timeouts.max(1);
+        let mut remove = Vec::new();
+        let mut ping = Vec::new();
+        for agent in self.agents.values_mut().filter(|a| a.next_ping <= now) {
+            if agent.ping_outstanding || !agent.connected() {
+                agent.missed_pings += 1;
+            }
+            agent.next_ping = now + timeout;
+            if agent.missed_pings >= max {
+                remove.push(agent.id.clone());
+            } else if let Some(conn) = agent.conn {
+                agent.ping_outstanding = true;
+                ping.push(conn);
+            }
+        }
+        for conn in ping {
+            self.ping_sequence += 1;
+            let event = AgentEvent {
+                r#type: Some(agent_event::Type::Ping as i32),
+                ping: Some(agent_event::Ping { connected: Some(true), sequence: Some(self.ping_sequence) }),
+                ..Default::default()
+            };
+            self.outbox.push(super::Action::Agent { conn, event: Box::new(event) });
+        }
+        for id in remove {
+            tracing::warn!(agent_id = %id, "agent missed too many pings; removing it");
+            self.remove_agent(now, &id, "Agent failed health check");
+            self.unreachable_agents.insert(id, now);
+        }
+    }
+
+    /// Removes an agent: offers rescinded, every task on it ends (TASK_UNREACHABLE for
+    /// partition-aware frameworks, else TASK_LOST, reason AGENT_REMOVED), FAILURE to
+    /// every connected framework, stream closed.
+    pub(crate) fn remove_agent(&mut self, now: f64, id: &str, why: &str) {
+        let Some(agent) = self.agents.get(id) else {
+            return;
+        };
+        let offers: Vec<String> = agent.offers.iter().cloned().collect();
+        let tasks: Vec<(String, String)> = agent.tasks.iter().cloned().collect();
+        for offer in offers {
+            self.remove_offer(&offer, true);
+        }
+        for (framework_id, task_id) in tasks {
+            let partition_aware = self.frameworks.get(&framework_id).is_some_and(|f| f.info.is_partition_aware());
+            let state = if partition_aware { TaskState::TaskUnreachable } else { TaskState::TaskLost };
+            self.master_terminal(now, &framework_id, &task_id, state, Reason::AgentRemoved, why);
+        }
+        for framework in self.frameworks.values_mut() {
+            let gone: Vec<(String, String)> = framework.executors.keys().filter(|(a, _)| a == id).cloned().collect();
+            for key in gone {
+                if let Some((role, resources)) = framework.executors.remove(&key) {
+                    framework.release(&role, &resources);
+                    framework.used -= &resources;
+                }
+            }
+        }
+        let Some(agent) = self.agents.remove(id) else {
+            return;
+        };
+        self.total -= &agent.total;
+        self.counters.agents_removed += 1;
+        if let Some(conn) = agent.conn {
+            self.close(conn);
+        }
+        let connected: Vec<String> = self.frameworks.values().filter(|f| f.connected()).map(|f| f.id.clone()).collect();
+        for framework_id in connected {
+            let event = Event {
+                r#type: Some(event::Type::Failure as i32),
+                failure: Some(event::Failure { agent_id: Some(id.into()), executor_id: None, status: None }),
+                ..Default::default()
+            };
+            self.send_framework(&framework_id, event);
+        }
+        self.allocation_needed = true;
+    }
+}

@@ -1,0 +1,7 @@
+//! In-process tests of the master over real HTTP: `master::serve` on a port-0 listener,
+//! reqwest as the scheduler, and a fake agent speaking the agent protocol.
+
+mod harness;
+mod scheduler_api;
+mod status_codes;
+mod read_endpoints;

@@ -1,0 +1,243 @@
+//! Where the master is: `host:port` addresses, the scheme-less `Location` of a leader
+//! redirect, and the [`MasterDetector`] seam (ZooKeeper detection will plug in here).
+
+use std::fmt;
+
+/// Mesos's default master port (`MasterInfo.port`).
+pub const DEFAULT_MASTER_PORT: u16 = 5050;
+
+/// A master's HTTP address. `host` keeps IPv6 brackets (`[::1]`) so it can be put in a URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MasterAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrError {
+    #[error("master address is empty")]
+    Empty,
+    #[error("master address '{0}': only plain http is supported")]
+    UnsupportedScheme(String),
+    #[error("master address '{0}': bad port")]
+    BadPort(String),
+    #[error("master address '{0}': no host")]
+    NoHost(String),
+    #[error("'{0}' is a ZooKeeper URL; only host:port masters are supported so far")]
+    ZooKeeper(String),
+}
+
+impl MasterAddr {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        MasterAddr {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// Parses what a user gives as `--master`: `host:port`, `host` (port 5050),
+    /// `http://host:port[/...]`. Any path is ignored: the API lives at a fixed path.
+    pub fn parse(text: &str) -> Result<MasterAddr, AddrError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(AddrError::Empty);
+        }
+        if text.starts_with("zk://") || text.starts_with("file://") {
+            return Err(AddrError::ZooKeeper(text.to_owned()));
+        }
+        let rest = if let Some(rest) = text.strip_prefix("http://") {
+            rest
+        } else if text.contains("://") {
+            return Err(AddrError::UnsupportedScheme(text.to_owned()));
+        } else if let Some(rest) = text.strip_prefix("//") {
+            rest
+        } else {
+            text
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        parse_authority(authority).map_err(|e| match e {
+            AddrError::BadPort(_) => AddrError::BadPort(text.to_owned()),
+            AddrError::NoHost(_) => AddrError::NoHost(text.to_owned()),
+            other => other,
+        })
+    }
+
+    /// The URL of `path` (which starts with `/`) on this master.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}:{}{}", self.host, self.port, path)
+    }
+
+    /// The scheduler API endpoint.
+    pub fn scheduler_url(&self) -> String {
+        self.url("/api/v1/scheduler")
+    }
+}
+
+impl fmt::Display for MasterAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+fn parse_authority(authority: &str) -> Result<MasterAddr, AddrError> {
+    // Drop userinfo if someone put it there.
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let (host, port) = if let Some(end) = authority
+        .strip_prefix('[')
+        .and_then(|_| authority.find(']'))
+    {
+        // [v6]:port or [v6]
+        let host = &authority[..=end];
+        let after = &authority[end + 1..];
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err(AddrError::BadPort(authority.to_owned())),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(AddrError::NoHost(authority.to_owned()));
+    }
+    let port = match port {
+        None => DEFAULT_MASTER_PORT,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| AddrError::BadPort(authority.to_owned()))?,
+    };
+    Ok(MasterAddr {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// The master a `307 Temporary Redirect` points at. Mesos sends a protocol-relative
+/// `Location: //host:port/path`; its docs show a bare `host:port`; absolute `http://` URLs
+/// are accepted too.
+pub fn resolve_location(location: &str) -> Result<MasterAddr, AddrError> {
+    MasterAddr::parse(location)
+}
+
+/// How the library finds the leading master. Only a fixed address exists today; ZooKeeper
+/// detection (`zk://...`) will be another variant, and the connection core asks
+/// [`MasterDetector::current`] again after every failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterDetector {
+    /// One master at a fixed address (it may still redirect to the leader).
+    Standalone(MasterAddr),
+}
+
+impl MasterDetector {
+    /// Parses a `--master` value.
+    pub fn parse(text: &str) -> Result<MasterDetector, AddrError> {
+        MasterAddr::parse(text).map(MasterDetector::Standalone)
+    }
+
+    /// The master to try next.
+    pub fn current(&self) -> MasterAddr {
+        match self {
+            MasterDetector::Standalone(addr) => addr.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_user_addresses() {
+        assert_eq!(
+            MasterAddr::parse("127.0.0.1:5050"),
+            Ok(MasterAddr::new("127.0.0.1", 5050))
+        );
+        assert_eq!(
+            MasterAddr::parse("master.example"),
+            Ok(MasterAddr::new("master.example", 5050))
+        );
+        assert_eq!(
+            MasterAddr::parse("http://10.0.0.1:6060/"),
+            Ok(MasterAddr::new("10.0.0.1", 6060))
+        );
+        assert_eq!(
+            MasterAddr::parse(" [::1]:5051 "),
+            Ok(MasterAddr::new("[::1]", 5051))
+        );
+        assert_eq!(
+            MasterAddr::parse("[::1]"),
+            Ok(MasterAddr::new("[::1]", 5050))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_addresses() {
+        assert_eq!(MasterAddr::parse(""), Err(AddrError::Empty));
+        assert!(matches!(
+            MasterAddr::parse("host:notaport"),
+            Err(AddrError::BadPort(_))
+        ));
+        assert!(matches!(
+            MasterAddr::parse("host:0"),
+            Err(AddrError::BadPort(_))
+        ));
+        assert!(matches!(
+            MasterAddr::parse("host:70000"),
+            Err(AddrError::BadPort(_))
+        ));
+        assert!(matches!(
+            MasterAddr::parse(":5050"),
+            Err(AddrError::NoHost(_))
+        ));
+        assert!(matches!(
+            MasterAddr::parse("https://h:1"),
+            Err(AddrError::UnsupportedScheme(_))
+        ));
+        assert!(matches!(
+            MasterAddr::parse("zk://a:2181/mesos"),
+            Err(AddrError::ZooKeeper(_))
+        ));
+    }
+
+    #[test]
+    fn resolves_scheme_less_redirects() {
+        assert_eq!(
+            resolve_location("//10.1.2.3:5051/api/v1/scheduler"),
+            Ok(MasterAddr::new("10.1.2.3", 5051))
+        );
+        assert_eq!(
+            resolve_location("//masterhost2:5050/master/api/v1/scheduler?x=1"),
+            Ok(MasterAddr::new("masterhost2", 5050))
+        );
+        // `/redirect` answers with no path at all.
+        assert_eq!(resolve_location("//h:7"), Ok(MasterAddr::new("h", 7)));
+        // The form in Mesos's docs.
+        assert_eq!(
+            resolve_location("masterhost2:5050"),
+            Ok(MasterAddr::new("masterhost2", 5050))
+        );
+        assert_eq!(
+            resolve_location("http://h:8/api/v1/scheduler"),
+            Ok(MasterAddr::new("h", 8))
+        );
+        assert!(resolve_location("//:5050/x").is_err());
+        assert!(resolve_location("").is_err());
+    }
+
+    #[test]
+    fn builds_urls() {
+        let addr = MasterAddr::new("127.0.0.1", 1234);
+        assert_eq!(
+            addr.scheduler_url(),
+            "http://127.0.0.1:1234/api/v1/scheduler"
+        );
+        assert_eq!(addr.to_string(), "127.0.0.1:1234");
+        let detector = MasterDetector::parse("127.0.0.1:1234").unwrap();
+        assert_eq!(detector.current(), addr);
+    }
+}
