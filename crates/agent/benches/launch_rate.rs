@@ -27,7 +27,9 @@ async fn run(n: usize, kind: agent::ContainerizerKind) {
     let mut running_at = None;
     while finished + failed < n {
         let call = master
-            .next_call(Duration::from_secs(120), "an update", |c| c.r#type() == agent_call::Type::Update)
+            .next_call(Duration::from_secs(120), "an update", |c| {
+                c.r#type() == agent_call::Type::Update
+            })
             .await;
         let Some(update) = call.update else { continue };
         master.acknowledge(&update.status);
@@ -63,7 +65,10 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
         .unwrap_or(300);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
     runtime.block_on(async {
         run(n, agent::ContainerizerKind::Process).await;
         run(n * 10, agent::ContainerizerKind::Fake).await;

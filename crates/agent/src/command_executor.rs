@@ -35,42 +35,37 @@ pub struct ExecutorEnv {
 impl ExecutorEnv {
     pub fn from_env() -> anyhow::Result<ExecutorEnv> {
         fn var(name: &str) -> anyhow::Result<String> {
-            std::env::var(name).with_context(|| format!("environment variable {name} is not set (the executor is started by the agent)"))
+            std::env::var(name).with_context(|| {
+                format!(
+                    "environment variable {name} is not set (the executor is started by the agent)"
+                )
+            })
         }
         fn duration(name: &str, default: Duration) -> Duration {
-            std::env::var(name).ok().and_then(|v| parse_duration(&v)).unwrap_or(default)
+            std::env::var(name)
+                .ok()
+                .and_then(|v| api::duration::parse(&v).ok())
+                .unwrap_or(default)
         }
         Ok(ExecutorEnv {
             agent_endpoint: var("MESOS_AGENT_ENDPOINT")?,
             framework_id: var("MESOS_FRAMEWORK_ID")?,
             executor_id: var("MESOS_EXECUTOR_ID")?,
-            sandbox: std::env::var("MESOS_SANDBOX").or_else(|_| std::env::var("MESOS_DIRECTORY")).ok(),
+            sandbox: std::env::var("MESOS_SANDBOX")
+                .or_else(|_| std::env::var("MESOS_DIRECTORY"))
+                .ok(),
             checkpoint: std::env::var("MESOS_CHECKPOINT").is_ok_and(|v| v == "1"),
-            shutdown_grace_period: duration("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", Duration::from_secs(5)),
+            shutdown_grace_period: duration(
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                Duration::from_secs(5),
+            ),
             recovery_timeout: duration("MESOS_RECOVERY_TIMEOUT", Duration::from_secs(15 * 60)),
-            subscription_backoff_max: duration("MESOS_SUBSCRIPTION_BACKOFF_MAX", Duration::from_secs(2)),
+            subscription_backoff_max: duration(
+                "MESOS_SUBSCRIPTION_BACKOFF_MAX",
+                Duration::from_secs(2),
+            ),
         })
     }
-}
-
-/// Parses a Mesos duration (`5secs`, `100ms`, `2mins`).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let scale = match unit {
-        "ns" => 1e-9,
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "secs" => 1.0,
-        "mins" => 60.0,
-        "hrs" => 3600.0,
-        "days" => 86400.0,
-        "weeks" => 604800.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(value * scale).ok()
 }
 
 /// The failure message Mesos's command executor writes for an exit status.
@@ -79,7 +74,8 @@ pub fn exit_message(status: std::process::ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("Command exited with status {code}"),
         (None, Some(signal)) => {
-            let name = Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+            let name = Signal::try_from(signal)
+                .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
             format!("Command terminated with signal {name}")
         }
         _ => "Command exited with an unknown status".to_owned(),
@@ -89,8 +85,13 @@ pub fn exit_message(status: std::process::ExitStatus) -> String {
 enum Internal {
     Event(Box<executor::Event>),
     StreamClosed(String),
-    TaskExited { task_id: String, status: Option<std::process::ExitStatus> },
-    Escalate { task_id: String },
+    TaskExited {
+        task_id: String,
+        status: Option<std::process::ExitStatus>,
+    },
+    Escalate {
+        task_id: String,
+    },
     Resubscribe,
     GiveUp,
 }
@@ -154,15 +155,22 @@ pub async fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
                 }
                 if !exec.env.checkpoint {
                     exec.kill_all(Signal::SIGKILL);
-                    anyhow::bail!("lost the agent ({reason}); not checkpointing, so the tasks were killed");
+                    anyhow::bail!(
+                        "lost the agent ({reason}); not checkpointing, so the tasks were killed"
+                    );
                 }
                 let since = *exec.disconnected_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > exec.env.recovery_timeout {
                     exec.kill_all(Signal::SIGKILL);
-                    anyhow::bail!("could not reach the agent within the recovery timeout ({reason})");
+                    anyhow::bail!(
+                        "could not reach the agent within the recovery timeout ({reason})"
+                    );
                 }
                 let tx = exec.tx.clone();
-                let delay = exec.env.subscription_backoff_max.min(Duration::from_secs(1));
+                let delay = exec
+                    .env
+                    .subscription_backoff_max
+                    .min(Duration::from_secs(1));
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
                     let _ = tx.send(Internal::Resubscribe);
@@ -197,7 +205,11 @@ pub async fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
 /// Posts calls one at a time, in order (so that a task's updates reach the agent in the
 /// order they were made). A failed post is dropped: unacknowledged updates are resent on
 /// resubscription.
-async fn send_calls(client: reqwest::Client, url: String, mut calls: mpsc::UnboundedReceiver<executor::Call>) {
+async fn send_calls(
+    client: reqwest::Client,
+    url: String,
+    mut calls: mpsc::UnboundedReceiver<executor::Call>,
+) {
     while let Some(call) = calls.recv().await {
         let body = call.encode_to_vec();
         for attempt in 0..3 {
@@ -214,7 +226,10 @@ async fn send_calls(client: reqwest::Client, url: String, mut calls: mpsc::Unbou
                     break;
                 }
                 Err(error) => {
-                    eprintln!("executor: call to the agent failed (attempt {}): {error}", attempt + 1);
+                    eprintln!(
+                        "executor: call to the agent failed (attempt {}): {error}",
+                        attempt + 1
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -240,7 +255,9 @@ impl CommandExecutor {
             unacknowledged_updates: self
                 .unacknowledged_updates
                 .iter()
-                .map(|status| executor::call::Update { status: status.clone() })
+                .map(|status| executor::call::Update {
+                    status: status.clone(),
+                })
                 .collect(),
         });
         let request = self
@@ -264,7 +281,9 @@ impl CommandExecutor {
     }
 
     fn done(&self) -> bool {
-        (self.launched_any || self.shutting_down) && self.all_terminal() && self.unacknowledged_updates.is_empty()
+        (self.launched_any || self.shutting_down)
+            && self.all_terminal()
+            && self.unacknowledged_updates.is_empty()
     }
 
     fn event(&mut self, event: executor::Event) {
@@ -299,10 +318,17 @@ impl CommandExecutor {
             Type::Acknowledged => {
                 if let Some(ack) = event.acknowledged {
                     let before = self.unacknowledged_updates.len();
-                    self.unacknowledged_updates.retain(|s| s.uuid.as_deref() != Some(ack.uuid.as_slice()));
+                    self.unacknowledged_updates
+                        .retain(|s| s.uuid.as_deref() != Some(ack.uuid.as_slice()));
                     if before != self.unacknowledged_updates.len()
-                        && self.tasks.get(&ack.task_id.value).is_some_and(|t| t.terminal)
-                        && !self.unacknowledged_updates.iter().any(|s| s.task_id == ack.task_id)
+                        && self
+                            .tasks
+                            .get(&ack.task_id.value)
+                            .is_some_and(|t| t.terminal)
+                        && !self
+                            .unacknowledged_updates
+                            .iter()
+                            .any(|s| s.task_id == ack.task_id)
                     {
                         self.unacknowledged_tasks.remove(&ack.task_id.value);
                     }
@@ -333,12 +359,21 @@ impl CommandExecutor {
             .map(Duration::from_nanos)
     }
 
-    fn update(&mut self, task_id: &str, state: v1::TaskState, message: Option<String>, reason: Option<task_status::Reason>) {
+    fn update(
+        &mut self,
+        task_id: &str,
+        state: v1::TaskState,
+        message: Option<String>,
+        reason: Option<task_status::Reason>,
+    ) {
         let mut status = v1::TaskStatus {
             task_id: v1::TaskId::from(task_id),
             message,
             executor_id: Some(v1::ExecutorId::from(self.env.executor_id.clone())),
-            timestamp: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs_f64()),
+            timestamp: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs_f64()),
             uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
             ..Default::default()
         };
@@ -359,20 +394,47 @@ impl CommandExecutor {
             return;
         }
         self.launched_any = true;
-        self.unacknowledged_tasks.insert(task_id.clone(), task.clone());
+        self.unacknowledged_tasks
+            .insert(task_id.clone(), task.clone());
         if self.shutting_down {
-            self.tasks.insert(task_id.clone(), Running { pid: 0, killing: true, terminal: true });
-            self.update(&task_id, v1::TaskState::TaskKilled, Some("Executor is shutting down".to_owned()), None);
+            self.tasks.insert(
+                task_id.clone(),
+                Running {
+                    pid: 0,
+                    killing: true,
+                    terminal: true,
+                },
+            );
+            self.update(
+                &task_id,
+                v1::TaskState::TaskKilled,
+                Some("Executor is shutting down".to_owned()),
+                None,
+            );
             return;
         }
         self.update(&task_id, v1::TaskState::TaskStarting, None, None);
         match self.spawn(&task) {
             Ok(pid) => {
-                self.tasks.insert(task_id.clone(), Running { pid, killing: false, terminal: false });
+                self.tasks.insert(
+                    task_id.clone(),
+                    Running {
+                        pid,
+                        killing: false,
+                        terminal: false,
+                    },
+                );
                 self.update(&task_id, v1::TaskState::TaskRunning, None, None);
             }
             Err(message) => {
-                self.tasks.insert(task_id.clone(), Running { pid: 0, killing: false, terminal: true });
+                self.tasks.insert(
+                    task_id.clone(),
+                    Running {
+                        pid: 0,
+                        killing: false,
+                        terminal: true,
+                    },
+                );
                 self.update(
                     &task_id,
                     v1::TaskState::TaskFailed,
@@ -429,25 +491,35 @@ impl CommandExecutor {
     }
 
     fn task_exited(&mut self, task_id: &str, status: Option<std::process::ExitStatus>) {
-        let Some(running) = self.tasks.get_mut(task_id) else { return };
+        let Some(running) = self.tasks.get_mut(task_id) else {
+            return;
+        };
         if running.terminal {
             return;
         }
         running.terminal = true;
         let killing = running.killing;
-        let message = status.map_or_else(|| "Command exited with an unknown status".to_owned(), exit_message);
+        let message = status.map_or_else(
+            || "Command exited with an unknown status".to_owned(),
+            exit_message,
+        );
         let (state, reason) = if killing {
             (v1::TaskState::TaskKilled, None)
         } else if status.is_some_and(|s| s.success()) {
             (v1::TaskState::TaskFinished, None)
         } else {
-            (v1::TaskState::TaskFailed, Some(task_status::Reason::CommandExecutorFailed))
+            (
+                v1::TaskState::TaskFailed,
+                Some(task_status::Reason::CommandExecutorFailed),
+            )
         };
         self.update(task_id, state, Some(message), reason);
     }
 
     fn kill(&mut self, task_id: &str, grace: Duration) {
-        let Some(running) = self.tasks.get_mut(task_id) else { return };
+        let Some(running) = self.tasks.get_mut(task_id) else {
+            return;
+        };
         if running.terminal || running.killing {
             return;
         }
@@ -468,7 +540,10 @@ impl CommandExecutor {
     }
 }
 
-async fn read_events(request: reqwest::RequestBuilder, tx: &mpsc::UnboundedSender<Internal>) -> anyhow::Result<()> {
+async fn read_events(
+    request: reqwest::RequestBuilder,
+    tx: &mpsc::UnboundedSender<Internal>,
+) -> anyhow::Result<()> {
     let response = request.send().await.context("cannot reach the agent")?;
     let status = response.status();
     if status != reqwest::StatusCode::OK {
@@ -481,7 +556,8 @@ async fn read_events(request: reqwest::RequestBuilder, tx: &mpsc::UnboundedSende
         let chunk = chunk.context("the agent stream broke")?;
         decoder.push(&chunk);
         while let Some(record) = decoder.next()? {
-            let event = executor::Event::decode(record.as_slice()).context("undecodable event from the agent")?;
+            let event = executor::Event::decode(record.as_slice())
+                .context("undecodable event from the agent")?;
             if tx.send(Internal::Event(Box::new(event))).is_err() {
                 return Ok(());
             }
@@ -496,15 +572,19 @@ mod tests {
 
     #[test]
     fn durations_in_mesos_syntax() {
-        assert_eq!(parse_duration("5secs"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("100ms"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_duration("5"), None);
+        assert_eq!(api::duration::parse("5secs"), Ok(Duration::from_secs(5)));
     }
 
     #[test]
     fn exit_messages_match_mesos() {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(exit_message(std::process::ExitStatus::from_raw(3 << 8)), "Command exited with status 3");
-        assert_eq!(exit_message(std::process::ExitStatus::from_raw(9)), "Command terminated with signal SIGKILL");
+        assert_eq!(
+            exit_message(std::process::ExitStatus::from_raw(3 << 8)),
+            "Command exited with status 3"
+        );
+        assert_eq!(
+            exit_message(std::process::ExitStatus::from_raw(9)),
+            "Command terminated with signal SIGKILL"
+        );
     }
 }

@@ -63,7 +63,11 @@ impl Containerizer for ProcessContainerizer {
         let stdout = std::fs::File::create(spec.sandbox.join("stdout"))?;
         let stderr = std::fs::File::create(spec.sandbox.join("stderr"))?;
         if let Some((uid, gid)) = spec.user {
-            for path in [spec.sandbox.clone(), spec.sandbox.join("stdout"), spec.sandbox.join("stderr")] {
+            for path in [
+                spec.sandbox.clone(),
+                spec.sandbox.join("stdout"),
+                spec.sandbox.join("stderr"),
+            ] {
                 nix::unistd::chown(
                     &path,
                     Some(nix::unistd::Uid::from_raw(uid)),
@@ -86,7 +90,9 @@ impl Containerizer for ProcessContainerizer {
         if let Some((uid, gid)) = spec.user {
             command.uid(uid).gid(gid);
         }
-        let mut child = tokio::process::Command::from(command).kill_on_drop(false).spawn()?;
+        let mut child = tokio::process::Command::from(command)
+            .kill_on_drop(false)
+            .spawn()?;
         let pid = child.id().unwrap_or(0);
         let exit = Box::pin(async move {
             use std::os::unix::process::ExitStatusExt;
@@ -121,15 +127,24 @@ pub fn kill_group(pid: u32, signal: nix::sys::signal::Signal) {
 /// must not leave them behind.
 pub fn kill_tree(pid: u32, signal: nix::sys::signal::Signal) {
     let mut groups = vec![pid];
-    let mut children: std::collections::HashMap<u32, Vec<(u32, u32)>> = std::collections::HashMap::new();
+    let mut children: std::collections::HashMap<u32, Vec<(u32, u32)>> =
+        std::collections::HashMap::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
             // Fields after the parenthesised command: state ppid pgrp ...
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
             let mut fields = rest.split_whitespace().skip(1);
             let (Some(ppid), Some(pgrp)) = (
                 fields.next().and_then(|f| f.parse::<u32>().ok()),

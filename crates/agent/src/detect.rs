@@ -11,10 +11,22 @@ const GIB_MB: f64 = 1024.0;
 pub fn detect(work_dir: &Path) -> Resources {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mem_total_mb = total_memory_mb().unwrap_or(0.0);
-    let mem = if mem_total_mb >= 2.0 * GIB_MB { mem_total_mb - GIB_MB } else { mem_total_mb / 2.0 };
+    let mem = if mem_total_mb >= 2.0 * GIB_MB {
+        mem_total_mb - GIB_MB
+    } else {
+        mem_total_mb / 2.0
+    };
     let disk_free_mb = free_disk_mb(work_dir).unwrap_or(0.0);
-    let disk = if disk_free_mb >= 10.0 * GIB_MB { disk_free_mb - 5.0 * GIB_MB } else { disk_free_mb / 2.0 };
-    let text = format!("cpus:{cpus};mem:{};disk:{};ports:[31000-32000]", mem.floor(), disk.floor());
+    let disk = if disk_free_mb >= 10.0 * GIB_MB {
+        disk_free_mb - 5.0 * GIB_MB
+    } else {
+        disk_free_mb / 2.0
+    };
+    let text = format!(
+        "cpus:{cpus};mem:{};disk:{};ports:[31000-32000]",
+        mem.floor(),
+        disk.floor()
+    );
     Resources::parse(&text).unwrap_or_else(|_| Resources::new())
 }
 
@@ -60,16 +72,31 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, String> {
         if name.is_empty() {
             return Err(format!("attribute '{item}' has an empty name"));
         }
-        let mut attribute = Attribute { name: name.to_owned(), ..Default::default() };
+        let mut attribute = Attribute {
+            name: name.to_owned(),
+            ..Default::default()
+        };
         if let Ok(number) = raw.parse::<f64>() {
             attribute.set_type(value::Type::Scalar);
             attribute.scalar = Some(value::Scalar { value: number });
         } else if raw.starts_with('[') && raw.ends_with(']') {
             let mut ranges = Vec::new();
-            for part in raw[1..raw.len() - 1].split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let (b, e) = part.split_once('-').ok_or_else(|| format!("bad range '{part}' in attribute {name}"))?;
-                let begin = b.trim().parse().map_err(|_| format!("bad range '{part}' in attribute {name}"))?;
-                let end = e.trim().parse().map_err(|_| format!("bad range '{part}' in attribute {name}"))?;
+            for part in raw[1..raw.len() - 1]
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let (b, e) = part
+                    .split_once('-')
+                    .ok_or_else(|| format!("bad range '{part}' in attribute {name}"))?;
+                let begin = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad range '{part}' in attribute {name}"))?;
+                let end = e
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad range '{part}' in attribute {name}"))?;
                 ranges.push(value::Range { begin, end });
             }
             attribute.set_type(value::Type::Ranges);
@@ -84,7 +111,9 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, String> {
             attribute.set = Some(value::Set { item });
         } else {
             attribute.set_type(value::Type::Text);
-            attribute.text = Some(value::Text { value: raw.to_owned() });
+            attribute.text = Some(value::Text {
+                value: raw.to_owned(),
+            });
         }
         out.push(attribute);
     }

@@ -72,19 +72,26 @@ pub(crate) async fn run(
     listener: tokio::net::TcpListener,
     mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.work_dir)
-        .with_context(|| format!("cannot create the work directory {}", config.work_dir.display()))?;
+    std::fs::create_dir_all(&config.work_dir).with_context(|| {
+        format!(
+            "cannot create the work directory {}",
+            config.work_dir.display()
+        )
+    })?;
     let local = listener.local_addr()?;
-    let ip = config.advertise_ip.unwrap_or(if local.ip().is_unspecified() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        local.ip()
-    });
+    let ip = config
+        .advertise_ip
+        .unwrap_or(if local.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            local.ip()
+        });
     let endpoint = std::net::SocketAddr::new(ip, local.port()).to_string();
     let resources = detect::resources(&config.work_dir, config.resources.as_deref())
         .map_err(|e| anyhow::anyhow!("invalid --resources: {e}"))?;
     let attributes = match &config.attributes {
-        Some(text) => detect::parse_attributes(text).map_err(|e| anyhow::anyhow!("invalid --attributes: {e}"))?,
+        Some(text) => detect::parse_attributes(text)
+            .map_err(|e| anyhow::anyhow!("invalid --attributes: {e}"))?,
         None => Vec::new(),
     };
     let hostname = config.hostname.clone().unwrap_or_else(|| {
@@ -132,7 +139,10 @@ pub(crate) async fn run(
 fn flags_json(config: &Config) -> serde_json::Value {
     let mut flags = serde_json::Map::new();
     flags.insert("master".into(), config.master.clone().into());
-    flags.insert("work_dir".into(), config.work_dir.display().to_string().into());
+    flags.insert(
+        "work_dir".into(),
+        config.work_dir.display().to_string().into(),
+    );
     for (name, value) in &config.flags {
         flags.insert(name.clone(), value.clone().into());
     }
@@ -198,8 +208,14 @@ struct Framework {
 
 enum Link {
     Waiting,
-    Connecting { handle: tokio::task::JoinHandle<()> },
-    Connected { handle: tokio::task::JoinHandle<()>, stream_id: String, registered: bool },
+    Connecting {
+        handle: tokio::task::JoinHandle<()>,
+    },
+    Connected {
+        handle: tokio::task::JoinHandle<()>,
+        stream_id: String,
+        registered: bool,
+    },
 }
 
 struct Agent {
@@ -227,7 +243,9 @@ struct Agent {
 }
 
 fn now_secs() -> f64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn event_type(t: executor::event::Type) -> executor::Event {
@@ -237,7 +255,12 @@ fn event_type(t: executor::event::Type) -> executor::Event {
 }
 
 impl Agent {
-    fn new(config: Config, tx: mpsc::UnboundedSender<Event>, endpoint: String, agent_info: v1::AgentInfo) -> Agent {
+    fn new(
+        config: Config,
+        tx: mpsc::UnboundedSender<Event>,
+        endpoint: String,
+        agent_info: v1::AgentInfo,
+    ) -> Agent {
         let agent_id = paths::read_agent_id(&config.work_dir);
         let executor_program = config
             .executor_path
@@ -279,7 +302,11 @@ impl Agent {
                     self.connect();
                 }
             }
-            Event::ExecutorSubscribe { call, accept, reply } => {
+            Event::ExecutorSubscribe {
+                call,
+                accept,
+                reply,
+            } => {
                 let result = self.executor_subscribe(call, accept);
                 let _ = reply.send(result);
             }
@@ -287,18 +314,34 @@ impl Agent {
                 let result = self.executor_call(call);
                 let _ = reply.send(result);
             }
-            Event::ExecutorDisconnected { framework_id, executor_id, connection } => {
+            Event::ExecutorDisconnected {
+                framework_id,
+                executor_id,
+                connection,
+            } => {
                 if let Some(ex) = self.executor_mut(&framework_id, &executor_id)
-                    && ex.stream.as_ref().is_some_and(|s| s.connection == connection)
+                    && ex
+                        .stream
+                        .as_ref()
+                        .is_some_and(|s| s.connection == connection)
                 {
                     tracing::info!(executor = %executor_id, "executor disconnected");
                     ex.stream = None;
                 }
             }
-            Event::ExecutorExited { framework_id, executor_id, container_id, status } => {
+            Event::ExecutorExited {
+                framework_id,
+                executor_id,
+                container_id,
+                status,
+            } => {
                 self.executor_exited(&framework_id, &executor_id, &container_id, status);
             }
-            Event::RegistrationTimeout { framework_id, executor_id, container_id } => {
+            Event::RegistrationTimeout {
+                framework_id,
+                executor_id,
+                container_id,
+            } => {
                 let containerizer = self.containerizer.clone();
                 if let Some(ex) = self.executor_mut(&framework_id, &executor_id)
                     && ex.container_id == container_id
@@ -306,13 +349,18 @@ impl Agent {
                     && !ex.exited
                 {
                     tracing::warn!(executor = %executor_id, "executor did not subscribe in time; killing it");
-                    ex.terminating.get_or_insert(Termination::RegistrationTimeout);
+                    ex.terminating
+                        .get_or_insert(Termination::RegistrationTimeout);
                     if let Some(pid) = ex.pid {
                         containerizer.kill(pid, Signal::SIGKILL);
                     }
                 }
             }
-            Event::ShutdownGraceExpired { framework_id, executor_id, container_id } => {
+            Event::ShutdownGraceExpired {
+                framework_id,
+                executor_id,
+                container_id,
+            } => {
                 let containerizer = self.containerizer.clone();
                 if let Some(ex) = self.executor_mut(&framework_id, &executor_id)
                     && ex.container_id == container_id
@@ -333,10 +381,15 @@ impl Agent {
     fn tick(&mut self, now: Instant) {
         let actions = self.sum.tick(now);
         self.apply_sum(actions);
-        if let Link::Connected { registered: true, .. } = self.link
+        if let Link::Connected {
+            registered: true, ..
+        } = self.link
             && now.duration_since(self.last_ping) > self.ping_timeout
         {
-            tracing::warn!("no PING from the master for {:?}; reconnecting", self.ping_timeout);
+            tracing::warn!(
+                "no PING from the master for {:?}; reconnecting",
+                self.ping_timeout
+            );
             self.drop_link();
         }
     }
@@ -346,13 +399,16 @@ impl Agent {
     fn schedule_reconnect(&mut self) {
         self.reconnect_token += 1;
         let token = self.reconnect_token;
-        let max = self.backoff;
+        // Never spin: even with a zero factor, wait up to 10 ms between attempts.
+        let max = self.backoff.max(Duration::from_millis(10));
         let delay = if max.is_zero() {
             Duration::ZERO
         } else {
             Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..max.as_secs_f64()))
         };
-        self.backoff = (max * 2).min(MAX_REGISTRATION_BACKOFF).max(self.config.registration_backoff_factor);
+        self.backoff = (max * 2)
+            .min(MAX_REGISTRATION_BACKOFF)
+            .max(self.config.registration_backoff_factor);
         let tx = self.tx.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
@@ -405,7 +461,10 @@ impl Agent {
                 .filter(|e| e.kind == Kind::Custom)
                 .map(|e| e.info.clone())
                 .collect();
-            frameworks.push(FrameworkState { framework_info: framework.info.clone(), executors });
+            frameworks.push(FrameworkState {
+                framework_info: framework.info.clone(),
+                executors,
+            });
             for (eid, ex) in &framework.executors {
                 for (tid, record) in &ex.tasks {
                     tasks.push(self.task_proto(fid, eid, tid, record));
@@ -450,7 +509,12 @@ impl Agent {
     }
 
     fn send_call(&self, mut call: AgentCall) {
-        if let Link::Connected { stream_id, registered: true, .. } = &self.link {
+        if let Link::Connected {
+            stream_id,
+            registered: true,
+            ..
+        } = &self.link
+        {
             call.agent_id = self.agent_id.clone().map(v1::AgentId::from);
             master_link::post(&self.client, &self.master_url, stream_id, call);
         }
@@ -463,9 +527,14 @@ impl Agent {
         match event {
             LinkEvent::Connected { stream_id } => {
                 if let Link::Connecting { .. } = self.link
-                    && let Link::Connecting { handle } = std::mem::replace(&mut self.link, Link::Waiting)
+                    && let Link::Connecting { handle } =
+                        std::mem::replace(&mut self.link, Link::Waiting)
                 {
-                    self.link = Link::Connected { handle, stream_id, registered: false };
+                    self.link = Link::Connected {
+                        handle,
+                        stream_id,
+                        registered: false,
+                    };
                 }
             }
             LinkEvent::Event(event) => return self.master_event(*event),
@@ -485,7 +554,9 @@ impl Agent {
         use agent_event::Type;
         match event.r#type() {
             Type::Registered => {
-                let Some(registered) = event.registered else { return Ok(()) };
+                let Some(registered) = event.registered else {
+                    return Ok(());
+                };
                 let id = registered.agent_id.value;
                 if self.agent_id.as_deref() != Some(id.as_str()) {
                     if let Err(error) = paths::write_agent_id(&self.config.work_dir, &id) {
@@ -528,12 +599,20 @@ impl Agent {
             }
             Type::ShutdownExecutor => {
                 if let Some(shutdown) = event.shutdown_executor {
-                    self.shutdown_executor(&shutdown.framework_id.value, &shutdown.executor_id.value);
+                    self.shutdown_executor(
+                        &shutdown.framework_id.value,
+                        &shutdown.executor_id.value,
+                    );
                 }
             }
             Type::Acknowledge => {
                 if let Some(ack) = event.acknowledge {
-                    let actions = self.sum.acknowledge(Instant::now(), &ack.framework_id, &ack.task_id, &ack.uuid);
+                    let actions = self.sum.acknowledge(
+                        Instant::now(),
+                        &ack.framework_id,
+                        &ack.task_id,
+                        &ack.uuid,
+                    );
                     self.apply_sum(actions);
                 }
             }
@@ -541,13 +620,17 @@ impl Agent {
                 let ping = event.ping.unwrap_or_default();
                 self.last_ping = Instant::now();
                 let mut call = AgentCall {
-                    pong: Some(agent_call::Pong { sequence: ping.sequence }),
+                    pong: Some(agent_call::Pong {
+                        sequence: ping.sequence,
+                    }),
                     ..Default::default()
                 };
                 call.set_type(agent_call::Type::Pong);
                 self.send_call(call);
                 if !ping.connected() {
-                    tracing::warn!("the master does not consider this agent connected; reregistering");
+                    tracing::warn!(
+                        "the master does not consider this agent connected; reregistering"
+                    );
                     self.drop_link();
                 }
             }
@@ -555,7 +638,11 @@ impl Agent {
                 if let Some(message) = event.framework_message {
                     let mut out = event_type(executor::event::Type::Message);
                     out.message = Some(executor::event::Message { data: message.data });
-                    self.send_to_executor(&message.framework_id.value, &message.executor_id.value, &out);
+                    self.send_to_executor(
+                        &message.framework_id.value,
+                        &message.executor_id.value,
+                        &out,
+                    );
                 }
             }
             Type::Shutdown => {
@@ -584,7 +671,11 @@ impl Agent {
     fn apply_sum(&mut self, actions: Vec<status_update::Action>) {
         for action in actions {
             match action {
-                status_update::Action::Forward { framework_id, status, latest_state } => {
+                status_update::Action::Forward {
+                    framework_id,
+                    status,
+                    latest_state,
+                } => {
                     let mut call = AgentCall {
                         update: Some(agent_call::Update {
                             framework_id,
@@ -596,16 +687,28 @@ impl Agent {
                     call.set_type(agent_call::Type::Update);
                     self.send_call(call);
                 }
-                status_update::Action::Acknowledged { framework_id, task_id, uuid, terminal } => {
+                status_update::Action::Acknowledged {
+                    framework_id,
+                    task_id,
+                    uuid,
+                    terminal,
+                } => {
                     let fid = framework_id.value.clone();
-                    let Some(eid) = self.task_index.get(&(fid.clone(), task_id.value.clone())).cloned() else {
+                    let Some(eid) = self
+                        .task_index
+                        .get(&(fid.clone(), task_id.value.clone()))
+                        .cloned()
+                    else {
                         if terminal {
                             self.sum.remove(&framework_id, &task_id);
                         }
                         continue;
                     };
                     let mut out = event_type(executor::event::Type::Acknowledged);
-                    out.acknowledged = Some(executor::event::Acknowledged { task_id: task_id.clone(), uuid });
+                    out.acknowledged = Some(executor::event::Acknowledged {
+                        task_id: task_id.clone(),
+                        uuid,
+                    });
                     self.send_to_executor(&fid, &eid, &out);
                     if terminal {
                         if let Some(ex) = self.executor_mut(&fid, &eid)
@@ -674,16 +777,21 @@ impl Agent {
     // ---------------------------------------------------------------- tasks and executors
 
     fn executor_mut(&mut self, fid: &str, eid: &str) -> Option<&mut Executor> {
-        self.frameworks.get_mut(fid).and_then(|f| f.executors.get_mut(eid))
+        self.frameworks
+            .get_mut(fid)
+            .and_then(|f| f.executors.get_mut(eid))
     }
 
     fn upsert_framework(&mut self, info: &v1::FrameworkInfo) -> Option<String> {
         let fid = info.id.as_ref()?.value.clone();
-        let framework = self.frameworks.entry(fid.clone()).or_insert_with(|| Framework {
-            info: info.clone(),
-            executors: BTreeMap::new(),
-            shutting_down: false,
-        });
+        let framework = self
+            .frameworks
+            .entry(fid.clone())
+            .or_insert_with(|| Framework {
+                info: info.clone(),
+                executors: BTreeMap::new(),
+                shutting_down: false,
+            });
         framework.info = info.clone();
         framework.shutting_down = false;
         Some(fid)
@@ -698,16 +806,35 @@ impl Agent {
             Some(info) => (info.clone(), Kind::Custom),
             None => (self.command_executor_info(&fid, &task), Kind::Command),
         };
-        let kind = if self.config.containerizer == ContainerizerKind::Fake { Kind::Fake } else { kind };
-        self.add_work(&fid, info, kind, vec![task.clone()], Queued::Task(Box::new(task)));
+        let kind = if self.config.containerizer == ContainerizerKind::Fake {
+            Kind::Fake
+        } else {
+            kind
+        };
+        self.add_work(
+            &fid,
+            info,
+            kind,
+            vec![task.clone()],
+            Queued::Task(Box::new(task)),
+        );
     }
 
-    fn run_task_group(&mut self, framework_info: v1::FrameworkInfo, info: v1::ExecutorInfo, group: v1::TaskGroupInfo) {
+    fn run_task_group(
+        &mut self,
+        framework_info: v1::FrameworkInfo,
+        info: v1::ExecutorInfo,
+        group: v1::TaskGroupInfo,
+    ) {
         let Some(fid) = self.upsert_framework(&framework_info) else {
             tracing::warn!("RUN_TASK_GROUP without a framework id; ignored");
             return;
         };
-        let kind = if self.config.containerizer == ContainerizerKind::Fake { Kind::Fake } else { Kind::Command };
+        let kind = if self.config.containerizer == ContainerizerKind::Fake {
+            Kind::Fake
+        } else {
+            Kind::Command
+        };
         self.add_work(&fid, info, kind, group.tasks.clone(), Queued::Group(group));
     }
 
@@ -715,8 +842,14 @@ impl Agent {
         let mut info = v1::ExecutorInfo {
             executor_id: v1::ExecutorId::from(task.task_id.value.clone()),
             framework_id: Some(v1::FrameworkId::from(fid)),
-            name: Some(format!("Command Executor (Task: {}) (Command: sh -c '{}')", task.task_id.value,
-                task.command.as_ref().and_then(|c| c.value.clone()).unwrap_or_default())),
+            name: Some(format!(
+                "Command Executor (Task: {}) (Command: sh -c '{}')",
+                task.task_id.value,
+                task.command
+                    .as_ref()
+                    .and_then(|c| c.value.clone())
+                    .unwrap_or_default()
+            )),
             resources: Vec::new(),
             ..Default::default()
         };
@@ -724,7 +857,14 @@ impl Agent {
         info
     }
 
-    fn add_work(&mut self, fid: &str, mut info: v1::ExecutorInfo, kind: Kind, tasks: Vec<v1::TaskInfo>, queued: Queued) {
+    fn add_work(
+        &mut self,
+        fid: &str,
+        mut info: v1::ExecutorInfo,
+        kind: Kind,
+        tasks: Vec<v1::TaskInfo>,
+        queued: Queued,
+    ) {
         let eid = info.executor_id.value.clone();
         info.framework_id = Some(v1::FrameworkId::from(fid));
         // Duplicate task ids are a master bug; never run a task twice.
@@ -741,11 +881,15 @@ impl Agent {
         if fresh.is_empty() {
             return;
         }
-        let exists = self.frameworks.get(fid).is_some_and(|f| f.executors.contains_key(&eid));
+        let exists = self
+            .frameworks
+            .get(fid)
+            .is_some_and(|f| f.executors.contains_key(&eid));
         if !exists {
             let container_id = uuid::Uuid::new_v4().to_string();
             let agent_id = self.agent_id.clone().unwrap_or_default();
-            let sandbox = paths::sandbox(&self.config.work_dir, &agent_id, fid, &eid, &container_id);
+            let sandbox =
+                paths::sandbox(&self.config.work_dir, &agent_id, fid, &eid, &container_id);
             let executor = Executor {
                 info,
                 kind,
@@ -765,20 +909,34 @@ impl Agent {
             }
         }
         for task in &fresh {
-            self.task_index.insert((fid.to_owned(), task.task_id.value.clone()), eid.clone());
+            self.task_index
+                .insert((fid.to_owned(), task.task_id.value.clone()), eid.clone());
         }
-        let Some(ex) = self.executor_mut(fid, &eid) else { return };
+        let Some(ex) = self.executor_mut(fid, &eid) else {
+            return;
+        };
         for task in &fresh {
             ex.tasks.insert(
                 task.task_id.value.clone(),
-                TaskRecord { info: task.clone(), state: v1::TaskState::TaskStaging, latest: None, delivered: false },
+                TaskRecord {
+                    info: task.clone(),
+                    state: v1::TaskState::TaskStaging,
+                    latest: None,
+                    delivered: false,
+                },
             );
         }
         if ex.exited || ex.terminating.is_some() {
             for task in &fresh {
-                self.agent_update(fid, &eid, &task.task_id.value, v1::TaskState::TaskLost,
-                    task_status::Source::Agent, Some(task_status::Reason::ExecutorTerminated),
-                    "Executor is terminating".to_owned());
+                self.agent_update(
+                    fid,
+                    &eid,
+                    &task.task_id.value,
+                    v1::TaskState::TaskLost,
+                    task_status::Source::Agent,
+                    Some(task_status::Reason::ExecutorTerminated),
+                    "Executor is terminating".to_owned(),
+                );
             }
             return;
         }
@@ -791,10 +949,24 @@ impl Agent {
                     {
                         record.delivered = true;
                     }
-                    self.agent_update(fid, &eid, &tid, v1::TaskState::TaskRunning,
-                        task_status::Source::Executor, None, String::new());
-                    self.agent_update(fid, &eid, &tid, v1::TaskState::TaskFinished,
-                        task_status::Source::Executor, None, "Command exited with status 0".to_owned());
+                    self.agent_update(
+                        fid,
+                        &eid,
+                        &tid,
+                        v1::TaskState::TaskRunning,
+                        task_status::Source::Executor,
+                        None,
+                        String::new(),
+                    );
+                    self.agent_update(
+                        fid,
+                        &eid,
+                        &tid,
+                        v1::TaskState::TaskFinished,
+                        task_status::Source::Executor,
+                        None,
+                        "Command exited with status 0".to_owned(),
+                    );
                 }
                 if let Some(ex) = self.executor_mut(fid, &eid) {
                     ex.exited = true;
@@ -814,34 +986,55 @@ impl Agent {
                 ex.queued.clear();
             }
             for tid in ids {
-                self.agent_update(fid, &eid, &tid, v1::TaskState::TaskFailed, task_status::Source::Agent,
-                    Some(task_status::Reason::ContainerLaunchFailed), message.clone());
+                self.agent_update(
+                    fid,
+                    &eid,
+                    &tid,
+                    v1::TaskState::TaskFailed,
+                    task_status::Source::Agent,
+                    Some(task_status::Reason::ContainerLaunchFailed),
+                    message.clone(),
+                );
             }
         }
     }
 
     /// The uid/gid to run as: as Mesos, CommandInfo.user or FrameworkInfo.user, and only
     /// when the agent runs as root.
-    fn run_as(&self, framework: &v1::FrameworkInfo, command_user: Option<&str>) -> Result<Option<(u32, u32)>, String> {
+    fn run_as(
+        &self,
+        framework: &v1::FrameworkInfo,
+        command_user: Option<&str>,
+    ) -> Result<Option<(u32, u32)>, String> {
         if !self.is_root {
             return Ok(None);
         }
-        let user = command_user.filter(|u| !u.is_empty()).unwrap_or(framework.user.as_str());
+        let user = command_user
+            .filter(|u| !u.is_empty())
+            .unwrap_or(framework.user.as_str());
         if user.is_empty() {
             return Ok(None);
         }
         match nix::unistd::User::from_name(user) {
             Ok(Some(u)) => Ok(Some((u.uid.as_raw(), u.gid.as_raw()))),
-            Ok(None) => Err(format!("Failed to launch the task: user '{user}' does not exist on this agent")),
+            Ok(None) => Err(format!(
+                "Failed to launch the task: user '{user}' does not exist on this agent"
+            )),
             Err(error) => Err(format!("Failed to look up user '{user}': {error}")),
         }
     }
 
     fn launch(&mut self, fid: &str, eid: &str) -> Result<(), String> {
-        let Some(framework) = self.frameworks.get(fid) else { return Err("framework gone".into()) };
-        let Some(ex) = framework.executors.get(eid) else { return Err("executor gone".into()) };
+        let Some(framework) = self.frameworks.get(fid) else {
+            return Err("framework gone".into());
+        };
+        let Some(ex) = framework.executors.get(eid) else {
+            return Err("executor gone".into());
+        };
         if !paths::safe_component(fid) || !paths::safe_component(eid) {
-            return Err(format!("framework id '{fid}' or executor id '{eid}' cannot name a directory"));
+            return Err(format!(
+                "framework id '{fid}' or executor id '{eid}' cannot name a directory"
+            ));
         }
         let command_user = match (&ex.kind, ex.queued.first()) {
             (Kind::Custom, _) => ex.info.command.as_ref().and_then(|c| c.user.clone()),
@@ -861,13 +1054,25 @@ impl Agent {
                     .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
                     .collect();
                 if command.shell() {
-                    ("/bin/sh".into(), vec!["-c".to_owned(), command.value.clone().unwrap_or_default()], env)
+                    (
+                        "/bin/sh".into(),
+                        vec!["-c".to_owned(), command.value.clone().unwrap_or_default()],
+                        env,
+                    )
                 } else {
                     let program = command.value.clone().unwrap_or_default();
-                    (PathBuf::from(program), command.arguments.iter().skip(1).cloned().collect(), env)
+                    (
+                        PathBuf::from(program),
+                        command.arguments.iter().skip(1).cloned().collect(),
+                        env,
+                    )
                 }
             }
-            Kind::Command | Kind::Fake => (self.executor_program.clone(), self.config.executor_args.clone(), Vec::new()),
+            Kind::Command | Kind::Fake => (
+                self.executor_program.clone(),
+                self.config.executor_args.clone(),
+                Vec::new(),
+            ),
         };
         let checkpoint = framework.info.checkpoint();
         let mut env = vec![
@@ -875,16 +1080,34 @@ impl Agent {
             ("MESOS_SLAVE_ENDPOINT".to_owned(), self.endpoint.clone()),
             ("MESOS_FRAMEWORK_ID".to_owned(), fid.to_owned()),
             ("MESOS_EXECUTOR_ID".to_owned(), eid.to_owned()),
-            ("MESOS_AGENT_ID".to_owned(), self.agent_id.clone().unwrap_or_default()),
-            ("MESOS_SLAVE_ID".to_owned(), self.agent_id.clone().unwrap_or_default()),
-            ("MESOS_DIRECTORY".to_owned(), ex.sandbox.display().to_string()),
+            (
+                "MESOS_AGENT_ID".to_owned(),
+                self.agent_id.clone().unwrap_or_default(),
+            ),
+            (
+                "MESOS_SLAVE_ID".to_owned(),
+                self.agent_id.clone().unwrap_or_default(),
+            ),
+            (
+                "MESOS_DIRECTORY".to_owned(),
+                ex.sandbox.display().to_string(),
+            ),
             ("MESOS_SANDBOX".to_owned(), ex.sandbox.display().to_string()),
             ("MESOS_CONTAINER_ID".to_owned(), ex.container_id.clone()),
-            ("MESOS_CHECKPOINT".to_owned(), if checkpoint { "1" } else { "0" }.to_owned()),
-            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".to_owned(), crate::format_duration(self.shutdown_grace(ex))),
+            (
+                "MESOS_CHECKPOINT".to_owned(),
+                if checkpoint { "1" } else { "0" }.to_owned(),
+            ),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".to_owned(),
+                crate::format_duration(self.shutdown_grace(ex)),
+            ),
         ];
         if checkpoint {
-            env.push(("MESOS_RECOVERY_TIMEOUT".to_owned(), crate::format_duration(self.config.recovery_timeout)));
+            env.push((
+                "MESOS_RECOVERY_TIMEOUT".to_owned(),
+                crate::format_duration(self.config.recovery_timeout),
+            ));
             env.push((
                 "MESOS_SUBSCRIPTION_BACKOFF_MAX".to_owned(),
                 crate::format_duration(self.config.executor_reregistration_timeout),
@@ -901,24 +1124,35 @@ impl Agent {
             env,
             user,
         };
-        let launched = self
-            .containerizer
-            .launch(&spec)
-            .map_err(|e| format!("Failed to launch the executor {}: {e}", spec.program.display()))?;
+        let launched = self.containerizer.launch(&spec).map_err(|e| {
+            format!(
+                "Failed to launch the executor {}: {e}",
+                spec.program.display()
+            )
+        })?;
         let container_id = spec.container_id;
         let tx = self.tx.clone();
         let (f, e, c) = (fid.to_owned(), eid.to_owned(), container_id.clone());
         let exit = launched.exit;
         tokio::spawn(async move {
             let status = exit.await;
-            let _ = tx.send(Event::ExecutorExited { framework_id: f, executor_id: e, container_id: c, status });
+            let _ = tx.send(Event::ExecutorExited {
+                framework_id: f,
+                executor_id: e,
+                container_id: c,
+                status,
+            });
         });
         let tx = self.tx.clone();
         let (f, e, c) = (fid.to_owned(), eid.to_owned(), container_id);
         let timeout = self.config.executor_registration_timeout;
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            let _ = tx.send(Event::RegistrationTimeout { framework_id: f, executor_id: e, container_id: c });
+            let _ = tx.send(Event::RegistrationTimeout {
+                framework_id: f,
+                executor_id: e,
+                container_id: c,
+            });
         });
         if let Some(ex) = self.executor_mut(fid, eid) {
             ex.pid = Some(launched.pid);
@@ -931,14 +1165,25 @@ impl Agent {
             .shutdown_grace_period
             .as_ref()
             .and_then(|d| u64::try_from(d.nanoseconds).ok())
-            .map_or(self.config.executor_shutdown_grace_period, Duration::from_nanos)
+            .map_or(
+                self.config.executor_shutdown_grace_period,
+                Duration::from_nanos,
+            )
     }
 
     fn send_to_executor(&mut self, fid: &str, eid: &str, event: &executor::Event) -> bool {
-        let Some(ex) = self.executor_mut(fid, eid) else { return false };
-        let Some(stream) = &ex.stream else { return false };
+        let Some(ex) = self.executor_mut(fid, eid) else {
+            return false;
+        };
+        let Some(stream) = &ex.stream else {
+            return false;
+        };
         let payload = api::codec::encode(stream.content_type, event);
-        if stream.sender.send(Bytes::from(api::recordio::encode(&payload))).is_err() {
+        if stream
+            .sender
+            .send(Bytes::from(api::recordio::encode(&payload)))
+            .is_err()
+        {
             ex.stream = None;
             return false;
         }
@@ -946,7 +1191,9 @@ impl Agent {
     }
 
     fn deliver_queued(&mut self, fid: &str, eid: &str) {
-        let Some(ex) = self.executor_mut(fid, eid) else { return };
+        let Some(ex) = self.executor_mut(fid, eid) else {
+            return;
+        };
         let queued = std::mem::take(&mut ex.queued);
         for item in queued {
             let (event, ids) = match item {
@@ -957,21 +1204,33 @@ impl Agent {
                     (event, ids)
                 }
                 Queued::Group(group) => {
-                    let ids = group.tasks.iter().map(|t| t.task_id.value.clone()).collect();
+                    let ids = group
+                        .tasks
+                        .iter()
+                        .map(|t| t.task_id.value.clone())
+                        .collect();
                     let mut event = event_type(executor::event::Type::LaunchGroup);
                     event.launch_group = Some(executor::event::LaunchGroup { task_group: group });
                     (event, ids)
                 }
             };
             // Tasks killed while queued are no longer in `tasks`; skip them.
-            let Some(ex) = self.executor_mut(fid, eid) else { return };
-            let live: Vec<String> = ids.into_iter().filter(|id| ex.tasks.contains_key(id)).collect();
+            let Some(ex) = self.executor_mut(fid, eid) else {
+                return;
+            };
+            let live: Vec<String> = ids
+                .into_iter()
+                .filter(|id| ex.tasks.contains_key(id))
+                .collect();
             if live.is_empty() {
                 continue;
             }
             let mut event = event;
             if let Some(group) = event.launch_group.as_mut() {
-                group.task_group.tasks.retain(|t| live.contains(&t.task_id.value));
+                group
+                    .task_group
+                    .tasks
+                    .retain(|t| live.contains(&t.task_id.value));
             }
             for id in &live {
                 if let Some(record) = ex.tasks.get_mut(id) {
@@ -983,20 +1242,35 @@ impl Agent {
     }
 
     fn kill_task(&mut self, fid: &str, task_id: &v1::TaskId, policy: Option<v1::KillPolicy>) {
-        let Some(eid) = self.task_index.get(&(fid.to_owned(), task_id.value.clone())).cloned() else {
+        let Some(eid) = self
+            .task_index
+            .get(&(fid.to_owned(), task_id.value.clone()))
+            .cloned()
+        else {
             tracing::warn!(task = %task_id.value, "KILL_TASK for an unknown task; ignored");
             return;
         };
-        let Some(ex) = self.executor_mut(fid, &eid) else { return };
-        let Some(record) = ex.tasks.get(&task_id.value) else { return };
+        let Some(ex) = self.executor_mut(fid, &eid) else {
+            return;
+        };
+        let Some(record) = ex.tasks.get(&task_id.value) else {
+            return;
+        };
         if record.state.is_terminal() {
             return;
         }
         if !record.delivered {
             let kind = ex.kind;
             let only_task = ex.tasks.len() == 1;
-            self.agent_update(fid, &eid, &task_id.value, v1::TaskState::TaskKilled, task_status::Source::Agent,
-                Some(task_status::Reason::TaskKilledDuringLaunch), "Killed before delivery to the executor".to_owned());
+            self.agent_update(
+                fid,
+                &eid,
+                &task_id.value,
+                v1::TaskState::TaskKilled,
+                task_status::Source::Agent,
+                Some(task_status::Reason::TaskKilledDuringLaunch),
+                "Killed before delivery to the executor".to_owned(),
+            );
             if let Some(ex) = self.executor_mut(fid, &eid) {
                 ex.queued.retain(|q| match q {
                     Queued::Task(t) => t.task_id != *task_id,
@@ -1010,14 +1284,19 @@ impl Agent {
         }
         let policy = policy.or(record.info.kill_policy);
         let mut event = event_type(executor::event::Type::Kill);
-        event.kill = Some(executor::event::Kill { task_id: task_id.clone(), kill_policy: policy });
+        event.kill = Some(executor::event::Kill {
+            task_id: task_id.clone(),
+            kill_policy: policy,
+        });
         if !self.send_to_executor(fid, &eid, &event) {
             tracing::warn!(task = %task_id.value, "KILL_TASK: the executor is not connected");
         }
     }
 
     fn shutdown_framework(&mut self, fid: &str) {
-        let Some(framework) = self.frameworks.get_mut(fid) else { return };
+        let Some(framework) = self.frameworks.get_mut(fid) else {
+            return;
+        };
         framework.shutting_down = true;
         let eids: Vec<String> = framework.executors.keys().cloned().collect();
         for eid in eids {
@@ -1031,7 +1310,9 @@ impl Agent {
             None => return,
         };
         let containerizer = self.containerizer.clone();
-        let Some(ex) = self.executor_mut(fid, eid) else { return };
+        let Some(ex) = self.executor_mut(fid, eid) else {
+            return;
+        };
         if ex.exited {
             return;
         }
@@ -1045,7 +1326,11 @@ impl Agent {
             let (f, e) = (fid.to_owned(), eid.to_owned());
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
-                let _ = tx.send(Event::ShutdownGraceExpired { framework_id: f, executor_id: e, container_id });
+                let _ = tx.send(Event::ShutdownGraceExpired {
+                    framework_id: f,
+                    executor_id: e,
+                    container_id,
+                });
             });
         } else if let Some(pid) = pid {
             containerizer.kill(pid, Signal::SIGKILL);
@@ -1054,7 +1339,9 @@ impl Agent {
 
     fn executor_exited(&mut self, fid: &str, eid: &str, container_id: &str, status: ExitStatus) {
         let shutting_down = self.frameworks.get(fid).is_some_and(|f| f.shutting_down);
-        let Some(ex) = self.executor_mut(fid, eid) else { return };
+        let Some(ex) = self.executor_mut(fid, eid) else {
+            return;
+        };
         if ex.container_id != container_id {
             return;
         }
@@ -1098,7 +1385,15 @@ impl Agent {
                         format!("Executor terminated ({})", describe_exit(status)),
                     ),
                 };
-                self.agent_update(fid, eid, &tid, state, task_status::Source::Agent, Some(reason), message);
+                self.agent_update(
+                    fid,
+                    eid,
+                    &tid,
+                    state,
+                    task_status::Source::Agent,
+                    Some(reason),
+                    message,
+                );
             }
         }
         let mut call = AgentCall {
@@ -1115,18 +1410,30 @@ impl Agent {
     }
 
     fn maybe_remove_executor(&mut self, fid: &str, eid: &str) {
-        let Some(framework) = self.frameworks.get_mut(fid) else { return };
-        let done = framework.executors.get(eid).is_some_and(|ex| ex.exited && ex.tasks.is_empty());
+        let Some(framework) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        let done = framework
+            .executors
+            .get(eid)
+            .is_some_and(|ex| ex.exited && ex.tasks.is_empty());
         if !done {
             return;
         }
-        let Some(ex) = framework.executors.remove(eid) else { return };
+        let Some(ex) = framework.executors.remove(eid) else {
+            return;
+        };
         let framework_id = v1::FrameworkId::from(fid);
         for tid in ex.completed {
-            self.sum.remove(&framework_id, &v1::TaskId::from(tid.clone()));
+            self.sum
+                .remove(&framework_id, &v1::TaskId::from(tid.clone()));
             self.task_index.remove(&(fid.to_owned(), tid));
         }
-        if self.frameworks.get(fid).is_some_and(|f| f.executors.is_empty()) {
+        if self
+            .frameworks
+            .get(fid)
+            .is_some_and(|f| f.executors.is_empty())
+        {
             self.frameworks.remove(fid);
         }
     }
@@ -1151,7 +1458,10 @@ impl Agent {
         let fid = call.framework_id.value.clone();
         let eid = call.executor_id.value.clone();
         let Some(framework) = self.frameworks.get(&fid) else {
-            return Err((StatusCode::BAD_REQUEST, format!("Framework '{fid}' is not known to this agent")));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("Framework '{fid}' is not known to this agent"),
+            ));
         };
         let framework_info = framework.info.clone();
         self.next_connection += 1;
@@ -1159,20 +1469,33 @@ impl Agent {
         let mut agent_info = self.agent_info.clone();
         agent_info.id = self.agent_id.clone().map(v1::AgentId::from);
         let Some(ex) = self.executor_mut(&fid, &eid) else {
-            return Err((StatusCode::BAD_REQUEST, format!("Executor '{eid}' of framework '{fid}' is not known to this agent")));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("Executor '{eid}' of framework '{fid}' is not known to this agent"),
+            ));
         };
         if ex.exited {
-            return Err((StatusCode::BAD_REQUEST, format!("Executor '{eid}' has already terminated")));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("Executor '{eid}' has already terminated"),
+            ));
         }
         let (sender, receiver) = mpsc::unbounded_channel();
-        ex.stream = Some(ExecutorStream { connection, content_type: accept, sender });
+        ex.stream = Some(ExecutorStream {
+            connection,
+            content_type: accept,
+            sender,
+        });
         ex.subscribed = true;
         let mut event = event_type(executor::event::Type::Subscribed);
         event.subscribed = Some(executor::event::Subscribed {
             executor_info: ex.info.clone(),
             framework_info,
             agent_info,
-            container_id: Some(v1::ContainerId { value: ex.container_id.clone(), parent: None }),
+            container_id: Some(v1::ContainerId {
+                value: ex.container_id.clone(),
+                parent: None,
+            }),
         });
         let terminating = ex.terminating;
         self.send_to_executor(&fid, &eid, &event);
@@ -1193,19 +1516,33 @@ impl Agent {
     fn executor_call(&mut self, call: executor::Call) -> Result<(), HttpError> {
         let fid = call.framework_id.value.clone();
         let eid = call.executor_id.value.clone();
-        if self.frameworks.get(&fid).and_then(|f| f.executors.get(&eid)).is_none() {
-            return Err((StatusCode::BAD_REQUEST, format!("Executor '{eid}' of framework '{fid}' is not known to this agent")));
+        if self
+            .frameworks
+            .get(&fid)
+            .and_then(|f| f.executors.get(&eid))
+            .is_none()
+        {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("Executor '{eid}' of framework '{fid}' is not known to this agent"),
+            ));
         }
         match call.r#type() {
             executor::call::Type::Update => {
                 let Some(update) = call.update else {
-                    return Err((StatusCode::BAD_REQUEST, "Expecting 'update' to be present".to_owned()));
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "Expecting 'update' to be present".to_owned(),
+                    ));
                 };
                 self.executor_update(&fid, &eid, update.status)
             }
             executor::call::Type::Message => {
                 let Some(message) = call.message else {
-                    return Err((StatusCode::BAD_REQUEST, "Expecting 'message' to be present".to_owned()));
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "Expecting 'message' to be present".to_owned(),
+                    ));
                 };
                 let mut out = AgentCall {
                     executor_message: Some(agent_call::ExecutorMessage {
@@ -1226,21 +1563,43 @@ impl Agent {
         }
     }
 
-    fn executor_update(&mut self, fid: &str, eid: &str, mut status: v1::TaskStatus) -> Result<(), HttpError> {
+    fn executor_update(
+        &mut self,
+        fid: &str,
+        eid: &str,
+        mut status: v1::TaskStatus,
+    ) -> Result<(), HttpError> {
         match status.uuid.as_ref() {
-            None => return Err((StatusCode::BAD_REQUEST, "Expecting 'uuid' to be present".to_owned())),
+            None => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "Expecting 'uuid' to be present".to_owned(),
+                ));
+            }
             Some(uuid) if uuid.len() != 16 => {
-                return Err((StatusCode::BAD_REQUEST, "'uuid' must be 16 bytes".to_owned()));
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "'uuid' must be 16 bytes".to_owned(),
+                ));
             }
             Some(_) => {}
         }
         if status.state() == v1::TaskState::TaskStaging {
-            return Err((StatusCode::BAD_REQUEST, "Received TASK_STAGING from executor".to_owned()));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "Received TASK_STAGING from executor".to_owned(),
+            ));
         }
         if let Some(given) = &status.executor_id
             && given.value != eid
         {
-            return Err((StatusCode::BAD_REQUEST, format!("Update carries executor id '{}' instead of '{eid}'", given.value)));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Update carries executor id '{}' instead of '{eid}'",
+                    given.value
+                ),
+            ));
         }
         status.agent_id = self.agent_id.clone().map(v1::AgentId::from);
         status.executor_id = Some(v1::ExecutorId::from(eid));
@@ -1298,7 +1657,13 @@ impl Agent {
                 })
             })
             .collect();
-        let registered = matches!(self.link, Link::Connected { registered: true, .. });
+        let registered = matches!(
+            self.link,
+            Link::Connected {
+                registered: true,
+                ..
+            }
+        );
         json!({
             "version": api::MESOS_COMPATIBLE_VERSION,
             "id": self.agent_id.clone().unwrap_or_default(),
@@ -1340,7 +1705,8 @@ fn describe_exit(status: ExitStatus) -> String {
     match status {
         ExitStatus::Code(code) => format!("exited with status {code}"),
         ExitStatus::Signal(signal) => {
-            let name = Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+            let name = Signal::try_from(signal)
+                .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
             format!("terminated with signal {name}")
         }
         ExitStatus::Unknown => "exit status unknown".to_owned(),

@@ -36,11 +36,21 @@ pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<serde_json::Va
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.into()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.into(),
+    )
+        .into_response()
 }
 
 fn json(value: &serde_json::Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 async fn version() -> Response {
@@ -86,9 +96,16 @@ impl Drop for DisconnectGuard {
 
 async fn executor_api(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
-        return text(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'Content-Type' to be present",
+        );
     };
-    let Some(content_type) = content_type.to_str().ok().and_then(ContentType::from_header) else {
+    let Some(content_type) = content_type
+        .to_str()
+        .ok()
+        .and_then(ContentType::from_header)
+    else {
         return text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Expecting 'Content-Type' of application/json or application/x-protobuf",
@@ -96,20 +113,39 @@ async fn executor_api(State(app): State<AppState>, headers: HeaderMap, body: Byt
     };
     let call: executor::Call = match api::codec::decode(content_type, &body) {
         Ok(call) => call,
-        Err(error) => return text(StatusCode::BAD_REQUEST, format!("Failed to validate executor::Call: {error}")),
+        Err(error) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to validate executor::Call: {error}"),
+            );
+        }
     };
     if let Err(message) = validate(&call) {
-        return text(StatusCode::BAD_REQUEST, format!("Failed to validate executor::Call: {message}"));
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to validate executor::Call: {message}"),
+        );
     }
     if call.r#type() == executor::call::Type::Subscribe {
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
         let Some(accept) = ContentType::from_accept(accept) else {
-            return text(StatusCode::NOT_ACCEPTABLE, "Expecting 'Accept' to allow application/json or application/x-protobuf");
+            return text(
+                StatusCode::NOT_ACCEPTABLE,
+                "Expecting 'Accept' to allow application/json or application/x-protobuf",
+            );
         };
         let framework_id = call.framework_id.value.clone();
         let executor_id = call.executor_id.value.clone();
         let (reply, answer) = oneshot::channel();
-        if app.tx.send(Event::ExecutorSubscribe { call, accept, reply }).is_err() {
+        if app
+            .tx
+            .send(Event::ExecutorSubscribe {
+                call,
+                accept,
+                reply,
+            })
+            .is_err()
+        {
             return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
         }
         let (connection, receiver) = match answer.await {
@@ -117,16 +153,27 @@ async fn executor_api(State(app): State<AppState>, headers: HeaderMap, body: Byt
             Ok(Err((status, message))) => return text(status, message),
             Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
         };
-        let guard = DisconnectGuard { tx: app.tx.clone(), framework_id, executor_id, connection };
-        let stream = futures_util::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
-            let record = receiver.recv().await?;
-            Some((Ok::<Bytes, Infallible>(record), (receiver, guard)))
-        });
+        let guard = DisconnectGuard {
+            tx: app.tx.clone(),
+            framework_id,
+            executor_id,
+            connection,
+        };
+        let stream =
+            futures_util::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
+                let record = receiver.recv().await?;
+                Some((Ok::<Bytes, Infallible>(record), (receiver, guard)))
+            });
         return Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, accept.mime())
             .body(Body::from_stream(stream))
-            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the response"));
+            .unwrap_or_else(|_| {
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot build the response",
+                )
+            });
     }
     let (reply, answer) = oneshot::channel();
     if app.tx.send(Event::ExecutorCall { call, reply }).is_err() {
@@ -147,7 +194,9 @@ fn validate(call: &executor::Call) -> Result<(), String> {
     }
     match call.r#type() {
         Type::Unknown => Err("Unknown call type".to_owned()),
-        Type::Subscribe if call.subscribe.is_none() => Err("Expecting 'subscribe' to be present".to_owned()),
+        Type::Subscribe if call.subscribe.is_none() => {
+            Err("Expecting 'subscribe' to be present".to_owned())
+        }
         Type::Update => {
             let Some(update) = &call.update else {
                 return Err("Expecting 'update' to be present".to_owned());
@@ -157,7 +206,9 @@ fn validate(call: &executor::Call) -> Result<(), String> {
             }
             Ok(())
         }
-        Type::Message if call.message.is_none() => Err("Expecting 'message' to be present".to_owned()),
+        Type::Message if call.message.is_none() => {
+            Err("Expecting 'message' to be present".to_owned())
+        }
         _ => Ok(()),
     }
 }

@@ -102,12 +102,5 @@ pub async fn serve(
 
 /// Formats a duration in Mesos's syntax (`5secs`, `100ms`).
 pub fn format_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos.is_multiple_of(1_000_000_000) {
-        format!("{}secs", d.as_secs())
-    } else if nanos.is_multiple_of(1_000_000) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}us", d.as_micros())
-    }
+    api::duration::format(d)
 }

@@ -20,7 +20,10 @@ pub enum LinkEvent {
 }
 
 pub fn url(master: &str) -> String {
-    let host = master.trim().trim_start_matches("http://").trim_end_matches('/');
+    let host = master
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
     format!("http://{host}/internal/agent")
 }
 
@@ -57,15 +60,22 @@ async fn read_stream(
     let status = response.status();
     if status != reqwest::StatusCode::OK {
         let body = response.text().await.unwrap_or_default();
-        return Err(format!("the master answered SUBSCRIBE with {status}: {body}"));
+        return Err(format!(
+            "the master answered SUBSCRIBE with {status}: {body}"
+        ));
     }
     let stream_id = response
         .headers()
         .get(STREAM_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .ok_or_else(|| format!("the master's SUBSCRIBE response has no {STREAM_ID_HEADER} header"))?;
-    if events.send((generation, LinkEvent::Connected { stream_id })).is_err() {
+        .ok_or_else(|| {
+            format!("the master's SUBSCRIBE response has no {STREAM_ID_HEADER} header")
+        })?;
+    if events
+        .send((generation, LinkEvent::Connected { stream_id }))
+        .is_err()
+    {
         return Ok(());
     }
     let mut decoder = api::recordio::Decoder::new(MAX_RECORD);
@@ -73,10 +83,16 @@ async fn read_stream(
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| format!("the master stream broke: {e}"))?;
         decoder.push(&chunk);
-        while let Some(record) = decoder.next().map_err(|e| format!("bad record from the master: {e}"))? {
+        while let Some(record) = decoder
+            .next()
+            .map_err(|e| format!("bad record from the master: {e}"))?
+        {
             let event = AgentEvent::decode(record.as_slice())
                 .map_err(|e| format!("undecodable event from the master: {e}"))?;
-            if events.send((generation, LinkEvent::Event(Box::new(event)))).is_err() {
+            if events
+                .send((generation, LinkEvent::Event(Box::new(event))))
+                .is_err()
+            {
                 return Ok(());
             }
         }

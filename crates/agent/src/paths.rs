@@ -3,7 +3,13 @@
 use std::path::{Path, PathBuf};
 
 /// `<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>`.
-pub fn sandbox(work_dir: &Path, agent: &str, framework: &str, executor: &str, container: &str) -> PathBuf {
+pub fn sandbox(
+    work_dir: &Path,
+    agent: &str,
+    framework: &str,
+    executor: &str,
+    container: &str,
+) -> PathBuf {
     work_dir
         .join("slaves")
         .join(agent)
@@ -30,7 +36,9 @@ pub fn read_agent_id(work_dir: &Path) -> Option<String> {
 /// Records the agent id so that a restarted agent keeps it.
 pub fn write_agent_id(work_dir: &Path, id: &str) -> std::io::Result<()> {
     if !safe_component(id) {
-        return Err(std::io::Error::other(format!("agent id '{id}' is not a valid path component")));
+        return Err(std::io::Error::other(format!(
+            "agent id '{id}' is not a valid path component"
+        )));
     }
     let slaves = work_dir.join("meta/slaves");
     std::fs::create_dir_all(slaves.join(id))?;

@@ -205,7 +205,10 @@ impl StatusUpdateManager {
 
     /// The earliest retry time, for the driver's timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.streams.values().filter_map(|s| s.retry.map(|(due, _)| due)).min()
+        self.streams
+            .values()
+            .filter_map(|s| s.retry.map(|(due, _)| due))
+            .min()
     }
 
     /// Forgets a task's stream (its task is gone from the agent).
@@ -220,12 +223,16 @@ impl StatusUpdateManager {
 
     /// The head update of a task (latest unacknowledged), if any.
     pub fn head(&self, framework_id: &FrameworkId, task_id: &TaskId) -> Option<&TaskStatus> {
-        self.streams.get(&key(framework_id, task_id)).and_then(|s| s.pending.front())
+        self.streams
+            .get(&key(framework_id, task_id))
+            .and_then(|s| s.pending.front())
     }
 
     /// Number of unacknowledged updates of a task.
     pub fn pending(&self, framework_id: &FrameworkId, task_id: &TaskId) -> usize {
-        self.streams.get(&key(framework_id, task_id)).map_or(0, |s| s.pending.len())
+        self.streams
+            .get(&key(framework_id, task_id))
+            .map_or(0, |s| s.pending.len())
     }
 
     fn send_head(stream: &mut Stream, now: Instant, backoff: Duration, actions: &mut Vec<Action>) {
@@ -266,7 +273,11 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Forward { status, latest_state, .. } => Some((
+                Action::Forward {
+                    status,
+                    latest_state,
+                    ..
+                } => Some((
                     status.task_id.value.clone(),
                     status.state(),
                     status.uuid.as_ref().map_or(0, |u| u[0]),
@@ -287,28 +298,68 @@ mod tests {
     fn forwards_only_the_head_and_the_next_after_its_ack() {
         let t0 = Instant::now();
         let mut m = connected_manager(t0);
-        let (acc, a) = m.update(t0, &fw(), status("t", TaskState::TaskStarting, 1)).unwrap();
+        let (acc, a) = m
+            .update(t0, &fw(), status("t", TaskState::TaskStarting, 1))
+            .unwrap();
         assert_eq!(acc, Accepted::New);
-        assert_eq!(forwarded(&a), vec![("t".into(), TaskState::TaskStarting, 1, TaskState::TaskStarting)]);
-        let (_, a) = m.update(t0, &fw(), status("t", TaskState::TaskRunning, 2)).unwrap();
+        assert_eq!(
+            forwarded(&a),
+            vec![(
+                "t".into(),
+                TaskState::TaskStarting,
+                1,
+                TaskState::TaskStarting
+            )]
+        );
+        let (_, a) = m
+            .update(t0, &fw(), status("t", TaskState::TaskRunning, 2))
+            .unwrap();
         assert!(a.is_empty(), "second update waits for the head's ack");
-        let (_, a) = m.update(t0, &fw(), status("t", TaskState::TaskFinished, 3)).unwrap();
+        let (_, a) = m
+            .update(t0, &fw(), status("t", TaskState::TaskFinished, 3))
+            .unwrap();
         assert!(a.is_empty());
         assert_eq!(m.pending(&fw(), &"t".into()), 3);
 
         let a = m.acknowledge(t0, &fw(), &"t".into(), &[1; 16]);
         assert_eq!(
             a[0],
-            Action::Acknowledged { framework_id: fw(), task_id: "t".into(), uuid: vec![1; 16], terminal: false }
+            Action::Acknowledged {
+                framework_id: fw(),
+                task_id: "t".into(),
+                uuid: vec![1; 16],
+                terminal: false
+            }
         );
         // The next head goes out carrying the latest state known.
-        assert_eq!(forwarded(&a), vec![("t".into(), TaskState::TaskRunning, 2, TaskState::TaskFinished)]);
+        assert_eq!(
+            forwarded(&a),
+            vec![(
+                "t".into(),
+                TaskState::TaskRunning,
+                2,
+                TaskState::TaskFinished
+            )]
+        );
         let a = m.acknowledge(t0, &fw(), &"t".into(), &[2; 16]);
-        assert_eq!(forwarded(&a), vec![("t".into(), TaskState::TaskFinished, 3, TaskState::TaskFinished)]);
+        assert_eq!(
+            forwarded(&a),
+            vec![(
+                "t".into(),
+                TaskState::TaskFinished,
+                3,
+                TaskState::TaskFinished
+            )]
+        );
         let a = m.acknowledge(t0, &fw(), &"t".into(), &[3; 16]);
         assert_eq!(
             a,
-            vec![Action::Acknowledged { framework_id: fw(), task_id: "t".into(), uuid: vec![3; 16], terminal: true }]
+            vec![Action::Acknowledged {
+                framework_id: fw(),
+                task_id: "t".into(),
+                uuid: vec![3; 16],
+                terminal: true
+            }]
         );
         assert_eq!(m.pending(&fw(), &"t".into()), 0);
         assert_eq!(m.next_deadline(), None);
@@ -318,11 +369,20 @@ mod tests {
     fn retries_the_head_with_doubling_backoff_until_acked() {
         let t0 = Instant::now();
         let mut m = connected_manager(t0);
-        m.update(t0, &fw(), status("t", TaskState::TaskRunning, 1)).unwrap();
+        m.update(t0, &fw(), status("t", TaskState::TaskRunning, 1))
+            .unwrap();
         assert_eq!(m.next_deadline(), Some(t0 + MIN));
         assert!(m.tick(t0 + MIN - Duration::from_millis(1)).is_empty());
         let a = m.tick(t0 + MIN);
-        assert_eq!(forwarded(&a), vec![("t".into(), TaskState::TaskRunning, 1, TaskState::TaskRunning)]);
+        assert_eq!(
+            forwarded(&a),
+            vec![(
+                "t".into(),
+                TaskState::TaskRunning,
+                1,
+                TaskState::TaskRunning
+            )]
+        );
         // Next retry after 20 s, then 40 s, then capped at 60 s.
         assert_eq!(m.next_deadline(), Some(t0 + MIN + Duration::from_secs(20)));
         let t1 = t0 + Duration::from_secs(30);
@@ -344,14 +404,19 @@ mod tests {
     fn duplicate_updates_are_ignored() {
         let t0 = Instant::now();
         let mut m = connected_manager(t0);
-        m.update(t0, &fw(), status("t", TaskState::TaskRunning, 1)).unwrap();
-        let (acc, a) = m.update(t0, &fw(), status("t", TaskState::TaskRunning, 1)).unwrap();
+        m.update(t0, &fw(), status("t", TaskState::TaskRunning, 1))
+            .unwrap();
+        let (acc, a) = m
+            .update(t0, &fw(), status("t", TaskState::TaskRunning, 1))
+            .unwrap();
         assert_eq!(acc, Accepted::Duplicate);
         assert!(a.is_empty());
         assert_eq!(m.pending(&fw(), &"t".into()), 1);
         // Also after it was acknowledged (an executor resending on resubscribe).
         m.acknowledge(t0, &fw(), &"t".into(), &[1; 16]);
-        let (acc, _) = m.update(t0, &fw(), status("t", TaskState::TaskRunning, 1)).unwrap();
+        let (acc, _) = m
+            .update(t0, &fw(), status("t", TaskState::TaskRunning, 1))
+            .unwrap();
         assert_eq!(acc, Accepted::Duplicate);
         assert_eq!(m.pending(&fw(), &"t".into()), 0);
     }
@@ -360,12 +425,20 @@ mod tests {
     fn stale_and_unknown_acks_are_ignored() {
         let t0 = Instant::now();
         let mut m = connected_manager(t0);
-        m.update(t0, &fw(), status("t", TaskState::TaskStarting, 1)).unwrap();
-        m.update(t0, &fw(), status("t", TaskState::TaskRunning, 2)).unwrap();
+        m.update(t0, &fw(), status("t", TaskState::TaskStarting, 1))
+            .unwrap();
+        m.update(t0, &fw(), status("t", TaskState::TaskRunning, 2))
+            .unwrap();
         // Ack for the second update while the first is head: stale.
         assert!(m.acknowledge(t0, &fw(), &"t".into(), &[2; 16]).is_empty());
-        assert!(m.acknowledge(t0, &fw(), &"other".into(), &[1; 16]).is_empty());
-        assert!(m.acknowledge(t0, &"fw2".into(), &"t".into(), &[1; 16]).is_empty());
+        assert!(
+            m.acknowledge(t0, &fw(), &"other".into(), &[1; 16])
+                .is_empty()
+        );
+        assert!(
+            m.acknowledge(t0, &"fw2".into(), &"t".into(), &[1; 16])
+                .is_empty()
+        );
         assert_eq!(m.pending(&fw(), &"t".into()), 2);
         assert_eq!(m.acknowledge(t0, &fw(), &"t".into(), &[1; 16]).len(), 2);
         // The same ack again is stale now.
@@ -377,13 +450,25 @@ mod tests {
     fn updates_wait_while_disconnected_and_heads_are_resent_on_reregistration() {
         let t0 = Instant::now();
         let mut m = StatusUpdateManager::new(MIN, MAX);
-        let (_, a) = m.update(t0, &fw(), status("a", TaskState::TaskRunning, 1)).unwrap();
+        let (_, a) = m
+            .update(t0, &fw(), status("a", TaskState::TaskRunning, 1))
+            .unwrap();
         assert!(a.is_empty(), "nothing is sent before registration");
         assert!(m.tick(t0 + Duration::from_secs(100)).is_empty());
         let a = m.connected(t0);
-        assert_eq!(forwarded(&a), vec![("a".into(), TaskState::TaskRunning, 1, TaskState::TaskRunning)]);
-        m.update(t0, &fw(), status("b", TaskState::TaskStarting, 2)).unwrap();
-        m.update(t0, &fw(), status("b", TaskState::TaskFailed, 3)).unwrap();
+        assert_eq!(
+            forwarded(&a),
+            vec![(
+                "a".into(),
+                TaskState::TaskRunning,
+                1,
+                TaskState::TaskRunning
+            )]
+        );
+        m.update(t0, &fw(), status("b", TaskState::TaskStarting, 2))
+            .unwrap();
+        m.update(t0, &fw(), status("b", TaskState::TaskFailed, 3))
+            .unwrap();
 
         m.disconnected();
         assert_eq!(m.next_deadline(), None);
@@ -393,11 +478,25 @@ mod tests {
         assert_eq!(
             forwarded(&a),
             vec![
-                ("a".into(), TaskState::TaskRunning, 1, TaskState::TaskRunning),
-                ("b".into(), TaskState::TaskStarting, 2, TaskState::TaskFailed),
+                (
+                    "a".into(),
+                    TaskState::TaskRunning,
+                    1,
+                    TaskState::TaskRunning
+                ),
+                (
+                    "b".into(),
+                    TaskState::TaskStarting,
+                    2,
+                    TaskState::TaskFailed
+                ),
             ]
         );
-        assert_eq!(m.next_deadline(), Some(t1 + MIN), "backoff restarts at the minimum");
+        assert_eq!(
+            m.next_deadline(),
+            Some(t1 + MIN),
+            "backoff restarts at the minimum"
+        );
     }
 
     #[test]
@@ -407,7 +506,8 @@ mod tests {
         let mut s = status("t", TaskState::TaskRunning, 1);
         s.uuid = None;
         assert_eq!(m.update(t0, &fw(), s), Err(UpdateError::MissingUuid));
-        m.update(t0, &fw(), status("t", TaskState::TaskFinished, 1)).unwrap();
+        m.update(t0, &fw(), status("t", TaskState::TaskFinished, 1))
+            .unwrap();
         m.acknowledge(t0, &fw(), &"t".into(), &[1; 16]);
         assert_eq!(
             m.update(t0, &fw(), status("t", TaskState::TaskRunning, 9)),
@@ -419,10 +519,18 @@ mod tests {
     fn streams_are_independent_per_task_and_framework() {
         let t0 = Instant::now();
         let mut m = connected_manager(t0);
-        let (_, a) = m.update(t0, &fw(), status("t", TaskState::TaskRunning, 1)).unwrap();
+        let (_, a) = m
+            .update(t0, &fw(), status("t", TaskState::TaskRunning, 1))
+            .unwrap();
         assert_eq!(a.len(), 1);
-        let (_, a) = m.update(t0, &"fw2".into(), status("t", TaskState::TaskRunning, 1)).unwrap();
-        assert_eq!(a.len(), 1, "same task id in another framework is another stream");
+        let (_, a) = m
+            .update(t0, &"fw2".into(), status("t", TaskState::TaskRunning, 1))
+            .unwrap();
+        assert_eq!(
+            a.len(),
+            1,
+            "same task id in another framework is another stream"
+        );
         m.remove_framework(&fw());
         assert_eq!(m.pending(&fw(), &"t".into()), 0);
         assert_eq!(m.pending(&"fw2".into(), &"t".into()), 1);

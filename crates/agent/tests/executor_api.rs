@@ -20,7 +20,10 @@ fn custom_task(id: &str) -> v1::TaskInfo {
     task.command = None;
     task.executor = Some(v1::ExecutorInfo {
         executor_id: EXECUTOR_ID.into(),
-        command: Some(v1::CommandInfo { value: Some("sleep 1000".into()), ..Default::default() }),
+        command: Some(v1::CommandInfo {
+            value: Some("sleep 1000".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     });
     task
@@ -88,18 +91,46 @@ async fn bad_requests_get_mesos_status_codes() {
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("Content-Type"));
 
-    let response = client.post(&url).header("Content-Type", "text/plain").body("{}").send().await.unwrap();
+    let response = client
+        .post(&url)
+        .header("Content-Type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 415);
 
-    let response = client.post(&url).header("Content-Type", "application/json").body("{not json").send().await.unwrap();
+    let response = client
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
 
-    let response = client.post(&url).header("Content-Type", "application/x-protobuf").body(vec![0xff, 0xff, 0xff]).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .header("Content-Type", "application/x-protobuf")
+        .body(vec![0xff, 0xff, 0xff])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
 
-    let response = post_json(&agent.address, json!({"type": "SUBSCRIBE", "subscribe": {}})).await;
+    let response = post_json(
+        &agent.address,
+        json!({"type": "SUBSCRIBE", "subscribe": {}}),
+    )
+    .await;
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("Missing required fields"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Missing required fields")
+    );
 
     let mut subscribe = call("SUBSCRIBE");
     subscribe["subscribe"] = json!({});
@@ -134,20 +165,25 @@ async fn bad_requests_get_mesos_status_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_executor_subscribes_updates_gets_acks_kill_and_shutdown() {
-    let (mut master, agent) = setup(|c| c.executor_shutdown_grace_period = Duration::from_millis(500)).await;
+    let (mut master, agent) =
+        setup(|c| c.executor_shutdown_grace_period = Duration::from_millis(500)).await;
     master.send(run_task(custom_task("c1")));
-    let executor_pid = testkit::poll_until_async(Duration::from_secs(10), "the executor process", || async {
-        agent.state().await["frameworks"][0]["executors"][0]["pid"].as_u64()
-    })
-    .await
-    .unwrap();
+    let executor_pid =
+        testkit::poll_until_async(Duration::from_secs(10), "the executor process", || async {
+            agent.state().await["frameworks"][0]["executors"][0]["pid"].as_u64()
+        })
+        .await
+        .unwrap();
 
     let mut subscribe = call("SUBSCRIBE");
     subscribe["subscribe"] = json!({"unacknowledged_tasks": [], "unacknowledged_updates": []});
     let response = post_json(&agent.address, subscribe).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
-    let mut events = EventStream { body: Box::pin(response.bytes_stream()), decoder: api::recordio::Decoder::new(1 << 20) };
+    let mut events = EventStream {
+        body: Box::pin(response.bytes_stream()),
+        decoder: api::recordio::Decoder::new(1 << 20),
+    };
 
     let subscribed = events.next().await;
     assert_eq!(subscribed["type"], "SUBSCRIBED");
@@ -174,20 +210,28 @@ async fn json_executor_subscribes_updates_gets_acks_kill_and_shutdown() {
     let forwarded = master.next_update("c1").await;
     let status = forwarded.status;
     assert_eq!(status.uuid.as_deref(), Some(uuid.as_bytes().as_slice()));
-    assert_eq!(status.executor_id.as_ref().map(|e| e.value.as_str()), Some(EXECUTOR_ID));
+    assert_eq!(
+        status.executor_id.as_ref().map(|e| e.value.as_str()),
+        Some(EXECUTOR_ID)
+    );
     assert_eq!(status.source(), v1::task_status::Source::Executor);
     assert_eq!(forwarded.latest_state, Some(TaskState::TaskRunning as i32));
     master.acknowledge(&status);
     let acked = events.next_of("ACKNOWLEDGED").await;
     assert_eq!(acked["acknowledged"]["task_id"]["value"], "c1");
-    assert_eq!(acked["acknowledged"]["uuid"], base64_encode(uuid.as_bytes()));
+    assert_eq!(
+        acked["acknowledged"]["uuid"],
+        base64_encode(uuid.as_bytes())
+    );
 
     // Executor -> framework message.
     let mut message = call("MESSAGE");
     message["message"] = json!({"data": base64_encode(b"hi")});
     assert_eq!(post_json(&agent.address, message).await.status(), 202);
     let forwarded = master
-        .next_call(Duration::from_secs(10), "EXECUTOR_MESSAGE", |c| c.r#type() == agent_call::Type::ExecutorMessage)
+        .next_call(Duration::from_secs(10), "EXECUTOR_MESSAGE", |c| {
+            c.r#type() == agent_call::Type::ExecutorMessage
+        })
         .await;
     assert_eq!(forwarded.executor_message.unwrap().data, b"hi");
 
@@ -228,7 +272,7 @@ async fn json_executor_subscribes_updates_gets_acks_kill_and_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_subscribe_streams_protobuf() {
-    let (mut master, agent) = setup(|_| {}).await;
+    let (master, agent) = setup(|_| {}).await;
     master.send(run_task(custom_task("c2")));
     testkit::poll_until_async(Duration::from_secs(10), "the executor", || async {
         agent.state().await["frameworks"][0]["executors"][0]["pid"].as_u64()
@@ -260,7 +304,11 @@ async fn protobuf_subscribe_streams_protobuf() {
             events.push(<executor::Event as prost::Message>::decode(record.as_slice()).unwrap());
             continue;
         }
-        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await.unwrap().unwrap().unwrap();
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         decoder.push(&chunk);
     }
     assert_eq!(events[0].r#type(), executor::event::Type::Subscribed);
@@ -272,7 +320,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 
 use prost::{Message, Name};
 use prost_reflect::{
-    Cardinality, DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, ReflectMessage,
-    SerializeOptions, Value,
+    Cardinality, DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor,
+    ReflectMessage, SerializeOptions, Value,
 };
 
 static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
@@ -128,8 +128,14 @@ pub fn from_protobuf<M: Message + Name + Default>(body: &[u8]) -> Result<M, Deco
 pub fn from_json<M: Message + Name + Default>(body: &[u8]) -> Result<M, DecodeError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let options = DeserializeOptions::new().deny_unknown_fields(false);
-    let dynamic = DynamicMessage::deserialize_with_options(descriptor::<M>(), &mut deserializer, &options)
-        .map_err(|e| DecodeError(format!("Failed to convert JSON into {} protobuf: {e}", M::NAME)))?;
+    let dynamic =
+        DynamicMessage::deserialize_with_options(descriptor::<M>(), &mut deserializer, &options)
+            .map_err(|e| {
+                DecodeError(format!(
+                    "Failed to convert JSON into {} protobuf: {e}",
+                    M::NAME
+                ))
+            })?;
     deserializer
         .end()
         .map_err(|e| DecodeError(format!("Trailing data after JSON object: {e}")))?;
@@ -178,7 +184,10 @@ fn check_required(message: &DynamicMessage) -> Result<(), DecodeError> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(DecodeError(format!("Missing required fields: {}", missing.join(", "))))
+        Err(DecodeError(format!(
+            "Missing required fields: {}",
+            missing.join(", ")
+        )))
     }
 }
 
@@ -232,8 +241,14 @@ mod tests {
     fn json_uses_proto_names_and_enum_names() {
         let json: serde_json::Value = serde_json::from_slice(&to_json(&subscribe_call())).unwrap();
         assert_eq!(json["type"], "SUBSCRIBE");
-        assert_eq!(json["subscribe"]["framework_info"]["failover_timeout"], 60.0);
-        assert!(json.get("framework_id").is_none(), "unset optionals are omitted");
+        assert_eq!(
+            json["subscribe"]["framework_info"]["failover_timeout"],
+            60.0
+        );
+        assert!(
+            json.get("framework_id").is_none(),
+            "unset optionals are omitted"
+        );
     }
 
     #[test]
@@ -248,7 +263,10 @@ mod tests {
 
     #[test]
     fn sixty_four_bit_integers_are_json_numbers() {
-        let range = v1::value::Range { begin: 31000, end: 32000 };
+        let range = v1::value::Range {
+            begin: 31000,
+            end: 32000,
+        };
         let json: serde_json::Value = serde_json::from_slice(&to_json(&range)).unwrap();
         assert_eq!(json, serde_json::json!({"begin": 31000, "end": 32000}));
     }
@@ -276,12 +294,19 @@ mod tests {
     fn missing_required_fields_are_named() {
         let body = br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u"}}}"#;
         let error = decode::<Call>(ContentType::Json, body).unwrap_err();
-        assert_eq!(error.0, "Missing required fields: subscribe.framework_info.name");
+        assert_eq!(
+            error.0,
+            "Missing required fields: subscribe.framework_info.name"
+        );
     }
 
     #[test]
     fn missing_required_fields_are_rejected_in_protobuf_too() {
-        let info = v1::FrameworkInfo { user: "u".into(), name: "n".into(), ..Default::default() };
+        let info = v1::FrameworkInfo {
+            user: "u".into(),
+            name: "n".into(),
+            ..Default::default()
+        };
         let mut bytes = info.encode_to_vec();
         bytes.truncate(3); // keeps `user`, drops `name`
         let error = decode::<v1::FrameworkInfo>(ContentType::Protobuf, &bytes).unwrap_err();
@@ -298,7 +323,10 @@ mod tests {
     #[test]
     fn accept_negotiation_follows_mesos() {
         assert_eq!(ContentType::from_accept(None), Some(ContentType::Json));
-        assert_eq!(ContentType::from_accept(Some("*/*")), Some(ContentType::Json));
+        assert_eq!(
+            ContentType::from_accept(Some("*/*")),
+            Some(ContentType::Json)
+        );
         assert_eq!(
             ContentType::from_accept(Some("application/x-protobuf")),
             Some(ContentType::Protobuf)

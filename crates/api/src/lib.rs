@@ -8,6 +8,7 @@
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
 
 pub mod codec;
+pub mod duration;
 pub mod recordio;
 pub mod resources;
 
@@ -47,7 +48,12 @@ impl v1::TaskState {
         use v1::TaskState::*;
         matches!(
             self,
-            TaskFinished | TaskFailed | TaskKilled | TaskError | TaskDropped | TaskGone
+            TaskFinished
+                | TaskFailed
+                | TaskKilled
+                | TaskError
+                | TaskDropped
+                | TaskGone
                 | TaskGoneByOperator
         ) || self == TaskLost
     }
@@ -56,9 +62,9 @@ impl v1::TaskState {
 impl v1::FrameworkInfo {
     /// True when the framework declared the PARTITION_AWARE capability.
     pub fn is_partition_aware(&self) -> bool {
-        self.capabilities.iter().any(|c| {
-            c.r#type() == v1::framework_info::capability::Type::PartitionAware
-        })
+        self.capabilities
+            .iter()
+            .any(|c| c.r#type() == v1::framework_info::capability::Type::PartitionAware)
     }
 }
 

@@ -30,7 +30,11 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(max_record: usize) -> Self {
-        Decoder { buffer: Vec::new(), start: 0, max_record }
+        Decoder {
+            buffer: Vec::new(),
+            start: 0,
+            max_record,
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -47,7 +51,9 @@ impl Decoder {
         let pending = &self.buffer[self.start..];
         let Some(newline) = pending.iter().position(|&b| b == b'\n') else {
             if pending.len() > 20 {
-                return Err(Error::BadHeader(String::from_utf8_lossy(pending).into_owned()));
+                return Err(Error::BadHeader(
+                    String::from_utf8_lossy(pending).into_owned(),
+                ));
             }
             return Ok(None);
         };
@@ -83,7 +89,10 @@ mod tests {
 
     #[test]
     fn frames_a_record_as_length_newline_payload() {
-        assert_eq!(encode(b"{\"type\":\"HEARTBEAT\"}"), b"20\n{\"type\":\"HEARTBEAT\"}");
+        assert_eq!(
+            encode(b"{\"type\":\"HEARTBEAT\"}"),
+            b"20\n{\"type\":\"HEARTBEAT\"}"
+        );
     }
 
     #[test]

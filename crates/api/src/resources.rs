@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::v1::Resource;
 use crate::v1::resource::AllocationInfo;
 use crate::v1::value::{self, Type as ValueType};
-use crate::v1::Resource;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Invalid resources: {0}")]
@@ -48,8 +48,13 @@ pub fn validate(resource: &Resource) -> Result<(), ResourceError> {
     match ValueType::try_from(resource.r#type) {
         Ok(ValueType::Scalar) => match &resource.scalar {
             Some(s) if s.value.is_finite() && s.value >= 0.0 => Ok(()),
-            Some(s) => Err(ResourceError(format!("'{name}' has invalid scalar value {}", s.value))),
-            None => Err(ResourceError(format!("'{name}' is SCALAR but has no scalar"))),
+            Some(s) => Err(ResourceError(format!(
+                "'{name}' has invalid scalar value {}",
+                s.value
+            ))),
+            None => Err(ResourceError(format!(
+                "'{name}' is SCALAR but has no scalar"
+            ))),
         },
         Ok(ValueType::Ranges) => match &resource.ranges {
             Some(r) => match r.range.iter().find(|r| r.begin > r.end) {
@@ -59,15 +64,17 @@ pub fn validate(resource: &Resource) -> Result<(), ResourceError> {
                 ))),
                 None => Ok(()),
             },
-            None => Err(ResourceError(format!("'{name}' is RANGES but has no ranges"))),
+            None => Err(ResourceError(format!(
+                "'{name}' is RANGES but has no ranges"
+            ))),
         },
         Ok(ValueType::Set) => match &resource.set {
             Some(_) => Ok(()),
             None => Err(ResourceError(format!("'{name}' is SET but has no set"))),
         },
-        Ok(ValueType::Text) | Err(_) => {
-            Err(ResourceError(format!("'{name}' has a type that resources cannot have")))
-        }
+        Ok(ValueType::Text) | Err(_) => Err(ResourceError(format!(
+            "'{name}' has a type that resources cannot have"
+        ))),
     }
 }
 
@@ -118,21 +125,33 @@ fn ranges_of(resource: &Resource) -> Vec<(u64, u64)> {
 }
 
 fn set_ranges(resource: &mut Resource, ranges: Vec<(u64, u64)>) {
-    let range = ranges.into_iter().map(|(begin, end)| value::Range { begin, end }).collect();
+    let range = ranges
+        .into_iter()
+        .map(|(begin, end)| value::Range { begin, end })
+        .collect();
     resource.ranges = Some(value::Ranges { range });
 }
 
 fn items_of(resource: &Resource) -> BTreeSet<String> {
-    resource.set.as_ref().map(|s| s.item.iter().cloned().collect()).unwrap_or_default()
+    resource
+        .set
+        .as_ref()
+        .map(|s| s.item.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn set_items(resource: &mut Resource, items: BTreeSet<String>) {
-    resource.set = Some(value::Set { item: items.into_iter().collect() });
+    resource.set = Some(value::Set {
+        item: items.into_iter().collect(),
+    });
 }
 
 fn is_empty_resource(resource: &Resource) -> bool {
     match ValueType::try_from(resource.r#type) {
-        Ok(ValueType::Scalar) => resource.scalar.as_ref().is_none_or(|s| to_fixed(s.value) <= 0),
+        Ok(ValueType::Scalar) => resource
+            .scalar
+            .as_ref()
+            .is_none_or(|s| to_fixed(s.value) <= 0),
         Ok(ValueType::Ranges) => resource.ranges.as_ref().is_none_or(|r| r.range.is_empty()),
         Ok(ValueType::Set) => resource.set.as_ref().is_none_or(|s| s.item.is_empty()),
         _ => true,
@@ -144,7 +163,9 @@ fn normalized(resource: &Resource) -> Resource {
     match ValueType::try_from(resource.r#type) {
         Ok(ValueType::Scalar) => {
             let v = resource.scalar.as_ref().map_or(0.0, |s| s.value);
-            out.scalar = Some(value::Scalar { value: from_fixed(to_fixed(v)) });
+            out.scalar = Some(value::Scalar {
+                value: from_fixed(to_fixed(v)),
+            });
         }
         Ok(ValueType::Ranges) => set_ranges(&mut out, normalize_ranges(ranges_of(resource))),
         Ok(ValueType::Set) => set_items(&mut out, items_of(resource)),
@@ -221,7 +242,9 @@ impl Resources {
             Ok(ValueType::Scalar) => {
                 let sum = to_fixed(existing.scalar.as_ref().map_or(0.0, |s| s.value))
                     + to_fixed(resource.scalar.as_ref().map_or(0.0, |s| s.value));
-                existing.scalar = Some(value::Scalar { value: from_fixed(sum) });
+                existing.scalar = Some(value::Scalar {
+                    value: from_fixed(sum),
+                });
             }
             Ok(ValueType::Ranges) => {
                 let mut all = ranges_of(existing);
@@ -247,7 +270,9 @@ impl Resources {
             Ok(ValueType::Scalar) => {
                 let left = to_fixed(existing.scalar.as_ref().map_or(0.0, |s| s.value))
                     - to_fixed(resource.scalar.as_ref().map_or(0.0, |s| s.value));
-                existing.scalar = Some(value::Scalar { value: from_fixed(left.max(0)) });
+                existing.scalar = Some(value::Scalar {
+                    value: from_fixed(left.max(0)),
+                });
             }
             Ok(ValueType::Ranges) => {
                 let cut = normalize_ranges(ranges_of(resource));
@@ -268,7 +293,9 @@ impl Resources {
     /// True when every resource of `other` is held here (kind by kind).
     pub fn contains(&self, other: &Resources) -> bool {
         other.items.iter().all(|want| {
-            self.items.iter().any(|have| same_kind(have, want) && resource_contains(have, want))
+            self.items
+                .iter()
+                .any(|have| same_kind(have, want) && resource_contains(have, want))
         })
     }
 
@@ -286,7 +313,13 @@ impl Resources {
 
     /// The union of a ranges resource over all kinds with that name.
     pub fn ranges(&self, name: &str) -> Vec<(u64, u64)> {
-        normalize_ranges(self.items.iter().filter(|r| r.name == name).flat_map(ranges_of).collect())
+        normalize_ranges(
+            self.items
+                .iter()
+                .filter(|r| r.name == name)
+                .flat_map(ranges_of)
+                .collect(),
+        )
     }
 
     /// The same resources marked as allocated to `role`.
@@ -294,7 +327,9 @@ impl Resources {
         let mut out = Resources::new();
         for resource in &self.items {
             let mut r = resource.clone();
-            r.allocation_info = Some(AllocationInfo { role: Some(role.to_owned()) });
+            r.allocation_info = Some(AllocationInfo {
+                role: Some(role.to_owned()),
+            });
             out.add(&r);
         }
         out
@@ -316,13 +351,15 @@ impl Resources {
     pub fn parse(text: &str) -> Result<Resources, ResourceError> {
         let text = text.trim();
         if text.starts_with('[') {
-            let json: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| ResourceError(format!("bad JSON: {e}")))?;
-            let array = json.as_array().ok_or_else(|| ResourceError("expected a JSON array".into()))?;
+            let json: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| ResourceError(format!("bad JSON: {e}")))?;
+            let array = json
+                .as_array()
+                .ok_or_else(|| ResourceError("expected a JSON array".into()))?;
             let mut out = Vec::new();
             for item in array {
-                let resource: Resource = crate::codec::from_json_value(item)
-                    .map_err(|e| ResourceError(e.0))?;
+                let resource: Resource =
+                    crate::codec::from_json_value(item).map_err(|e| ResourceError(e.0))?;
                 out.push(resource);
             }
             return Resources::from_vec(out);
@@ -373,7 +410,11 @@ fn parse_one(part: &str) -> Result<Resource, ResourceError> {
         None => (head.trim(), None),
     };
     let body = body.trim();
-    let mut resource = Resource { name: name.to_owned(), role, ..Default::default() };
+    let mut resource = Resource {
+        name: name.to_owned(),
+        role,
+        ..Default::default()
+    };
     if let Some(inner) = body.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
         resource.r#type = ValueType::Ranges as i32;
         let mut ranges = Vec::new();
@@ -386,7 +427,11 @@ fn parse_one(part: &str) -> Result<Resource, ResourceError> {
         set_ranges(&mut resource, ranges);
     } else if let Some(inner) = body.strip_prefix('{').and_then(|b| b.strip_suffix('}')) {
         resource.r#type = ValueType::Set as i32;
-        let items = inner.split(',').map(str::trim).filter(|i| !i.is_empty()).map(String::from);
+        let items = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(String::from);
         set_items(&mut resource, items.collect());
     } else {
         resource.r#type = ValueType::Scalar as i32;
@@ -457,10 +502,14 @@ impl fmt::Display for Resources {
             }
             f.write_str(":")?;
             match ValueType::try_from(r.r#type) {
-                Ok(ValueType::Scalar) => write!(f, "{}", r.scalar.as_ref().map_or(0.0, |s| s.value))?,
+                Ok(ValueType::Scalar) => {
+                    write!(f, "{}", r.scalar.as_ref().map_or(0.0, |s| s.value))?
+                }
                 Ok(ValueType::Ranges) => {
-                    let ranges: Vec<String> =
-                        ranges_of(r).iter().map(|(b, e)| format!("{b}-{e}")).collect();
+                    let ranges: Vec<String> = ranges_of(r)
+                        .iter()
+                        .map(|(b, e)| format!("{b}-{e}"))
+                        .collect();
                     write!(f, "[{}]", ranges.join(", "))?;
                 }
                 Ok(ValueType::Set) => {
@@ -489,7 +538,10 @@ mod tests {
         assert_eq!(r.scalar("cpus"), 4.0);
         assert_eq!(r.scalar("mem"), 1024.0);
         assert_eq!(r.ranges("ports"), vec![(31000, 32000)]);
-        assert_eq!(r.to_string(), "cpus:4; mem:1024; ports:[31000-32000]; disks:{a, b}");
+        assert_eq!(
+            r.to_string(),
+            "cpus:4; mem:1024; ports:[31000-32000]; disks:{a, b}"
+        );
     }
 
     #[test]
@@ -500,7 +552,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_with_a_reason() {
-        for bad in ["cpus", "cpus:x", "ports:[5-x]", "cpus:-1", "ports:[9-3]", "cpus(r:1", "[1]"] {
+        for bad in [
+            "cpus",
+            "cpus:x",
+            "ports:[5-x]",
+            "cpus:-1",
+            "ports:[9-3]",
+            "cpus(r:1",
+            "[1]",
+        ] {
             assert!(Resources::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -553,8 +613,10 @@ mod tests {
             .prop_map(|(cpus, mem, ranges, items)| {
                 let mut text = format!("cpus:{};mem:{}", cpus as f64 / 1000.0, mem);
                 if !ranges.is_empty() {
-                    let r: Vec<String> =
-                        ranges.iter().map(|(b, len)| format!("{b}-{}", b + len)).collect();
+                    let r: Vec<String> = ranges
+                        .iter()
+                        .map(|(b, len)| format!("{b}-{}", b + len))
+                        .collect();
                     text.push_str(&format!(";ports:[{}]", r.join(",")));
                 }
                 if !items.is_empty() {

@@ -11,16 +11,17 @@
 //! - `cpu_s ...`: CPU seconds used by each process during a phase (where the time goes).
 //!
 //! Environment (defaults in brackets): TRIREME_BENCH_PHASES [real,fake,memory],
-//! TRIREME_BENCH_TASKS [2000] and TRIREME_BENCH_INFLIGHT [128] and TRIREME_BENCH_BATCH [128]
+//! TRIREME_BENCH_TASKS [2000] and TRIREME_BENCH_INFLIGHT [128] and TRIREME_BENCH_BATCH [32]
 //! for the real phase; TRIREME_BENCH_FAKE_TASKS [100000], TRIREME_BENCH_FAKE_AGENTS [4],
-//! TRIREME_BENCH_FAKE_BATCH [2500], TRIREME_BENCH_FAKE_INFLIGHT [20000] for the fake phase;
+//! TRIREME_BENCH_FAKE_BATCH [1000], TRIREME_BENCH_FAKE_INFLIGHT [5000] for the fake phase;
 //! TRIREME_BENCH_RUNNING [1000] for the memory phase; TRIREME_BENCH_CONTENT_TYPE
 //! [protobuf]; TRIREME_BENCH_MASTER_ARGS / TRIREME_BENCH_AGENT_ARGS (extra flags, split on
 //! spaces); TRIREME_BENCH_TIMEOUT_SECS [300] per phase.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -28,12 +29,16 @@ use api::codec::ContentType;
 use api::resources::Resources;
 use api::v1::scheduler::event;
 use api::v1::{
-    CommandInfo, FrameworkInfo, Offer, OfferId, TaskId, TaskInfo, TaskState, framework_info,
+    AgentId, CommandInfo, FrameworkInfo, Offer, OfferId, TaskId, TaskInfo, TaskState,
+    framework_info,
 };
 use scheduler::{Events, MasterAddr, Scheduler, SchedulerEvent, calls};
 use testkit::{ChildGuard, free_port, poll_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trireme");
+
+/// Set before a TEARDOWN: acknowledgements still in flight are expected to fail.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -302,6 +307,25 @@ async fn await_agents(
     Ok(held)
 }
 
+struct Pending {
+    agent_id: AgentId,
+    offers: Vec<(OfferId, usize)>,
+    fit: usize,
+}
+
+fn hold(pending: &mut BTreeMap<String, Pending>, offer: Offer, load: &Load) {
+    let fit = fits(&offer, load.cpus, load.mem);
+    let group = pending
+        .entry(offer.agent_id.value.clone())
+        .or_insert_with(|| Pending {
+            agent_id: offer.agent_id.clone(),
+            offers: Vec::new(),
+            fit: 0,
+        });
+    group.offers.push((offer.id, fit));
+    group.fit += fit;
+}
+
 fn fits(offer: &Offer, cpus: f64, mem: f64) -> usize {
     let offered = Resources::from_valid(&offer.resources);
     let by_cpus = (offered.scalar("cpus") / cpus + 1e-6).floor();
@@ -324,33 +348,48 @@ async fn run_load(
     let task_resources = Resources::parse(&format!("cpus:{};mem:{}", load.cpus, load.mem))
         .map_err(|e| anyhow::anyhow!("task resources: {e}"))?;
     let mut declined_rest = false;
+    // Held offers per agent: the offers with the number of tasks each fits, and the sum.
+    // Every held offer of an agent goes into one ACCEPT (Mesos allows combining offers of
+    // one agent and role): the master re-offers freed resources in small pieces, and
+    // small ACCEPTs would cost more than the launches.
+    let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
+    for offer in held.drain(..) {
+        hold(&mut pending, offer, load);
+    }
     loop {
-        // Launch on held offers while there is room.
-        while launched < load.total {
+        let agents: Vec<String> = pending.keys().cloned().collect();
+        for agent in agents {
             let in_flight = launched - (outcome.done + outcome.failed);
-            if in_flight >= load.max_in_flight {
+            if launched >= load.total || in_flight >= load.max_in_flight {
                 break;
             }
-            let Some(offer) = held.pop_front() else { break };
-            let n = fits(&offer, load.cpus, load.mem)
-                .min(load.batch)
-                .min(load.total - launched)
-                .min(load.max_in_flight - in_flight);
+            let Some(fit) = pending.get(&agent).map(|p| p.fit) else {
+                continue;
+            };
+            // Launch whole batches only, when there is room for one.
+            let wanted = load.batch.min(load.total - launched);
+            if load.max_in_flight - in_flight < wanted {
+                continue;
+            }
+            let n = fit.min(wanted);
+            if n > 0 && n < wanted && in_flight > 0 {
+                // More resources come back as tasks finish: wait for a full batch.
+                continue;
+            }
+            let Some(group) = pending.remove(&agent) else {
+                continue;
+            };
+            let offer_ids: Vec<OfferId> = group.offers.into_iter().map(|(id, _)| id).collect();
             if n == 0 {
                 let client = client.clone();
                 tokio::spawn(async move {
                     client
-                        .decline(vec![offer.id], Some(calls::refuse_for(0.0)))
+                        .decline(offer_ids, Some(calls::refuse_for(0.0)))
                         .await
                 });
                 continue;
             }
-            let role = offer
-                .allocation_info
-                .as_ref()
-                .and_then(|a| a.role.clone())
-                .unwrap_or_else(|| "*".to_owned());
-            let resources = task_resources.allocated_to(&role).into_vec();
+            let resources = task_resources.allocated_to("*").into_vec();
             let command = CommandInfo {
                 value: Some(load.command.to_owned()),
                 shell: Some(true),
@@ -360,7 +399,7 @@ async fn run_load(
                 .map(|i| TaskInfo {
                     name: format!("{}-{i}", load.prefix),
                     task_id: TaskId::from(format!("{}-{i}", load.prefix)),
-                    agent_id: offer.agent_id.clone(),
+                    agent_id: group.agent_id.clone(),
                     resources: resources.clone(),
                     command: Some(command.clone()),
                     ..Default::default()
@@ -370,19 +409,22 @@ async fn run_load(
             outcome.accepts += 1;
             start.get_or_insert_with(Instant::now);
             let client = client.clone();
-            let offer_id: OfferId = offer.id.clone();
             tokio::spawn(async move {
                 if let Err(e) = client
-                    .launch(vec![offer_id], tasks, Some(calls::refuse_for(0.0)))
+                    .launch(offer_ids, tasks, Some(calls::refuse_for(0.0)))
                     .await
                 {
                     eprintln!("ACCEPT failed: {e}");
                 }
             });
         }
-        if launched >= load.total && !declined_rest && !held.is_empty() {
+        if launched >= load.total && !declined_rest && !pending.is_empty() {
             declined_rest = true;
-            let ids: Vec<OfferId> = held.drain(..).map(|o| o.id).collect();
+            let ids: Vec<OfferId> = std::mem::take(&mut pending)
+                .into_values()
+                .flat_map(|p| p.offers)
+                .map(|(id, _)| id)
+                .collect();
             let client = client.clone();
             tokio::spawn(async move { client.decline(ids, Some(calls::refuse_for(3600.0))).await });
         }
@@ -415,12 +457,17 @@ async fn run_load(
                         client.decline(ids, Some(calls::refuse_for(3600.0))).await
                     });
                 } else {
-                    held.extend(offers);
+                    for offer in offers {
+                        hold(&mut pending, offer, load);
+                    }
                 }
             }
             event::Type::Rescind => {
                 if let Some(rescind) = &event.rescind {
-                    held.retain(|o| o.id != rescind.offer_id);
+                    for group in pending.values_mut() {
+                        group.offers.retain(|(id, _)| id != &rescind.offer_id);
+                        group.fit = group.offers.iter().map(|(_, fit)| fit).sum();
+                    }
                 }
             }
             event::Type::Update => {
@@ -431,7 +478,9 @@ async fn run_load(
                     let client = client.clone();
                     let permit = acks.clone().acquire_owned().await?;
                     tokio::spawn(async move {
-                        if let Err(e) = client.call(ack).await {
+                        if let Err(e) = client.call(ack).await
+                            && !STOPPING.load(Ordering::Relaxed)
+                        {
                             eprintln!("ACKNOWLEDGE failed: {e}");
                         }
                         drop(permit);
@@ -490,8 +539,8 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
             Load {
                 prefix: "fake",
                 total: env_usize("TRIREME_BENCH_FAKE_TASKS", 100_000),
-                batch: env_usize("TRIREME_BENCH_FAKE_BATCH", 2500),
-                max_in_flight: env_usize("TRIREME_BENCH_FAKE_INFLIGHT", 20_000),
+                batch: env_usize("TRIREME_BENCH_FAKE_BATCH", 1000),
+                max_in_flight: env_usize("TRIREME_BENCH_FAKE_INFLIGHT", 5000),
                 cpus: 0.01,
                 mem: 1.0,
                 command: "true",
@@ -506,7 +555,7 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
             Load {
                 prefix: "real",
                 total: env_usize("TRIREME_BENCH_TASKS", 2000),
-                batch: env_usize("TRIREME_BENCH_BATCH", 128),
+                batch: env_usize("TRIREME_BENCH_BATCH", 32),
                 max_in_flight: env_usize("TRIREME_BENCH_INFLIGHT", 128),
                 cpus: 0.01,
                 mem: 1.0,
@@ -575,6 +624,8 @@ async fn phase_memory() -> anyhow::Result<()> {
         if let Some(failure) = &outcome.first_failure {
             println!("  first failure: {failure}");
         }
+        // Acknowledgements still in flight fail once the framework is gone.
+        STOPPING.store(true, Ordering::Relaxed);
         let teardown_started = Instant::now();
         client.teardown().await.context("TEARDOWN")?;
         let gone = poll_until(Duration::from_secs(120), "the agent to kill every task", || {

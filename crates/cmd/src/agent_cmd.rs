@@ -75,7 +75,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.ip, args.port))?;
     let mut config = agent::Config::new(args.master.clone(), work_dir);
-    config.advertise_ip = args.advertise_ip.or((!args.ip.is_unspecified()).then_some(args.ip));
+    config.advertise_ip = args
+        .advertise_ip
+        .or((!args.ip.is_unspecified()).then_some(args.ip));
     config.hostname = args.hostname.clone();
     config.resources = args.resources.clone();
     config.attributes = args.attributes.clone();
@@ -92,27 +94,31 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         ("ip".into(), args.ip.to_string()),
         ("port".into(), args.port.to_string()),
         ("hostname".into(), args.hostname.clone().unwrap_or_default()),
-        ("resources".into(), args.resources.clone().unwrap_or_default()),
-        ("attributes".into(), args.attributes.clone().unwrap_or_default()),
+        (
+            "resources".into(),
+            args.resources.clone().unwrap_or_default(),
+        ),
+        (
+            "attributes".into(),
+            args.attributes.clone().unwrap_or_default(),
+        ),
         ("containerizer".into(), args.containerizer.clone()),
-        ("executor_shutdown_grace_period".into(), agent::format_duration(args.executor_shutdown_grace_period)),
-        ("registration_backoff_factor".into(), agent::format_duration(args.registration_backoff_factor)),
-        ("status_update_retry_interval_min".into(), agent::format_duration(args.status_update_retry_interval_min)),
-        ("executor_registration_timeout".into(), agent::format_duration(args.executor_registration_timeout)),
+        (
+            "executor_shutdown_grace_period".into(),
+            agent::format_duration(args.executor_shutdown_grace_period),
+        ),
+        (
+            "registration_backoff_factor".into(),
+            agent::format_duration(args.registration_backoff_factor),
+        ),
+        (
+            "status_update_retry_interval_min".into(),
+            agent::format_duration(args.status_update_retry_interval_min),
+        ),
+        (
+            "executor_registration_timeout".into(),
+            agent::format_duration(args.executor_registration_timeout),
+        ),
     ];
-    agent::serve(config, listener, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    agent::serve(config, listener, crate::flags::shutdown_signal()).await
 }

@@ -86,7 +86,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
 
     let demo = args.demo.then(|| tokio::spawn(run_demo(master_addr)));
     let outcome = tokio::select! {
-        signal = shutdown_signal() => signal,
+        () = crate::flags::shutdown_signal() => Ok(()),
         Some(result) = servers.join_next() => match result {
             Ok(Ok(())) => Err(anyhow::anyhow!("a cluster component stopped unexpectedly")),
             Ok(Err(error)) => Err(error.context("a cluster component failed")),
@@ -126,15 +126,6 @@ fn agent_resources(given: Option<&str>, index: usize) -> String {
             format!("{};{ports}", kept.join(";"))
         }
         _ => ports,
-    }
-}
-
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot install the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
-        _ = term.recv() => Ok(()),
     }
 }
 
@@ -178,7 +169,11 @@ async fn run_demo(master: SocketAddr) {
             Err(error) => format!("error: {error}"),
         });
     }
-    println!("demo workload finished: {} tasks, exit statuses [{}]", codes.len(), codes.join(", "));
+    println!(
+        "demo workload finished: {} tasks, exit statuses [{}]",
+        codes.len(),
+        codes.join(", ")
+    );
 }
 
 #[cfg(test)]

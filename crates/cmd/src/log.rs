@@ -100,7 +100,8 @@ pub async fn run(command: LogCommand) -> anyhow::Result<()> {
 }
 
 fn initialize(path: &Path, servers: &[String]) -> anyhow::Result<()> {
-    let mut storage = FileStorage::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut storage =
+        FileStorage::open(path).with_context(|| format!("opening {}", path.display()))?;
     let replica = Replica::restore(storage.load()?);
     ensure!(
         replica.status() == Status::Empty,
@@ -108,26 +109,40 @@ fn initialize(path: &Path, servers: &[String]) -> anyhow::Result<()> {
         path.display(),
         replica.status()
     );
-    let meta = Metadata { status: Status::Voting, promised: 0, members: servers.to_vec() };
+    let meta = Metadata {
+        status: Status::Voting,
+        promised: 0,
+        members: servers.to_vec(),
+    };
     storage.append(&[Record::Metadata(meta)])?;
     println!("Successfully initialized the log at {}", path.display());
     Ok(())
 }
 
 fn read(args: ReadArgs) -> anyhow::Result<()> {
-    let mut storage = FileStorage::open(&args.path).with_context(|| format!("opening {}", args.path.display()))?;
+    let mut storage = FileStorage::open(&args.path)
+        .with_context(|| format!("opening {}", args.path.display()))?;
     let replica = Replica::restore(storage.load()?);
     let from = args.from.unwrap_or(replica.begin());
     let to = args.to.unwrap_or(replica.end());
     for entry in replica.read(from, to)? {
-        println!("position={} bytes={} data={}", entry.position, entry.bytes.len(), String::from_utf8_lossy(&entry.bytes).escape_debug());
+        println!(
+            "position={} bytes={} data={}",
+            entry.position,
+            entry.bytes.len(),
+            String::from_utf8_lossy(&entry.bytes).escape_debug()
+        );
     }
     Ok(())
 }
 
 fn replica_config(args: &ReplicaArgs) -> Config {
     let self_addr = format!("{}:{}", args.ip, args.port);
-    let servers = if args.servers.is_empty() { vec![self_addr.clone()] } else { args.servers.clone() };
+    let servers = if args.servers.is_empty() {
+        vec![self_addr.clone()]
+    } else {
+        args.servers.clone()
+    };
     let mut config = Config::new(&args.path, self_addr, servers);
     config.quorum = args.quorum;
     config.auto_initialize = args.log_auto_initialize;
@@ -137,9 +152,11 @@ fn replica_config(args: &ReplicaArgs) -> Config {
 
 async fn replica(args: ReplicaArgs) -> anyhow::Result<()> {
     let config = replica_config(&args);
-    replog::validate_membership(&config.self_addr, &config.servers, config.quorum).map_err(anyhow::Error::msg)?;
+    replog::validate_membership(&config.self_addr, &config.servers, config.quorum)
+        .map_err(anyhow::Error::msg)?;
     if args.initialize {
-        let storage_empty = Replica::restore(FileStorage::open(&args.path)?.load()?).status() == Status::Empty;
+        let storage_empty =
+            Replica::restore(FileStorage::open(&args.path)?.load()?).status() == Status::Empty;
         if storage_empty {
             initialize(&args.path, &config.servers)?;
         }
@@ -177,7 +194,10 @@ async fn command(log: &Log, line: &str) -> String {
     let result: anyhow::Result<String> = async {
         Ok(match verb {
             "start" => format!("end={}", log.writer().start().await?),
-            "append" => format!("position={}", log.writer().append(rest.as_bytes().to_vec()).await?),
+            "append" => format!(
+                "position={}",
+                log.writer().append(rest.as_bytes().to_vec()).await?
+            ),
             "truncate" => format!("position={}", log.writer().truncate(rest.parse()?).await?),
             "catchup" => format!("end={}", log.reader().catchup().await?),
             "read" => read_command(log, rest).await?,
@@ -185,7 +205,12 @@ async fn command(log: &Log, line: &str) -> String {
                 let s = log.status().await.context("replica stopped")?;
                 format!(
                     "status={:?} begin={} end={} elected={} refused={} members={}",
-                    s.status, s.begin, s.end, s.elected, s.refused, s.members.join(",")
+                    s.status,
+                    s.begin,
+                    s.end,
+                    s.elected,
+                    s.refused,
+                    s.members.join(",")
                 )
             }
             other => bail!("unknown command {other:?}"),
@@ -200,10 +225,14 @@ async fn command(log: &Log, line: &str) -> String {
 
 async fn read_command(log: &Log, rest: &str) -> anyhow::Result<String> {
     let mut it = rest.split_whitespace().map(str::parse::<u64>);
-    let (Some(from), Some(to)) = (it.next(), it.next()) else { bail!("usage: read <from> <to>") };
+    let (Some(from), Some(to)) = (it.next(), it.next()) else {
+        bail!("usage: read <from> <to>")
+    };
     let entries = log.reader().read(from?, to?).await?;
-    let items: Vec<String> =
-        entries.iter().map(|e| format!("{}:{}", e.position, String::from_utf8_lossy(&e.bytes))).collect();
+    let items: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{}:{}", e.position, String::from_utf8_lossy(&e.bytes)))
+        .collect();
     Ok(format!("n={} {}", entries.len(), items.join(" ")))
 }
 
@@ -257,7 +286,11 @@ where
     for worker in workers {
         latencies.extend(worker.await??);
     }
-    Ok(Stats { ops: n, elapsed: started.elapsed(), latencies })
+    Ok(Stats {
+        ops: n,
+        elapsed: started.elapsed(),
+        latencies,
+    })
 }
 
 /// Child processes killed (by PID, through their handles) when dropped.
@@ -274,7 +307,9 @@ impl Drop for Children {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 struct Scratch {
@@ -292,11 +327,20 @@ impl Drop for Scratch {
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let scratch = match &args.work_dir {
-        Some(dir) => Scratch { dir: dir.clone(), remove: false },
-        None => Scratch { dir: std::env::temp_dir().join(format!("trireme-bench-{}", std::process::id())), remove: true },
+        Some(dir) => Scratch {
+            dir: dir.clone(),
+            remove: false,
+        },
+        None => Scratch {
+            dir: std::env::temp_dir().join(format!("trireme-bench-{}", std::process::id())),
+            remove: true,
+        },
     };
     std::fs::create_dir_all(&scratch.dir)?;
-    println!("bench: 3 replicas on loopback, fsync on, {} B entries, {} appends per run", args.size, args.entries);
+    println!(
+        "bench: 3 replicas on loopback, fsync on, {} B entries, {} appends per run",
+        args.size, args.entries
+    );
     let ours = bench_replog(&args, &scratch.dir.join("replog")).await?;
     let etcd = if !args.compare_etcd {
         None
@@ -321,8 +365,12 @@ fn print_row(system: &str, inflight: u64, stats: &Stats) {
 }
 
 fn summary(ours: &[(u64, Stats)], etcd: Option<&[(u64, Stats)]>) {
-    let Some((inflight, best)) = ours.iter().max_by_key(|(i, _)| *i) else { return };
-    let etcd_same = etcd.and_then(|e| e.iter().find(|(i, _)| i == inflight)).map(|(_, s)| s.per_s());
+    let Some((inflight, best)) = ours.iter().max_by_key(|(i, _)| *i) else {
+        return;
+    };
+    let etcd_same = etcd
+        .and_then(|e| e.iter().find(|(i, _)| i == inflight))
+        .map(|(_, s)| s.per_s());
     let (etcd_text, ratio) = match etcd_same {
         Some(e) => (format!("{e:.0}"), format!("{:.2}", best.per_s() / e)),
         None => ("skipped".to_string(), "n/a".to_string()),
@@ -376,7 +424,9 @@ async fn bench_replog(args: &BenchArgs, dir: &Path) -> anyhow::Result<Vec<(u64, 
 
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 async fn bench_etcd(args: &BenchArgs, dir: &Path) -> anyhow::Result<Vec<(u64, Stats)>> {
@@ -389,11 +439,18 @@ async fn bench_etcd(args: &BenchArgs, dir: &Path) -> anyhow::Result<Vec<(u64, St
     for &inflight in &args.inflight {
         let (http, url, value) = (http.clone(), format!("{leader}/v3/kv/put"), value.clone());
         let stats = load(args.entries, inflight, move |i| {
-            let body = format!("{{\"key\":\"{}\",\"value\":\"{value}\"}}", base64_encode(format!("k{i}").as_bytes()));
+            let body = format!(
+                "{{\"key\":\"{}\",\"value\":\"{value}\"}}",
+                base64_encode(format!("k{i}").as_bytes())
+            );
             let (http, url) = (http.clone(), url.clone());
             async move {
                 let response = http.post(&url).body(body).send().await?;
-                ensure!(response.status().is_success(), "etcd put failed: {}", response.status());
+                ensure!(
+                    response.status().is_success(),
+                    "etcd put failed: {}",
+                    response.status()
+                );
                 response.bytes().await?;
                 Ok(())
             }
@@ -408,25 +465,40 @@ async fn bench_etcd(args: &BenchArgs, dir: &Path) -> anyhow::Result<Vec<(u64, St
 fn start_etcd(dir: &Path, children: &mut Children) -> anyhow::Result<Vec<String>> {
     let peers: Vec<u16> = (0..3).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
     let clients: Vec<u16> = (0..3).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
-    let cluster: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("e{i}=http://127.0.0.1:{p}")).collect();
+    let cluster: Vec<String> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("e{i}=http://127.0.0.1:{p}"))
+        .collect();
     for i in 0..3 {
         let (c, p) = (clients[i], peers[i]);
         let child = Command::new("etcd")
             .arg(format!("--name=e{i}"))
-            .arg(format!("--data-dir={}", dir.join(format!("e{i}")).display()))
+            .arg(format!(
+                "--data-dir={}",
+                dir.join(format!("e{i}")).display()
+            ))
             .arg(format!("--listen-client-urls=http://127.0.0.1:{c}"))
             .arg(format!("--advertise-client-urls=http://127.0.0.1:{c}"))
             .arg(format!("--listen-peer-urls=http://127.0.0.1:{p}"))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{p}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{p}"
+            ))
             .arg(format!("--initial-cluster={}", cluster.join(",")))
-            .args(["--initial-cluster-state=new", "--initial-cluster-token=trireme-bench"])
+            .args([
+                "--initial-cluster-state=new",
+                "--initial-cluster-token=trireme-bench",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("spawning etcd")?;
         children.0.push(child);
     }
-    Ok(clients.iter().map(|c| format!("http://127.0.0.1:{c}")).collect())
+    Ok(clients
+        .iter()
+        .map(|c| format!("http://127.0.0.1:{c}"))
+        .collect())
 }
 
 /// Polls `/v3/maintenance/status` until one member reports itself as the leader.
@@ -434,9 +506,20 @@ async fn wait_etcd_leader(http: &reqwest::Client, clients: &[String]) -> anyhow:
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         for url in clients {
-            let Ok(response) = http.post(format!("{url}/v3/maintenance/status")).body("{}").send().await else { continue };
-            let Ok(body) = response.bytes().await else { continue };
-            let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else { continue };
+            let Ok(response) = http
+                .post(format!("{url}/v3/maintenance/status"))
+                .body("{}")
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let Ok(body) = response.bytes().await else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
+                continue;
+            };
             let leader = json.get("leader").and_then(|v| v.as_str());
             let me = json.pointer("/header/member_id").and_then(|v| v.as_str());
             if leader.is_some() && leader == me {
@@ -452,9 +535,15 @@ fn base64_encode(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let mut quad: VecDeque<char> = (0..4).map(|k| TABLE[(n >> (18 - 6 * k) & 63) as usize] as char).collect();
+        let mut quad: VecDeque<char> = (0..4)
+            .map(|k| TABLE[(n >> (18 - 6 * k) & 63) as usize] as char)
+            .collect();
         for _ in chunk.len()..3 {
             quad.pop_back();
         }

@@ -4,8 +4,8 @@
 
 mod agent_cmd;
 mod execute;
-mod flags;
 mod executor_cmd;
+mod flags;
 mod local;
 mod log;
 mod logging;
@@ -55,7 +55,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The command executor is started once per task: a single-threaded runtime keeps its
+    // start-up cheap. Everything else gets the multi-threaded one.
+    let runtime = match cli.command {
+        Command::Executor(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
     runtime.block_on(async move {
         match cli.command {
             Command::Master(args) => master_cmd::run(args).await.map(|()| ExitCode::SUCCESS),

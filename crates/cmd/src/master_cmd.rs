@@ -81,19 +81,5 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
         extra.insert("work_dir".to_owned(), dir.display().to_string());
     }
     config.extra_flags = extra;
-    master::serve(config, listener, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    master::serve(config, listener, crate::flags::shutdown_signal()).await
 }

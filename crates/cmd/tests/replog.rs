@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_trireme");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// One replica process, killed (by its PID, through the handle) when dropped.
@@ -52,9 +56,16 @@ impl Replica {
                 }
             }
         });
-        let mut replica = Replica { child, stdin, lines };
+        let mut replica = Replica {
+            child,
+            stdin,
+            lines,
+        };
         let ready = replica.next_line(Duration::from_secs(20));
-        assert!(ready.starts_with("ready"), "replica did not start: {ready:?}");
+        assert!(
+            ready.starts_with("ready"),
+            "replica did not start: {ready:?}"
+        );
         replica
     }
 
@@ -96,7 +107,11 @@ impl Cluster {
     fn new(n: usize) -> Cluster {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let servers = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        Cluster { dir: tempfile::tempdir().expect("tempdir"), ports, servers }
+        Cluster {
+            dir: tempfile::tempdir().expect("tempdir"),
+            ports,
+            servers,
+        }
     }
     fn path(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("r{i}")).join("replicated_log")
@@ -108,7 +123,10 @@ impl Cluster {
 
 fn position(answer: &str) -> u64 {
     let value = answer.rsplit("position=").next().expect("position");
-    value.trim().parse().unwrap_or_else(|_| panic!("bad answer {answer:?}"))
+    value
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("bad answer {answer:?}"))
 }
 
 /// Three replica processes: kill one and keep appending; wipe its disk and restart it empty:
@@ -118,10 +136,27 @@ fn replica_killed_then_replaced_with_empty_disk_rejoins_and_outsider_is_refused(
     let cluster = Cluster::new(3);
     let mut replicas: Vec<Option<Replica>> = (0..3).map(|i| Some(cluster.spawn(i))).collect();
     let writer = replicas[0].as_mut().expect("r0");
-    assert!(writer.call_until("start", "ok start", Duration::from_secs(60)).starts_with("ok start end=0"));
+    assert!(
+        writer
+            .call_until("start", "ok start", Duration::from_secs(60))
+            .starts_with("ok start end=0")
+    );
     for k in 0..5 {
         let answer = writer.call(&format!("append before-{k}"));
         assert_eq!(position(&answer), k + 1, "{answer}");
+    }
+
+    // Auto-initialisation lets two replicas vote while the third is still STARTING; a
+    // STARTING replica needs all 2q-1 replicas to answer, so it could never join if one died
+    // now. Wait until every replica votes before killing one.
+    for (i, replica) in replicas.iter_mut().enumerate().skip(1) {
+        let replica = replica.as_mut().expect("replica");
+        let status =
+            replica.call_until("status", "ok status status=Voting", Duration::from_secs(60));
+        assert!(
+            status.starts_with("ok status status=Voting"),
+            "replica {i}: {status}"
+        );
     }
 
     // Kill replica 2: a quorum of two still accepts appends.
@@ -129,24 +164,40 @@ fn replica_killed_then_replaced_with_empty_disk_rejoins_and_outsider_is_refused(
     let writer = replicas[0].as_mut().expect("r0");
     for k in 0..5 {
         let answer = writer.call(&format!("append during-{k}"));
-        assert!(answer.starts_with("ok append"), "append with one replica down: {answer}");
+        assert!(
+            answer.starts_with("ok append"),
+            "append with one replica down: {answer}"
+        );
     }
 
     // Replace it with an empty disk at the same address: it recovers from the quorum.
     std::fs::remove_dir_all(cluster.path(2)).expect("wipe");
     let mut replaced = cluster.spawn(2);
     let status = replaced.call_until("status", "ok status status=Voting", Duration::from_secs(60));
-    assert!(status.starts_with("ok status status=Voting"), "replacement did not rejoin: {status}");
+    assert!(
+        status.starts_with("ok status status=Voting"),
+        "replacement did not rejoin: {status}"
+    );
     let caught = replaced.call_until("catchup", "ok catchup", Duration::from_secs(30));
     assert!(caught.starts_with("ok catchup"), "{caught}");
     let read = replaced.call("read 1 5");
-    assert!(read.contains("1:before-0") && read.contains("5:before-4"), "replacement reads: {read}");
+    assert!(
+        read.contains("1:before-0") && read.contains("5:before-4"),
+        "replacement reads: {read}"
+    );
 
     // The replacement votes: with replica 1 down, appends need it.
     replicas[1] = None;
     let writer = replicas[0].as_mut().expect("r0");
-    let answer = writer.call_until("append after-replacement", "ok append", Duration::from_secs(30));
-    assert!(answer.starts_with("ok append"), "append needs the replacement's vote: {answer}");
+    let answer = writer.call_until(
+        "append after-replacement",
+        "ok append",
+        Duration::from_secs(30),
+    );
+    assert!(
+        answer.starts_with("ok append"),
+        "append needs the replacement's vote: {answer}"
+    );
 
     // A 4th replica whose own flags list it in a set of four is refused by the real set.
     let port = free_port();
@@ -160,15 +211,26 @@ fn replica_killed_then_replaced_with_empty_disk_rejoins_and_outsider_is_refused(
     let deadline = Instant::now() + Duration::from_secs(20);
     let refused_count = loop {
         let status = writer.call("status");
-        let count: u64 = status.split("refused=").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let count: u64 = status
+            .split("refused=")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         if count > 0 || Instant::now() >= deadline {
             break count;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(refused_count > 0, "the set must refuse the outsider's traffic");
+    assert!(
+        refused_count > 0,
+        "the set must refuse the outsider's traffic"
+    );
     let outsider_status = outsider.call("status");
-    assert!(outsider_status.contains("status=Empty"), "the outsider never joins: {outsider_status}");
+    assert!(
+        outsider_status.contains("status=Empty"),
+        "the outsider never joins: {outsider_status}"
+    );
 }
 
 /// `--quorum` that is not a majority of the replica set makes the process refuse to start.
@@ -185,7 +247,10 @@ fn quorum_that_is_not_a_majority_refuses_to_start() {
         .expect("run");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--quorum=2 is not a majority of the 4 replicas"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("--quorum=2 is not a majority of the 4 replicas"),
+        "stderr: {stderr}"
+    );
 }
 
 /// `initialize` then `read` through the tools: a stopped replica's entries are printed.
@@ -193,17 +258,48 @@ fn quorum_that_is_not_a_majority_refuses_to_start() {
 fn initialize_refuses_a_used_replica_and_read_prints_entries() {
     let cluster = Cluster::new(1);
     let path = cluster.path(0);
-    let init = Command::new(BIN).args(["log", "initialize"]).arg(format!("--path={}", path.display())).output().expect("run");
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let mut replica = Replica::spawn(&path, cluster.ports[0], &cluster.servers, &["--log_auto_initialize=false"]);
+    let init = Command::new(BIN)
+        .args(["log", "initialize"])
+        .arg(format!("--path={}", path.display()))
+        .output()
+        .expect("run");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut replica = Replica::spawn(
+        &path,
+        cluster.ports[0],
+        &cluster.servers,
+        &["--log_auto_initialize=false"],
+    );
     assert!(replica.call("start").starts_with("ok start end=0"));
-    assert!(replica.call("append hello").starts_with("ok append position=1"));
+    assert!(
+        replica
+            .call("append hello")
+            .starts_with("ok append position=1")
+    );
     drop(replica);
-    let again = Command::new(BIN).args(["log", "initialize"]).arg(format!("--path={}", path.display())).output().expect("run");
-    assert!(!again.status.success(), "initialize must refuse a non-EMPTY replica");
-    let read = Command::new(BIN).args(["log", "read"]).arg(format!("--path={}", path.display())).output().expect("run");
+    let again = Command::new(BIN)
+        .args(["log", "initialize"])
+        .arg(format!("--path={}", path.display()))
+        .output()
+        .expect("run");
+    assert!(
+        !again.status.success(),
+        "initialize must refuse a non-EMPTY replica"
+    );
+    let read = Command::new(BIN)
+        .args(["log", "read"])
+        .arg(format!("--path={}", path.display()))
+        .output()
+        .expect("run");
     let stdout = String::from_utf8_lossy(&read.stdout);
-    assert!(stdout.contains("position=1 bytes=5 data=hello"), "read printed: {stdout}");
+    assert!(
+        stdout.contains("position=1 bytes=5 data=hello"),
+        "read printed: {stdout}"
+    );
 }
 
 /// `trireme log bench` with tiny numbers prints its table and the summary line (the etcd part
@@ -212,15 +308,33 @@ fn initialize_refuses_a_used_replica_and_read_prints_entries() {
 fn bench_smoke_prints_summary_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = Command::new(BIN)
-        .args(["log", "bench", "--entries=50", "--inflight=1,4", "--compare-etcd"])
+        .args([
+            "log",
+            "bench",
+            "--entries=50",
+            "--inflight=1,4",
+            "--compare-etcd",
+        ])
         .arg(format!("--work_dir={}", dir.path().display()))
         .output()
         .expect("run bench");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "bench failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.starts_with("appends_per_s="), "summary: {summary}");
-    assert!(summary.contains(" etcd_puts_per_s=") && summary.contains(" ratio=") && summary.contains(" p99_ms="));
-    let appends: f64 = summary["appends_per_s=".len()..].split(' ').next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    assert!(
+        summary.contains(" etcd_puts_per_s=")
+            && summary.contains(" ratio=")
+            && summary.contains(" p99_ms=")
+    );
+    let appends: f64 = summary["appends_per_s=".len()..]
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
     assert!(appends > 0.0, "summary: {summary}");
 }

@@ -35,11 +35,19 @@ impl Framework {
         let mut config = scheduler::client::Config::new(master, info);
         config.content_type = content_type;
         let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
-        Framework { client, events, seen: Vec::new() }
+        Framework {
+            client,
+            events,
+            seen: Vec::new(),
+        }
     }
 
     /// The next master event satisfying `pick`, acknowledging every update on the way.
-    async fn next<T>(&mut self, what: &str, mut pick: impl FnMut(&event::Type, &api::v1::scheduler::Event) -> Option<T>) -> T {
+    async fn next<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&event::Type, &api::v1::scheduler::Event) -> Option<T>,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let item = tokio::time::timeout_at(deadline, self.events.recv())
@@ -48,14 +56,19 @@ impl Framework {
             match item {
                 Some(SchedulerEvent::Event(event)) => {
                     if let Some(update) = &event.update {
-                        self.client.acknowledge_status(&update.status).await.expect("acknowledge");
+                        self.client
+                            .acknowledge_status(&update.status)
+                            .await
+                            .expect("acknowledge");
                         self.seen.push(update.status.clone());
                     }
                     if let Some(found) = pick(&event.r#type(), &event) {
                         return found;
                     }
                 }
-                Some(SchedulerEvent::Closed { reason }) => panic!("closed while waiting for {what}: {reason}"),
+                Some(SchedulerEvent::Closed { reason }) => {
+                    panic!("closed while waiting for {what}: {reason}")
+                }
                 Some(_) => {}
                 None => panic!("event stream ended while waiting for {what}"),
             }
@@ -63,7 +76,8 @@ impl Framework {
     }
 
     async fn offers(&mut self) -> Vec<Offer> {
-        self.next("offers", |_, e| e.offers.as_ref().map(|o| o.offers.clone())).await
+        self.next("offers", |_, e| e.offers.as_ref().map(|o| o.offers.clone()))
+            .await
     }
 
     async fn status(&mut self, task: &str, state: TaskState) -> TaskStatus {
@@ -85,7 +99,10 @@ fn whoami() -> String {
 }
 
 fn scalar(name: &str, value: f64) -> Resource {
-    Resources::parse(&format!("{name}:{value}")).expect("resource").into_vec().remove(0)
+    Resources::parse(&format!("{name}:{value}"))
+        .expect("resource")
+        .into_vec()
+        .remove(0)
 }
 
 fn task(id: &str, offer: &Offer, command: &str) -> TaskInfo {
@@ -94,7 +111,10 @@ fn task(id: &str, offer: &Offer, command: &str) -> TaskInfo {
         task_id: id.into(),
         agent_id: offer.agent_id.clone(),
         resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(CommandInfo { value: Some(command.into()), ..Default::default() }),
+        command: Some(CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -109,10 +129,19 @@ async fn three_tasks_on_two_agents(content_type: ContentType) {
         }
     }
     let offers: Vec<Offer> = by_agent.into_values().collect();
-    let a = vec![task("a1", &offers[0], "exit 0"), task("a2", &offers[0], "echo two")];
+    let a = vec![
+        task("a1", &offers[0], "exit 0"),
+        task("a2", &offers[0], "echo two"),
+    ];
     let b = vec![task("b1", &offers[1], "exit 7")];
-    fw.client.launch(vec![offers[0].id.clone()], a, None).await.expect("launch on agent 0");
-    fw.client.launch(vec![offers[1].id.clone()], b, None).await.expect("launch on agent 1");
+    fw.client
+        .launch(vec![offers[0].id.clone()], a, None)
+        .await
+        .expect("launch on agent 0");
+    fw.client
+        .launch(vec![offers[1].id.clone()], b, None)
+        .await
+        .expect("launch on agent 1");
     for id in ["a1", "a2", "b1"] {
         fw.status(id, TaskState::TaskRunning).await;
     }
@@ -148,15 +177,24 @@ async fn kill_stops_a_long_running_task() {
     let offer = fw.offers().await.remove(0);
     let marker = format!("sleep 1000{}", testkit::free_port());
     fw.client
-        .launch(vec![offer.id.clone()], vec![task("long", &offer, &marker)], None)
+        .launch(
+            vec![offer.id.clone()],
+            vec![task("long", &offer, &marker)],
+            None,
+        )
         .await
         .expect("launch");
     fw.status("long", TaskState::TaskRunning).await;
-    fw.client.kill("long".into(), Some(offer.agent_id.clone()), None).await.expect("kill");
+    fw.client
+        .kill("long".into(), Some(offer.agent_id.clone()), None)
+        .await
+        .expect("kill");
     fw.status("long", TaskState::TaskKilled).await;
-    testkit::poll_until(Duration::from_secs(10), "the task's process to be gone", || {
-        (!common::process_alive(&marker)).then_some(())
-    })
+    testkit::poll_until(
+        Duration::from_secs(10),
+        "the task's process to be gone",
+        || (!common::process_alive(&marker)).then_some(()),
+    )
     .unwrap();
 }
 
@@ -173,11 +211,17 @@ async fn a_declined_agent_is_not_reoffered_within_its_filter_until_revive() {
     let mut agents = first.keys().cloned();
     let (filtered, control) = (agents.next().unwrap(), agents.next().unwrap());
     fw.client
-        .decline(vec![first[&filtered].id.clone()], Some(scheduler::calls::refuse_for(3600.0)))
+        .decline(
+            vec![first[&filtered].id.clone()],
+            Some(scheduler::calls::refuse_for(3600.0)),
+        )
         .await
         .expect("decline with a long filter");
     fw.client
-        .decline(vec![first[&control].id.clone()], Some(scheduler::calls::refuse_for(0.2)))
+        .decline(
+            vec![first[&control].id.clone()],
+            Some(scheduler::calls::refuse_for(0.2)),
+        )
         .await
         .expect("decline with a short filter");
     // The control agent comes back several times; the filtered one must not.
@@ -185,9 +229,15 @@ async fn a_declined_agent_is_not_reoffered_within_its_filter_until_revive() {
         let offers = fw.offers().await;
         for offer in &offers {
             let agent = offer.agent_id.value.clone();
-            assert_ne!(agent, filtered, "filtered agent re-offered in round {round}");
+            assert_ne!(
+                agent, filtered,
+                "filtered agent re-offered in round {round}"
+            );
             fw.client
-                .decline(vec![offer.id.clone()], Some(scheduler::calls::refuse_for(0.2)))
+                .decline(
+                    vec![offer.id.clone()],
+                    Some(scheduler::calls::refuse_for(0.2)),
+                )
                 .await
                 .expect("decline");
         }
@@ -195,7 +245,12 @@ async fn a_declined_agent_is_not_reoffered_within_its_filter_until_revive() {
     fw.client.revive(vec![]).await.expect("revive");
     let agent = filtered.clone();
     fw.next("an offer for the filtered agent after REVIVE", |_, e| {
-        e.offers.as_ref()?.offers.iter().any(|o| o.agent_id.value == agent).then_some(())
+        e.offers
+            .as_ref()?
+            .offers
+            .iter()
+            .any(|o| o.agent_id.value == agent)
+            .then_some(())
     })
     .await;
 }
@@ -206,12 +261,19 @@ async fn reconcile_answers_with_the_latest_state_and_lost_for_unknown_tasks() {
     let mut fw = Framework::subscribe(&cluster, ContentType::Json).await;
     let offer = fw.offers().await.remove(0);
     fw.client
-        .launch(vec![offer.id.clone()], vec![task("sleeper", &offer, "sleep 1000")], None)
+        .launch(
+            vec![offer.id.clone()],
+            vec![task("sleeper", &offer, "sleep 1000")],
+            None,
+        )
         .await
         .expect("launch");
     fw.status("sleeper", TaskState::TaskRunning).await;
 
-    fw.client.reconcile(vec![]).await.expect("implicit reconcile");
+    fw.client
+        .reconcile(vec![])
+        .await
+        .expect("implicit reconcile");
     let status = fw
         .next("implicit reconciliation of the running task", |_, e| {
             let s = &e.update.as_ref()?.status;
@@ -220,7 +282,10 @@ async fn reconcile_answers_with_the_latest_state_and_lost_for_unknown_tasks() {
         .await;
     assert_eq!(status.task_id.value, "sleeper");
     assert_eq!(status.state(), TaskState::TaskRunning);
-    assert!(status.uuid.is_none(), "reconciliation updates carry no uuid");
+    assert!(
+        status.uuid.is_none(),
+        "reconciliation updates carry no uuid"
+    );
 
     fw.client
         .reconcile(vec![("ghost".into(), Some(offer.agent_id.clone()))])
@@ -237,21 +302,31 @@ async fn teardown_kills_every_task_of_the_framework() {
     let mut fw = Framework::subscribe(&cluster, ContentType::Protobuf).await;
     let marker = format!("sleep 1000{}", testkit::free_port());
     let offers = fw.offers().await;
-    let tasks: Vec<TaskInfo> =
-        (0..2).map(|i| task(&format!("t{i}"), &offers[0], &marker)).collect();
-    fw.client.launch(vec![offers[0].id.clone()], tasks, None).await.expect("launch");
+    let tasks: Vec<TaskInfo> = (0..2)
+        .map(|i| task(&format!("t{i}"), &offers[0], &marker))
+        .collect();
+    fw.client
+        .launch(vec![offers[0].id.clone()], tasks, None)
+        .await
+        .expect("launch");
     fw.status("t0", TaskState::TaskRunning).await;
     fw.status("t1", TaskState::TaskRunning).await;
     fw.client.teardown().await.expect("teardown");
-    testkit::poll_until(Duration::from_secs(15), "every task process to be gone", || {
-        (!common::process_alive(&marker)).then_some(())
-    })
+    testkit::poll_until(
+        Duration::from_secs(15),
+        "every task process to be gone",
+        || (!common::process_alive(&marker)).then_some(()),
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-    testkit::poll_until(Duration::from_secs(10), "the framework to be completed", || {
-        let state = testkit::get_json(&cluster.master_addr, "/state")?;
-        (state["frameworks"].as_array()?.is_empty()
-            && state["completed_frameworks"].as_array()?.len() == 1)
-            .then_some(())
-    })
+    testkit::poll_until(
+        Duration::from_secs(10),
+        "the framework to be completed",
+        || {
+            let state = testkit::get_json(&cluster.master_addr, "/state")?;
+            (state["frameworks"].as_array()?.is_empty()
+                && state["completed_frameworks"].as_array()?.len() == 1)
+                .then_some(())
+        },
+    )
     .unwrap();
 }

@@ -34,16 +34,22 @@ fn execute_kill_after_kills_a_long_task_and_its_process() {
     let (code, out) = cluster.execute(&[&format!("--command={marker}"), "--kill_after=500ms"]);
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("TASK_KILLED"), "{out}\n{}", cluster.logs());
-    poll_until(Duration::from_secs(10), "the killed task's process to be gone", || {
-        (!common::process_alive(&marker)).then_some(())
-    })
+    poll_until(
+        Duration::from_secs(10),
+        "the killed task's process to be gone",
+        || (!common::process_alive(&marker)).then_some(()),
+    )
     .unwrap();
 }
 
 #[test]
 fn execute_against_no_master_fails_with_a_message() {
     let output = Command::new(BIN)
-        .args(["execute", &format!("--master=127.0.0.1:{}", free_port()), "--command=true"])
+        .args([
+            "execute",
+            &format!("--master=127.0.0.1:{}", free_port()),
+            "--command=true",
+        ])
         .output()
         .expect("run trireme execute");
     assert_eq!(output.status.code(), Some(1));
@@ -71,12 +77,21 @@ fn tasks_of_one_framework_spread_over_two_agents_and_state_lists_them() {
         .collect();
     for (i, handle) in handles.into_iter().enumerate() {
         let output = handle.join().expect("execute thread");
-        assert_eq!(output.status.code(), Some(i as i32), "task {i}\n{}", cluster.logs());
+        assert_eq!(
+            output.status.code(),
+            Some(i as i32),
+            "task {i}\n{}",
+            cluster.logs()
+        );
     }
     let state = cluster.state();
     let completed: usize = state["completed_frameworks"]
         .as_array()
-        .map(|fws| fws.iter().map(|f| f["completed_tasks"].as_array().map_or(0, Vec::len)).sum())
+        .map(|fws| {
+            fws.iter()
+                .map(|f| f["completed_tasks"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
         .unwrap_or(0);
     assert_eq!(completed, 3, "{state:#}");
 }
@@ -87,7 +102,13 @@ fn pymesos_scheduler_runs_command_tasks_on_trireme_local() {
     let port = free_port();
     let mut command = Command::new(BIN);
     command
-        .args(["local", "--ip=127.0.0.1", &format!("--port={port}"), "--agents=2", "--demo=false"])
+        .args([
+            "local",
+            "--ip=127.0.0.1",
+            &format!("--port={port}"),
+            "--agents=2",
+            "--demo=false",
+        ])
         .arg(format!("--work_dir={}", dir.path().join("local").display()));
     let _local = ChildGuard::spawn("local", command, dir.path()).expect("spawn trireme local");
     let addr = format!("127.0.0.1:{port}");
@@ -97,7 +118,10 @@ fn pymesos_scheduler_runs_command_tasks_on_trireme_local() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", testkit::read_log(dir.path(), "local")));
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/pymesos_scheduler.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/pymesos_scheduler.py"
+    );
     let output = Command::new(venv_python())
         .args([script, &addr, "60"])
         .output()
@@ -115,8 +139,15 @@ fn pymesos_scheduler_runs_command_tasks_on_trireme_local() {
         .unwrap_or_else(|| panic!("no RESULT line\n{context}"));
     let result: serde_json::Value = serde_json::from_str(result).expect("RESULT is JSON");
     assert_eq!(result["ok"], true, "{context}");
-    assert_eq!(result["final"]["fail-3"]["message"], "Command exited with status 3", "{context}");
-    assert_eq!(result["running_seen"].as_array().map(Vec::len), Some(3), "{context}");
+    assert_eq!(
+        result["final"]["fail-3"]["message"], "Command exited with status 3",
+        "{context}"
+    );
+    assert_eq!(
+        result["running_seen"].as_array().map(Vec::len),
+        Some(3),
+        "{context}"
+    );
 }
 
 #[test]
@@ -128,13 +159,21 @@ fn trireme_local_runs_its_demo_workload_and_stops_cleanly_on_sigterm() {
         .args(["local", "--ip=127.0.0.1", &format!("--port={port}")])
         .arg(format!("--work_dir={}", dir.path().join("local").display()));
     let mut local = ChildGuard::spawn("local", command, dir.path()).expect("spawn trireme local");
-    poll_until(Duration::from_secs(60), "the demo workload to finish", || {
-        testkit::read_log(dir.path(), "local").contains("demo workload finished").then_some(())
-    })
+    poll_until(
+        Duration::from_secs(60),
+        "the demo workload to finish",
+        || {
+            testkit::read_log(dir.path(), "local")
+                .contains("demo workload finished")
+                .then_some(())
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", testkit::read_log(dir.path(), "local")));
     let log = testkit::read_log(dir.path(), "local");
     assert!(log.contains("TASK_FINISHED"), "{log}");
     local.signal(15);
-    let code = local.wait_exit(Duration::from_secs(20)).expect("local exits after SIGTERM");
+    let code = local
+        .wait_exit(Duration::from_secs(20))
+        .expect("local exits after SIGTERM");
     assert_eq!(code, Some(0), "{}", testkit::read_log(dir.path(), "local"));
 }

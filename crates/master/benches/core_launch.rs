@@ -19,7 +19,10 @@ fn main() {
     let per_accept: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
 
     let mut m = Master::new(CoreConfig {
-        master_info: v1::MasterInfo { id: "M".into(), ..Default::default() },
+        master_info: v1::MasterInfo {
+            id: "M".into(),
+            ..Default::default()
+        },
         heartbeat_interval_secs: 15.0,
         agent_ping_timeout_secs: 15.0,
         max_agent_ping_timeouts: 5,
@@ -28,19 +31,36 @@ fn main() {
     });
     let info = v1::AgentInfo {
         hostname: "h".into(),
-        resources: Resources::parse("cpus:100000;mem:10000000").unwrap_or_default().into_vec(),
+        resources: Resources::parse("cpus:100000;mem:10000000")
+            .unwrap_or_default()
+            .into_vec(),
         ..Default::default()
     };
-    m.agent_subscribe(0.0, 1, "a".into(), agent_call::Subscribe { agent_info: info, ..Default::default() });
+    m.agent_subscribe(
+        0.0,
+        1,
+        "a".into(),
+        agent_call::Subscribe {
+            agent_info: info,
+            ..Default::default()
+        },
+    );
     let agent_id = "M-S0".to_owned();
-    let framework_info = v1::FrameworkInfo { user: "u".into(), name: "bench".into(), ..Default::default() };
+    let framework_info = v1::FrameworkInfo {
+        user: "u".into(),
+        name: "bench".into(),
+        ..Default::default()
+    };
     m.subscribe(
         0.0,
         2,
         "s".into(),
         Call {
             r#type: Some(call::Type::Subscribe as i32),
-            subscribe: Some(call::Subscribe { framework_info, ..Default::default() }),
+            subscribe: Some(call::Subscribe {
+                framework_info,
+                ..Default::default()
+            }),
             ..Default::default()
         },
     );
@@ -57,7 +77,9 @@ fn main() {
             .take_actions()
             .into_iter()
             .find_map(|a| match a {
-                Action::Framework { event, .. } => event.offers.and_then(|o| o.offers.into_iter().next()),
+                Action::Framework { event, .. } => {
+                    event.offers.and_then(|o| o.offers.into_iter().next())
+                }
                 _ => None,
             })
             .expect("an offer each round");
@@ -66,8 +88,14 @@ fn main() {
                 name: "t".into(),
                 task_id: format!("t-{round}-{i}").into(),
                 agent_id: offer.agent_id.clone(),
-                resources: Resources::parse("cpus:0.01;mem:1").unwrap_or_default().allocated_to("*").into_vec(),
-                command: Some(v1::CommandInfo { value: Some("true".into()), ..Default::default() }),
+                resources: Resources::parse("cpus:0.01;mem:1")
+                    .unwrap_or_default()
+                    .allocated_to("*")
+                    .into_vec(),
+                command: Some(v1::CommandInfo {
+                    value: Some("true".into()),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .collect();
@@ -81,7 +109,9 @@ fn main() {
                     launch: Some(v1::offer::operation::Launch { task_infos: tasks }),
                     ..Default::default()
                 }],
-                filters: Some(v1::Filters { refuse_seconds: Some(0.0) }),
+                filters: Some(v1::Filters {
+                    refuse_seconds: Some(0.0),
+                }),
             }),
             ..Default::default()
         };
@@ -90,7 +120,11 @@ fn main() {
         for i in 0..per_accept {
             let task_id = format!("t-{round}-{i}");
             let uuid = vec![(i % 251) as u8; 16];
-            let mut status = v1::TaskStatus { task_id: task_id.as_str().into(), uuid: Some(uuid.clone()), ..Default::default() };
+            let mut status = v1::TaskStatus {
+                task_id: task_id.as_str().into(),
+                uuid: Some(uuid.clone()),
+                ..Default::default()
+            };
             status.set_state(TaskState::TaskFinished);
             let update = AgentCall {
                 r#type: Some(agent_call::Type::Update as i32),
@@ -106,7 +140,11 @@ fn main() {
             let ack = Call {
                 r#type: Some(call::Type::Acknowledge as i32),
                 framework_id: Some(framework_id.as_str().into()),
-                acknowledge: Some(call::Acknowledge { agent_id: agent_id.as_str().into(), task_id: task_id.into(), uuid }),
+                acknowledge: Some(call::Acknowledge {
+                    agent_id: agent_id.as_str().into(),
+                    task_id: task_id.into(),
+                    uuid,
+                }),
                 ..Default::default()
             };
             m.scheduler_call(now, Some("s"), ack).expect("ack");

@@ -12,7 +12,9 @@ use crate::state::{Action, CallError, CallOk, ConnId, Master};
 
 /// Seconds since the Unix epoch: the only clock read of the master.
 pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// What the driver can be asked to read.
@@ -25,18 +27,38 @@ pub enum View {
 
 /// The closed set of inputs of the driver loop.
 pub enum Command {
-    SchedulerSubscribe { conn: ConnId, stream_id: String, call: Box<Call>, events: mpsc::UnboundedSender<Event> },
-    SchedulerCall { stream_id: Option<String>, call: Box<Call>, reply: oneshot::Sender<Result<CallOk, CallError>> },
-    SchedulerClosed { conn: ConnId },
+    SchedulerSubscribe {
+        conn: ConnId,
+        stream_id: String,
+        call: Box<Call>,
+        events: mpsc::UnboundedSender<Event>,
+    },
+    SchedulerCall {
+        stream_id: Option<String>,
+        call: Box<Call>,
+        reply: oneshot::Sender<Result<CallOk, CallError>>,
+    },
+    SchedulerClosed {
+        conn: ConnId,
+    },
     AgentSubscribe {
         conn: ConnId,
         stream_id: String,
         subscribe: Box<agent_call::Subscribe>,
         events: mpsc::UnboundedSender<AgentEvent>,
     },
-    AgentCall { stream_id: Option<String>, call: Box<AgentCall>, reply: oneshot::Sender<Result<(), String>> },
-    AgentClosed { conn: ConnId },
-    Read { view: View, reply: oneshot::Sender<serde_json::Value> },
+    AgentCall {
+        stream_id: Option<String>,
+        call: Box<AgentCall>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    AgentClosed {
+        conn: ConnId,
+    },
+    Read {
+        view: View,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
     Shutdown,
 }
 
@@ -58,12 +80,19 @@ impl Driver {
             .allocation_interval
             .min(config.agent_ping_timeout)
             .max(Duration::from_millis(10));
-        let driver = Driver { master, commands: rx, frameworks: HashMap::new(), agents: HashMap::new(), tick };
+        let driver = Driver {
+            master,
+            commands: rx,
+            frameworks: HashMap::new(),
+            agents: HashMap::new(),
+            tick,
+        };
         (tx, driver)
     }
 
     pub async fn run(mut self) {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + self.tick, self.tick);
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.tick, self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -101,11 +130,20 @@ impl Driver {
     fn handle(&mut self, command: Command) -> bool {
         let now = now();
         match command {
-            Command::SchedulerSubscribe { conn, stream_id, call, events } => {
+            Command::SchedulerSubscribe {
+                conn,
+                stream_id,
+                call,
+                events,
+            } => {
                 self.frameworks.insert(conn, events);
                 self.master.subscribe(now, conn, stream_id, *call);
             }
-            Command::SchedulerCall { stream_id, call, reply } => {
+            Command::SchedulerCall {
+                stream_id,
+                call,
+                reply,
+            } => {
                 let result = self.master.scheduler_call(now, stream_id.as_deref(), *call);
                 let _ = reply.send(result);
             }
@@ -113,11 +151,21 @@ impl Driver {
                 self.frameworks.remove(&conn);
                 self.master.scheduler_closed(now, conn);
             }
-            Command::AgentSubscribe { conn, stream_id, subscribe, events } => {
+            Command::AgentSubscribe {
+                conn,
+                stream_id,
+                subscribe,
+                events,
+            } => {
                 self.agents.insert(conn, events);
-                self.master.agent_subscribe(now, conn, stream_id, *subscribe);
+                self.master
+                    .agent_subscribe(now, conn, stream_id, *subscribe);
             }
-            Command::AgentCall { stream_id, call, reply } => {
+            Command::AgentCall {
+                stream_id,
+                call,
+                reply,
+            } => {
                 let result = self.master.agent_call(now, stream_id.as_deref(), *call);
                 let _ = reply.send(result);
             }

@@ -67,9 +67,19 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let local = listener.local_addr().context("listener has no local address")?;
-    let ip = if config.advertise_ip.is_unspecified() { local.ip() } else { config.advertise_ip };
-    let port = if config.advertise_port == 0 { local.port() } else { config.advertise_port };
+    let local = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    let ip = if config.advertise_ip.is_unspecified() {
+        local.ip()
+    } else {
+        config.advertise_ip
+    };
+    let port = if config.advertise_port == 0 {
+        local.port()
+    } else {
+        config.advertise_port
+    };
     let hostname = config.hostname.clone().unwrap_or_else(|| ip.to_string());
     let id = uuid::Uuid::new_v4().to_string();
     let ip_u32 = match ip {
@@ -96,10 +106,22 @@ pub async fn serve(
     flags.insert("advertise_ip".to_owned(), ip.to_string());
     flags.insert("advertise_port".to_owned(), port.to_string());
     flags.insert("hostname".to_owned(), hostname.clone());
-    flags.insert("heartbeat_interval".to_owned(), secs(config.heartbeat_interval));
-    flags.insert("allocation_interval".to_owned(), secs(config.allocation_interval));
-    flags.insert("agent_ping_timeout".to_owned(), secs(config.agent_ping_timeout));
-    flags.insert("max_agent_ping_timeouts".to_owned(), config.max_agent_ping_timeouts.to_string());
+    flags.insert(
+        "heartbeat_interval".to_owned(),
+        secs(config.heartbeat_interval),
+    );
+    flags.insert(
+        "allocation_interval".to_owned(),
+        secs(config.allocation_interval),
+    );
+    flags.insert(
+        "agent_ping_timeout".to_owned(),
+        secs(config.agent_ping_timeout),
+    );
+    flags.insert(
+        "max_agent_ping_timeouts".to_owned(),
+        config.max_agent_ping_timeouts.to_string(),
+    );
     flags.insert("registry".to_owned(), "in_memory".to_owned());
     flags.extend(config.extra_flags.clone());
     let core_config = state::CoreConfig {
@@ -113,7 +135,12 @@ pub async fn serve(
     tracing::info!(master_id = %id, %local, advertised = %format!("{hostname}:{port}"), "master starting");
     let (commands, driver) = driver::Driver::new(state::Master::new(core_config), &config);
     let driver_task = tokio::spawn(driver.run());
-    let app = http::App::new(commands.clone(), flags, format!("{hostname}:{port}"), config.heartbeat_interval);
+    let app = http::App::new(
+        commands.clone(),
+        flags,
+        format!("{hostname}:{port}"),
+        config.heartbeat_interval,
+    );
     let router = http::router(app);
     let shutdown_commands = commands.clone();
     let result = axum::serve(listener, router)

@@ -212,7 +212,9 @@ fn value_to(v: &Value) -> PbValue {
         Value::Nop { tombstone } => PbValueKind::NopTombstone(*tombstone),
         Value::Append(b) => PbValueKind::Append(b.clone()),
         Value::Truncate { to } => PbValueKind::TruncateTo(*to),
-        Value::Reconfig { members } => PbValueKind::Reconfig(PbMembers { members: members.clone() }),
+        Value::Reconfig { members } => PbValueKind::Reconfig(PbMembers {
+            members: members.clone(),
+        }),
     };
     PbValue { kind: Some(kind) }
 }
@@ -257,36 +259,64 @@ pub fn encode_record(record: &Record) -> Vec<u8> {
 }
 
 pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
-    Ok(match PbRecord::decode(bytes)?.kind.ok_or(DecodeError::Missing("record"))? {
-        PbRecordKind::Metadata(m) => {
-            Record::Metadata(Metadata { status: status_from(m.status)?, promised: m.promised, members: m.members })
-        }
-        PbRecordKind::Action(a) => Record::Action(action_from(a)?),
-    })
+    Ok(
+        match PbRecord::decode(bytes)?
+            .kind
+            .ok_or(DecodeError::Missing("record"))?
+        {
+            PbRecordKind::Metadata(m) => Record::Metadata(Metadata {
+                status: status_from(m.status)?,
+                promised: m.promised,
+                members: m.members,
+            }),
+            PbRecordKind::Action(a) => Record::Action(action_from(a)?),
+        },
+    )
 }
 
 fn body_to(msg: &Message) -> PbBody {
     match msg {
-        Message::PromiseRequest { tag, proposal, position } => {
-            PbBody::PromiseRequest(PbPromiseRequest { tag: *tag, proposal: *proposal, position: *position })
-        }
-        Message::PromiseResponse { tag, verdict, proposal, position, end, action } => {
-            PbBody::PromiseResponse(PbPromiseResponse {
-                tag: *tag,
-                verdict: verdict_to(*verdict),
-                proposal: *proposal,
-                position: *position,
-                end: *end,
-                action: action.as_ref().map(action_to),
-            })
-        }
-        Message::WriteRequest { tag, proposal, position, value } => PbBody::WriteRequest(PbWriteRequest {
+        Message::PromiseRequest {
+            tag,
+            proposal,
+            position,
+        } => PbBody::PromiseRequest(PbPromiseRequest {
+            tag: *tag,
+            proposal: *proposal,
+            position: *position,
+        }),
+        Message::PromiseResponse {
+            tag,
+            verdict,
+            proposal,
+            position,
+            end,
+            action,
+        } => PbBody::PromiseResponse(PbPromiseResponse {
+            tag: *tag,
+            verdict: verdict_to(*verdict),
+            proposal: *proposal,
+            position: *position,
+            end: *end,
+            action: action.as_ref().map(action_to),
+        }),
+        Message::WriteRequest {
+            tag,
+            proposal,
+            position,
+            value,
+        } => PbBody::WriteRequest(PbWriteRequest {
             tag: *tag,
             proposal: *proposal,
             position: *position,
             value: Some(value_to(value)),
         }),
-        Message::WriteResponse { tag, verdict, proposal, position } => PbBody::WriteResponse(PbWriteResponse {
+        Message::WriteResponse {
+            tag,
+            verdict,
+            proposal,
+            position,
+        } => PbBody::WriteResponse(PbWriteResponse {
             tag: *tag,
             verdict: verdict_to(*verdict),
             proposal: *proposal,
@@ -294,21 +324,29 @@ fn body_to(msg: &Message) -> PbBody {
         }),
         Message::Learned { action } => PbBody::Learned(action_to(action)),
         Message::RecoverRequest { tag } => PbBody::RecoverRequest(*tag),
-        Message::RecoverResponse { tag, status, begin, end, promised } => {
-            PbBody::RecoverResponse(PbRecoverResponse {
-                tag: *tag,
-                status: status_to(*status),
-                begin: *begin,
-                end: *end,
-                promised: *promised,
-            })
-        }
+        Message::RecoverResponse {
+            tag,
+            status,
+            begin,
+            end,
+            promised,
+        } => PbBody::RecoverResponse(PbRecoverResponse {
+            tag: *tag,
+            status: status_to(*status),
+            begin: *begin,
+            end: *end,
+            promised: *promised,
+        }),
     }
 }
 
 fn body_from(body: PbBody) -> Result<Message, DecodeError> {
     Ok(match body {
-        PbBody::PromiseRequest(r) => Message::PromiseRequest { tag: r.tag, proposal: r.proposal, position: r.position },
+        PbBody::PromiseRequest(r) => Message::PromiseRequest {
+            tag: r.tag,
+            proposal: r.proposal,
+            position: r.position,
+        },
         PbBody::PromiseResponse(r) => Message::PromiseResponse {
             tag: r.tag,
             verdict: verdict_from(r.verdict)?,
@@ -329,7 +367,9 @@ fn body_from(body: PbBody) -> Result<Message, DecodeError> {
             proposal: r.proposal,
             position: r.position,
         },
-        PbBody::Learned(a) => Message::Learned { action: action_from(a)? },
+        PbBody::Learned(a) => Message::Learned {
+            action: action_from(a)?,
+        },
         PbBody::RecoverRequest(tag) => Message::RecoverRequest { tag },
         PbBody::RecoverResponse(r) => Message::RecoverResponse {
             tag: r.tag,
@@ -346,7 +386,10 @@ pub const MAX_FRAME: usize = 64 << 20;
 
 /// Appends one length-prefixed frame (u32 big-endian length, then the envelope).
 pub fn encode_frame(from: &str, msg: &Message, out: &mut BytesMut) {
-    let envelope = PbEnvelope { from: from.to_string(), body: Some(body_to(msg)) };
+    let envelope = PbEnvelope {
+        from: from.to_string(),
+        body: Some(body_to(msg)),
+    };
     out.put_u32(envelope.encoded_len() as u32);
     envelope.encode(out).expect("BytesMut grows");
 }

@@ -34,10 +34,22 @@ pub struct LogStatus {
 }
 
 pub(crate) enum Event {
-    Inbound { from: Addr, msg: Message },
-    Request { request: Request, reply: oneshot::Sender<RequestResult> },
-    Read { from: Position, to: Position, reply: oneshot::Sender<Result<Vec<Entry>, ReadError>> },
-    Status { reply: oneshot::Sender<LogStatus> },
+    Inbound {
+        from: Addr,
+        msg: Message,
+    },
+    Request {
+        request: Request,
+        reply: oneshot::Sender<RequestResult>,
+    },
+    Read {
+        from: Position,
+        to: Position,
+        reply: oneshot::Sender<Result<Vec<Entry>, ReadError>>,
+    },
+    Status {
+        reply: oneshot::Sender<LogStatus>,
+    },
     Shutdown,
 }
 
@@ -54,8 +66,24 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(node: Node, storage: Box<dyn Storage>, events: Receiver<Event>, self_events: Sender<Event>, peers: Peers) -> Driver {
-        Driver { node, storage, events, self_events, peers, pending: HashMap::new(), next_id: 1, origin: Instant::now(), compact: false }
+    pub(crate) fn new(
+        node: Node,
+        storage: Box<dyn Storage>,
+        events: Receiver<Event>,
+        self_events: Sender<Event>,
+        peers: Peers,
+    ) -> Driver {
+        Driver {
+            node,
+            storage,
+            events,
+            self_events,
+            peers,
+            pending: HashMap::new(),
+            next_id: 1,
+            origin: Instant::now(),
+            compact: false,
+        }
     }
 
     fn now(&self) -> Duration {
@@ -73,7 +101,9 @@ impl Driver {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             while batch.len() < MAX_BATCH {
-                let Ok(event) = self.events.try_recv() else { break };
+                let Ok(event) = self.events.try_recv() else {
+                    break;
+                };
                 batch.push(event);
             }
             for event in batch {
@@ -130,8 +160,16 @@ impl Driver {
     /// Persists the batch's records (one fsync), then performs sends and replies in order.
     fn execute(&mut self) -> Result<(), crate::storage::StorageError> {
         let outputs = self.node.take_outputs();
-        let records: Vec<Record> =
-            outputs.iter().filter_map(|o| if let Output::Persist(r) = o { Some(r.clone()) } else { None }).collect();
+        let records: Vec<Record> = outputs
+            .iter()
+            .filter_map(|o| {
+                if let Output::Persist(r) = o {
+                    Some(r.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
         self.storage.append(&records)?;
         for output in outputs {
             match output {
@@ -158,7 +196,10 @@ impl Driver {
         }
         self.compact = false;
         let records = self.node.replica().snapshot_records();
-        let live: u64 = records.iter().map(|r| crate::codec::encode_record(r).len() as u64 + 8).sum();
+        let live: u64 = records
+            .iter()
+            .map(|r| crate::codec::encode_record(r).len() as u64 + 8)
+            .sum();
         if self.storage.size() > 2 * live {
             tracing::info!(node = %self.node.addr(), begin = self.node.replica().begin(), "compacting replica log");
             self.storage.rewrite(&records)?;

@@ -61,7 +61,10 @@ pub enum OpenError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,7 +85,11 @@ pub enum ReaderError {
 
 /// Checks the replica set and `--quorum` (a quorum that is not a majority would let two
 /// disjoint quorums form: reference §1.13).
-pub fn validate_membership(self_addr: &str, members: &[Addr], quorum: Option<usize>) -> Result<(), String> {
+pub fn validate_membership(
+    self_addr: &str,
+    members: &[Addr],
+    quorum: Option<usize>,
+) -> Result<(), String> {
     if members.is_empty() {
         return Err("the replica set (--servers) is empty".into());
     }
@@ -90,10 +97,16 @@ pub fn validate_membership(self_addr: &str, members: &[Addr], quorum: Option<usi
     sorted.sort();
     sorted.dedup();
     if sorted.len() != members.len() {
-        return Err(format!("the replica set has duplicate addresses: {}", members.join(",")));
+        return Err(format!(
+            "the replica set has duplicate addresses: {}",
+            members.join(",")
+        ));
     }
     if !members.iter().any(|m| m == self_addr) {
-        return Err(format!("this replica's address {self_addr} is not in the replica set {}", members.join(",")));
+        return Err(format!(
+            "this replica's address {self_addr} is not in the replica set {}",
+            members.join(",")
+        ));
     }
     match quorum {
         Some(q) if q != majority(members.len()) => Err(format!(
@@ -140,22 +153,43 @@ impl Log {
     }
 
     /// Like [`Log::open`] with any [`Storage`] (e.g. `MemStorage` in tests).
-    pub async fn open_with_storage(config: Config, mut storage: Box<dyn Storage>) -> Result<Log, OpenError> {
+    pub async fn open_with_storage(
+        config: Config,
+        mut storage: Box<dyn Storage>,
+    ) -> Result<Log, OpenError> {
         let mut records = storage.load()?;
         let durable = durable_members(&records);
-        let members = if durable.is_empty() { config.servers.clone() } else { durable.clone() };
-        if !durable.is_empty() && !config.servers.is_empty() && sorted(&durable) != sorted(&config.servers) {
+        let members = if durable.is_empty() {
+            config.servers.clone()
+        } else {
+            durable.clone()
+        };
+        if !durable.is_empty()
+            && !config.servers.is_empty()
+            && sorted(&durable) != sorted(&config.servers)
+        {
             tracing::warn!(durable = ?durable, flags = ?config.servers, "--servers differs from the durable replica set; the durable set wins (change it with a reconfiguration)");
         }
-        validate_membership(&config.self_addr, &members, config.quorum).map_err(OpenError::Config)?;
+        validate_membership(&config.self_addr, &members, config.quorum)
+            .map_err(OpenError::Config)?;
         if let Some(record) = stamp_members(&records, &members) {
             storage.append(std::slice::from_ref(&record))?;
             records.push(record);
         }
-        let listen = config.listen.map(|a| a.to_string()).unwrap_or_else(|| config.self_addr.clone());
-        let listener =
-            TcpListener::bind(&listen).await.map_err(|source| OpenError::Listen { addr: listen.clone(), source })?;
-        let local_addr = listener.local_addr().map_err(|source| OpenError::Listen { addr: listen, source })?;
+        let listen = config
+            .listen
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| config.self_addr.clone());
+        let listener = TcpListener::bind(&listen)
+            .await
+            .map_err(|source| OpenError::Listen {
+                addr: listen.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| OpenError::Listen {
+            addr: listen,
+            source,
+        })?;
         let node_config = NodeConfig {
             self_addr: config.self_addr.clone(),
             members,
@@ -171,9 +205,20 @@ impl Log {
         let driver = std::thread::Builder::new()
             .name(format!("replog-{}", config.self_addr))
             .spawn(move || driver.run())
-            .map_err(|source| OpenError::Listen { addr: "driver thread".into(), source })?;
-        let inner = Inner { events: tx, local_addr, start_timeout: config.start_timeout, server, driver: Some(driver) };
-        Ok(Log { inner: Arc::new(inner) })
+            .map_err(|source| OpenError::Listen {
+                addr: "driver thread".into(),
+                source,
+            })?;
+        let inner = Inner {
+            events: tx,
+            local_addr,
+            start_timeout: config.start_timeout,
+            server,
+            driver: Some(driver),
+        };
+        Ok(Log {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The address the replica listens on.
@@ -212,7 +257,10 @@ impl Log {
 
     async fn request(&self, request: Request) -> Result<Response, WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.inner.events.send(Event::Request { request, reply }).map_err(|_| WriteError::Stopped)?;
+        self.inner
+            .events
+            .send(Event::Request { request, reply })
+            .map_err(|_| WriteError::Stopped)?;
         Ok(rx.await.map_err(|_| WriteError::Stopped)??)
     }
 }
@@ -228,15 +276,31 @@ fn durable_members(records: &[Record]) -> Vec<Addr> {
     records
         .iter()
         .rev()
-        .find_map(|r| if let Record::Metadata(m) = r { Some(m.members.clone()) } else { None })
+        .find_map(|r| {
+            if let Record::Metadata(m) = r {
+                Some(m.members.clone())
+            } else {
+                None
+            }
+        })
         .unwrap_or_default()
 }
 
 /// A replica initialised by `trireme log initialize` without a set gets the configured one.
 fn stamp_members(records: &[Record], members: &[Addr]) -> Option<Record> {
-    let meta = records.iter().rev().find_map(|r| if let Record::Metadata(m) = r { Some(m.clone()) } else { None })?;
-    (meta.members.is_empty() && meta.status != Status::Empty)
-        .then(|| Record::Metadata(Metadata { members: members.to_vec(), ..meta }))
+    let meta = records.iter().rev().find_map(|r| {
+        if let Record::Metadata(m) = r {
+            Some(m.clone())
+        } else {
+            None
+        }
+    })?;
+    (meta.members.is_empty() && meta.status != Status::Empty).then(|| {
+        Record::Metadata(Metadata {
+            members: members.to_vec(),
+            ..meta
+        })
+    })
 }
 
 /// The single writer. `start()` elects it; a writer that lost exclusivity learns it on its
@@ -304,7 +368,11 @@ impl Reader {
     /// or not-yet-learned positions, like Mesos.
     pub async fn read(&self, from: Position, to: Position) -> Result<Vec<Entry>, ReaderError> {
         let (reply, rx) = oneshot::channel();
-        self.log.inner.events.send(Event::Read { from, to, reply }).map_err(|_| ReaderError::Stopped)?;
+        self.log
+            .inner
+            .events
+            .send(Event::Read { from, to, reply })
+            .map_err(|_| ReaderError::Stopped)?;
         Ok(rx.await.map_err(|_| ReaderError::Stopped)??)
     }
 

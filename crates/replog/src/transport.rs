@@ -26,7 +26,11 @@ pub(crate) struct Peers {
 
 impl Peers {
     pub(crate) fn new(self_addr: Addr, runtime: Handle) -> Peers {
-        Peers { self_addr, runtime, queues: Arc::default() }
+        Peers {
+            self_addr,
+            runtime,
+            queues: Arc::default(),
+        }
     }
 
     /// Queues `msg` for `to` (never blocks; called from the driver thread).
@@ -34,7 +38,8 @@ impl Peers {
         let mut queues = self.queues.lock().expect("not poisoned");
         let queue = queues.entry(to.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            self.runtime.spawn(peer_writer(self.self_addr.clone(), to.clone(), rx));
+            self.runtime
+                .spawn(peer_writer(self.self_addr.clone(), to.clone(), rx));
             tx
         });
         let _ = queue.send(msg);
@@ -67,7 +72,11 @@ async fn peer_writer(self_addr: Addr, to: Addr, mut rx: mpsc::UnboundedReceiver<
 }
 
 /// Writes batches of frames until the connection fails (`Some`) or the queue closes (`None`).
-async fn write_loop(self_addr: &str, stream: &mut TcpStream, rx: &mut mpsc::UnboundedReceiver<Message>) -> Option<()> {
+async fn write_loop(
+    self_addr: &str,
+    stream: &mut TcpStream,
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+) -> Option<()> {
     let mut buf = BytesMut::with_capacity(64 << 10);
     loop {
         let msg = rx.recv().await?;
@@ -88,7 +97,9 @@ async fn write_loop(self_addr: &str, stream: &mut TcpStream, rx: &mut mpsc::Unbo
 /// Inbound side: accepts connections and feeds decoded messages to the driver.
 pub(crate) async fn serve(listener: TcpListener, events: std::sync::mpsc::Sender<Event>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         tokio::spawn(read_loop(stream, events.clone()));
     }

@@ -72,7 +72,11 @@ pub struct Metadata {
 
 impl Default for Metadata {
     fn default() -> Self {
-        Metadata { status: Status::Empty, promised: 0, members: Vec::new() }
+        Metadata {
+            status: Status::Empty,
+            promised: 0,
+            members: Vec::new(),
+        }
     }
 }
 
@@ -95,7 +99,11 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// Implicit promise when `position` is `None` (Multi-Paxos), explicit otherwise.
-    PromiseRequest { tag: u64, proposal: Proposal, position: Option<Position> },
+    PromiseRequest {
+        tag: u64,
+        proposal: Proposal,
+        position: Option<Position>,
+    },
     /// `proposal` is the request's proposal on accept and the competing one on reject.
     /// `end` is the replica's end (implicit promise); `action` the previous value (explicit).
     PromiseResponse {
@@ -106,11 +114,25 @@ pub enum Message {
         end: Position,
         action: Option<Action>,
     },
-    WriteRequest { tag: u64, proposal: Proposal, position: Position, value: Value },
-    WriteResponse { tag: u64, verdict: Verdict, proposal: Proposal, position: Position },
+    WriteRequest {
+        tag: u64,
+        proposal: Proposal,
+        position: Position,
+        value: Value,
+    },
+    WriteResponse {
+        tag: u64,
+        verdict: Verdict,
+        proposal: Proposal,
+        position: Position,
+    },
     /// Learn phase: the action is chosen. No reply.
-    Learned { action: Action },
-    RecoverRequest { tag: u64 },
+    Learned {
+        action: Action,
+    },
+    RecoverRequest {
+        tag: u64,
+    },
     /// `begin`/`end` are meaningful only when `status` is `Voting`. `promised` is the replica's
     /// implicit promise: a replica that lost its disk adopts the highest one of a quorum, so it
     /// never accepts a proposal that a quorum it belonged to promised to reject. (Explicit

@@ -7,11 +7,17 @@ use replog::core::RequestError;
 use replog::{Config, Log, WriteError};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn configs(dir: &std::path::Path, n: usize) -> Vec<Config> {
-    let servers: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let servers: Vec<String> = (0..n)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
     servers
         .iter()
         .enumerate()
@@ -42,7 +48,10 @@ async fn three_replicas_auto_initialise_elect_append_and_read() {
     let end = writer.start().await.expect("start");
     assert_eq!(end, 0, "a new log ends at position 0 (filled with a NOP)");
     for i in 0..10u8 {
-        assert_eq!(writer.append(vec![i; 100]).await.expect("append"), u64::from(i) + 1);
+        assert_eq!(
+            writer.append(vec![i; 100]).await.expect("append"),
+            u64::from(i) + 1
+        );
     }
     let entries = logs[0].reader().read(1, 10).await.expect("read");
     assert_eq!(entries.len(), 10);
@@ -66,7 +75,9 @@ async fn demoted_writer_learns_it_on_next_call() {
     let end = second.start().await.expect("start second");
     assert_eq!(end, 1, "the second writer sees the first one's entry");
     match first.append(&b"two"[..]).await {
-        Err(WriteError::Request(RequestError::LostExclusivity { .. } | RequestError::NotElected)) => {}
+        Err(WriteError::Request(
+            RequestError::LostExclusivity { .. } | RequestError::NotElected,
+        )) => {}
         other => panic!("expected lost exclusivity, got {other:?}"),
     }
     assert_eq!(second.append(&b"three"[..]).await.expect("append"), 2);
@@ -87,27 +98,34 @@ async fn entries_survive_restart_and_truncation_is_respected() {
         writer.truncate(3).await.expect("truncate");
         drop(logs);
     }
-    // Wait for the old listeners and driver threads to go away before rebinding.
-    let logs = loop {
-        let mut logs = Vec::new();
-        let mut failed = false;
-        for c in &configs {
+    // Dropping a `Log` joins its driver thread and stops its listener, so reopening works
+    // at once; poll briefly in case the kernel is slow to release a port.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut logs = Vec::new();
+    for c in &configs {
+        let log = loop {
             match Log::open(c.clone()).await {
-                Ok(log) => logs.push(log),
-                Err(_) => failed = true,
+                Ok(log) => break log,
+                Err(e) if std::time::Instant::now() >= deadline => panic!("reopen failed: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
-        }
-        if !failed {
-            break logs;
-        }
-        drop(logs);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        };
+        logs.push(log);
+    }
     let writer = logs[2].writer();
     let end = writer.start().await.expect("start after restart");
-    assert_eq!(end, 6, "five appends and one truncation after the initial NOP");
+    assert_eq!(
+        end, 6,
+        "five appends and one truncation after the initial NOP"
+    );
     let reader = logs[2].reader();
-    assert!(reader.read(1, 2).await.is_err(), "truncated positions are not readable");
+    assert!(
+        reader.read(1, 2).await.is_err(),
+        "truncated positions are not readable"
+    );
     let entries = reader.read(3, 5).await.expect("read");
-    assert_eq!(entries.iter().map(|e| e.bytes[0]).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(
+        entries.iter().map(|e| e.bytes[0]).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
 }

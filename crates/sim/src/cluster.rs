@@ -30,9 +30,19 @@ pub type Filter = Box<dyn FnMut(usize, usize, &Message) -> bool>;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    Deliver { to: usize, from: usize, msg: String, incarnation: u64 },
-    Sync { node: usize, incarnation: u64 },
-    Tick { node: usize },
+    Deliver {
+        to: usize,
+        from: usize,
+        msg: String,
+        incarnation: u64,
+    },
+    Sync {
+        node: usize,
+        incarnation: u64,
+    },
+    Tick {
+        node: usize,
+    },
 }
 
 struct SimNode {
@@ -102,7 +112,11 @@ impl Cluster {
         let mut cluster = Cluster {
             rng: SmallRng::seed_from_u64(seed),
             now: Duration::ZERO,
-            faults: Faults { max_delay: Duration::from_millis(2), max_fsync: Duration::from_millis(1), ..Faults::default() },
+            faults: Faults {
+                max_delay: Duration::from_millis(2),
+                max_fsync: Duration::from_millis(1),
+                ..Faults::default()
+            },
             timing,
             nodes: Vec::new(),
             queue: BinaryHeap::new(),
@@ -121,7 +135,11 @@ impl Cluster {
             events: 0,
         };
         for a in &members {
-            let durable = if auto_initialize { vec![] } else { initialized(&members) };
+            let durable = if auto_initialize {
+                vec![]
+            } else {
+                initialized(&members)
+            };
             cluster.nodes.push(SimNode {
                 addr: a.clone(),
                 node: None,
@@ -228,7 +246,13 @@ impl Cluster {
     pub fn request(&mut self, i: usize, request: Request) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.insert(id, Pending { node: i, request: request.clone() });
+        self.pending.insert(
+            id,
+            Pending {
+                node: i,
+                request: request.clone(),
+            },
+        );
         self.log(format!("n{i} <- request#{id} {}", describe(&request)));
         if self.nodes[i].node.is_some() {
             self.step(i, Input::Request { id, request });
@@ -278,7 +302,9 @@ impl Cluster {
             self.now = deadline;
             return false;
         }
-        let Some(Reverse((at, _, event))) = self.queue.pop() else { return false };
+        let Some(Reverse((at, _, event))) = self.queue.pop() else {
+            return false;
+        };
         self.now = self.now.max(at);
         self.handle(event);
         true
@@ -294,13 +320,26 @@ impl Cluster {
                 }
             }
             Event::Sync { node, incarnation } => self.sync(node, incarnation),
-            Event::Deliver { to, from, msg, incarnation } => {
-                let Some(msg) = self.payloads.remove(&msg) else { return };
+            Event::Deliver {
+                to,
+                from,
+                msg,
+                incarnation,
+            } => {
+                let Some(msg) = self.payloads.remove(&msg) else {
+                    return;
+                };
                 if incarnation != 0 && self.nodes[to].incarnation != incarnation {
                     return;
                 }
                 if self.nodes[to].node.is_some() {
-                    self.step(to, Input::Message { from: addr(from), msg });
+                    self.step(
+                        to,
+                        Input::Message {
+                            from: addr(from),
+                            msg,
+                        },
+                    );
                 }
             }
         }
@@ -308,7 +347,9 @@ impl Cluster {
 
     fn step(&mut self, i: usize, input: Input) {
         let now = self.now;
-        let Some(node) = self.nodes[i].node.as_mut() else { return };
+        let Some(node) = self.nodes[i].node.as_mut() else {
+            return;
+        };
         node.step(now, input);
         let outputs = node.take_outputs();
         for output in outputs {
@@ -320,14 +361,19 @@ impl Cluster {
         match output {
             Output::Persist(record) => {
                 if let Record::Metadata(m) = &record {
-                    self.log(format!("n{i} persist metadata {:?} promised={}", m.status, m.promised));
+                    self.log(format!(
+                        "n{i} persist metadata {:?} promised={}",
+                        m.status, m.promised
+                    ));
                 }
                 self.invariants.on_persist(i, &record);
                 self.nodes[i].unsynced.push(record);
                 self.schedule_sync(i);
             }
             Output::Compact { .. } => self.nodes[i].compact = true,
-            other if self.nodes[i].unsynced.is_empty() && self.nodes[i].held.is_empty() => self.release(i, other),
+            other if self.nodes[i].unsynced.is_empty() && self.nodes[i].held.is_empty() => {
+                self.release(i, other)
+            }
             other => self.nodes[i].held.push(other),
         }
     }
@@ -340,7 +386,13 @@ impl Cluster {
         let max = self.faults.max_fsync.as_micros().max(1) as u64;
         let at = self.now + Duration::from_micros(self.rng.gen_range(0..max));
         let incarnation = self.nodes[i].incarnation;
-        self.schedule(at, Event::Sync { node: i, incarnation });
+        self.schedule(
+            at,
+            Event::Sync {
+                node: i,
+                incarnation,
+            },
+        );
     }
 
     fn sync(&mut self, i: usize, incarnation: u64) {
@@ -371,9 +423,13 @@ impl Cluster {
     }
 
     fn on_reply(&mut self, i: usize, id: u64, result: RequestResult) {
-        let Some(pending) = self.pending.remove(&id) else { return };
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
         self.log(format!("n{i} -> reply#{id} {result:?}"));
-        if let (Request::Append(bytes), Ok(Response::Written { position })) = (&pending.request, &result) {
+        if let (Request::Append(bytes), Ok(Response::Written { position })) =
+            (&pending.request, &result)
+        {
             self.invariants.on_acked(*position, bytes.clone());
         }
         if let (Request::Truncate(to), Ok(Response::Written { .. })) = (&pending.request, &result) {
@@ -383,7 +439,9 @@ impl Cluster {
     }
 
     fn transmit(&mut self, from: usize, to: &str, msg: Message) {
-        let Some(to) = self.nodes.iter().position(|n| n.addr == to) else { return };
+        let Some(to) = self.nodes.iter().position(|n| n.addr == to) else {
+            return;
+        };
         if to == from {
             let incarnation = self.nodes[to].incarnation;
             return self.enqueue(self.now, from, to, msg, incarnation);
@@ -393,10 +451,16 @@ impl Cluster {
         {
             return;
         }
-        if self.partition.as_ref().is_some_and(|g| g[from] != g[to]) || self.rng.gen_bool(self.faults.drop) {
+        if self.partition.as_ref().is_some_and(|g| g[from] != g[to])
+            || self.rng.gen_bool(self.faults.drop)
+        {
             return;
         }
-        let copies = if self.rng.gen_bool(self.faults.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.gen_bool(self.faults.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let max = self.faults.max_delay.as_micros() as u64;
             let at = self.now + Duration::from_micros(self.rng.gen_range(0..=max));
@@ -408,7 +472,15 @@ impl Cluster {
         self.seq += 1;
         let key = format!("{:016x}", self.seq);
         self.payloads.insert(key.clone(), msg);
-        self.schedule(at, Event::Deliver { to, from, msg: key, incarnation });
+        self.schedule(
+            at,
+            Event::Deliver {
+                to,
+                from,
+                msg: key,
+                incarnation,
+            },
+        );
     }
 
     fn schedule(&mut self, at: Duration, event: Event) {
@@ -435,7 +507,10 @@ impl Cluster {
                 Some(node) => node.status_line(),
                 None => format!("{} DOWN", n.addr),
             };
-            s.push_str(&format!("n{i}: {line} durable_records={}\n", n.durable.len()));
+            s.push_str(&format!(
+                "n{i}: {line} durable_records={}\n",
+                n.durable.len()
+            ));
         }
         s
     }
@@ -447,13 +522,21 @@ impl Cluster {
 
     /// Learned action at `position` on node `i`.
     pub fn learned(&self, i: usize, position: Position) -> Option<Action> {
-        self.node(i)?.replica().action(position).filter(|a| a.learned).cloned()
+        self.node(i)?
+            .replica()
+            .action(position)
+            .filter(|a| a.learned)
+            .cloned()
     }
 }
 
 /// The durable state `trireme log initialize` writes: VOTING with the given set.
 pub fn initialized(members: &[String]) -> Vec<Record> {
-    vec![Record::Metadata(replog::types::Metadata { status: Status::Voting, promised: 0, members: members.to_vec() })]
+    vec![Record::Metadata(replog::types::Metadata {
+        status: Status::Voting,
+        promised: 0,
+        members: members.to_vec(),
+    })]
 }
 
 fn describe(request: &Request) -> String {

@@ -7,11 +7,19 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse::<u64>());
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<u64>())
+    };
     let (from, count) = if let Some(seed) = flag("--seed").or_else(|| flag("--reproduce")) {
         (seed?, 1)
     } else {
-        (flag("--from").transpose()?.unwrap_or(0), flag("--seeds").transpose()?.unwrap_or(100))
+        (
+            flag("--from").transpose()?.unwrap_or(0),
+            flag("--seeds").transpose()?.unwrap_or(100),
+        )
     };
     let started = Instant::now();
     let mut failures = 0;
@@ -25,7 +33,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    println!("seeds {from}..{} ran={count} failed={failures} in {:.1}s", from + count, started.elapsed().as_secs_f64());
+    println!(
+        "seeds {from}..{} ran={count} failed={failures} in {:.1}s",
+        from + count,
+        started.elapsed().as_secs_f64()
+    );
     if failures > 0 {
         eprintln!("{failures} seeds failed");
         std::process::exit(1);

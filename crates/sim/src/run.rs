@@ -39,7 +39,11 @@ impl RunConfig {
             nodes: [1, 3, 3, 3, 5, 5][rng.gen_range(0..6)],
             auto_initialize: rng.gen_bool(0.5),
             faults: Faults {
-                drop: if heavy { rng.gen_range(0.0..0.3) } else { rng.gen_range(0.0..0.05) },
+                drop: if heavy {
+                    rng.gen_range(0.0..0.3)
+                } else {
+                    rng.gen_range(0.0..0.05)
+                },
                 duplicate: rng.gen_range(0.0..0.1),
                 max_delay: Duration::from_micros(rng.gen_range(100..30_000)),
                 max_fsync: Duration::from_micros(rng.gen_range(50..3_000)),
@@ -71,7 +75,11 @@ impl std::fmt::Display for Failure {
         for line in self.trace.iter().rev().take(60).rev() {
             writeln!(f, "{line}")?;
         }
-        write!(f, "reproduce: cargo run --release -p sim -- --seed {}", self.config.seed)
+        write!(
+            f,
+            "reproduce: cargo run --release -p sim -- --seed {}",
+            self.config.seed
+        )
     }
 }
 
@@ -86,14 +94,23 @@ pub fn run_seed(seed: u64) -> Result<Report, Box<Failure>> {
     let config = RunConfig::from_seed(seed);
     let mut cluster = Cluster::new(config.nodes, seed, config.auto_initialize);
     cluster.faults = config.faults.clone();
-    let outcome = safety_phase(&mut cluster, &config).and_then(|()| liveness_phase(&mut cluster, &config));
+    let outcome =
+        safety_phase(&mut cluster, &config).and_then(|()| liveness_phase(&mut cluster, &config));
     let outcome = match (outcome, cluster.invariants.violation()) {
         (_, Some(v)) => Err(v.clone()),
         (other, None) => other,
     };
     match outcome {
-        Ok(()) => Ok(Report { acked: cluster.invariants.acked.len(), events_time: cluster.now }),
-        Err(reason) => Err(Box::new(Failure { config, reason, dump: cluster.dump(), trace: cluster.trace.clone() })),
+        Ok(()) => Ok(Report {
+            acked: cluster.invariants.acked.len(),
+            events_time: cluster.now,
+        }),
+        Err(reason) => Err(Box::new(Failure {
+            config,
+            reason,
+            dump: cluster.dump(),
+            trace: cluster.trace.clone(),
+        })),
     }
 }
 
@@ -115,7 +132,11 @@ fn inject_faults(cluster: &mut Cluster, config: &RunConfig) {
     let n = cluster.len();
     let i = cluster.rng.gen_range(0..n);
     if cluster.rng.gen_bool(config.crash) {
-        if cluster.is_up(i) { cluster.crash(i) } else { cluster.restart(i) }
+        if cluster.is_up(i) {
+            cluster.crash(i)
+        } else {
+            cluster.restart(i)
+        }
     }
     if !cluster.is_up(i) && cluster.rng.gen_bool(0.02) {
         cluster.restart(i);
@@ -135,7 +156,10 @@ fn inject_faults(cluster: &mut Cluster, config: &RunConfig) {
 /// A disk may be replaced only while every other replica is up and VOTING (one at a time,
 /// as Mesos's operational guide requires).
 fn others_voting(cluster: &Cluster, i: usize) -> bool {
-    cluster.len() >= 3 && (0..cluster.len()).filter(|j| *j != i).all(|j| cluster.status(j) == Some(Status::Voting))
+    cluster.len() >= 3
+        && (0..cluster.len())
+            .filter(|j| *j != i)
+            .all(|j| cluster.status(j) == Some(Status::Voting))
 }
 
 fn workload(cluster: &mut Cluster, config: &RunConfig, counter: &mut u64) {
@@ -144,8 +168,14 @@ fn workload(cluster: &mut Cluster, config: &RunConfig, counter: &mut u64) {
     if cluster.rng.gen_bool(config.elect) && cluster.is_up(i) {
         cluster.request(i, Request::Elect);
     }
-    let Some(leader) = cluster.leader() else { return };
-    let inflight = cluster.pending.values().filter(|p| p.node == leader).count();
+    let Some(leader) = cluster.leader() else {
+        return;
+    };
+    let inflight = cluster
+        .pending
+        .values()
+        .filter(|p| p.node == leader)
+        .count();
     for _ in inflight..8 {
         *counter += 1;
         let bytes = Bytes::from(format!("v{}-{}", config.seed, counter));
@@ -179,18 +209,24 @@ fn liveness_phase(cluster: &mut Cluster, config: &RunConfig) -> Result<(), Strin
             Err(e) => last_error = e,
         }
     }
-    Err(format!("liveness: appends after healing did not succeed: {last_error}"))
+    Err(format!(
+        "liveness: appends after healing did not succeed: {last_error}"
+    ))
 }
 
 /// Appends five entries through `leader`; all must succeed.
 fn append_batch(cluster: &mut Cluster, leader: usize, deadline: Duration) -> Result<(), String> {
-    let ids: Vec<u64> =
-        (0..5).map(|k| cluster.request(leader, Request::Append(Bytes::from(format!("live-{k}"))))).collect();
+    let ids: Vec<u64> = (0..5)
+        .map(|k| cluster.request(leader, Request::Append(Bytes::from(format!("live-{k}")))))
+        .collect();
     let done = |c: &Cluster| ids.iter().all(|id| c.replies.contains_key(id));
     if !cluster.run_until(deadline.saturating_sub(cluster.now), done) {
         return Err("appends did not complete".into());
     }
-    match ids.iter().find_map(|id| cluster.reply(*id).and_then(|r| r.clone().err())) {
+    match ids
+        .iter()
+        .find_map(|id| cluster.reply(*id).and_then(|r| r.clone().err()))
+    {
         Some(e) => Err(e.to_string()),
         None => Ok(()),
     }

@@ -20,11 +20,17 @@ impl ChildGuard {
             .create(true)
             .append(true)
             .open(log_dir.join(format!("{name}.log")))?;
-        command.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null());
+        command
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null());
         let child = command
             .spawn()
             .map_err(|e| anyhow::anyhow!("spawning {name} ({command:?}): {e}"))?;
-        Ok(ChildGuard { name: name.to_owned(), child: Some(child) })
+        Ok(ChildGuard {
+            name: name.to_owned(),
+            child: Some(child),
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -52,7 +58,10 @@ impl ChildGuard {
     /// Waits up to `timeout` for the process to exit; returns its exit code (None if it
     /// was killed by a signal), or an error if it is still running.
     pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
-        let child = self.child.as_mut().ok_or_else(|| anyhow::anyhow!("already reaped"))?;
+        let child = self
+            .child
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("already reaped"))?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait()? {
@@ -84,7 +93,10 @@ impl Drop for ChildGuard {
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on loopback");
-    listener.local_addr().expect("local address of a bound socket").port()
+    listener
+        .local_addr()
+        .expect("local address of a bound socket")
+        .port()
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `timeout` with `what`.
@@ -106,7 +118,11 @@ pub fn poll_until<T>(
 }
 
 /// Async twin of [`poll_until`] for tokio tests.
-pub async fn poll_until_async<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+pub async fn poll_until_async<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut check: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -134,7 +150,10 @@ pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -146,15 +165,23 @@ pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("no status line"))?
         .parse()?;
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     Ok((status, body))
 }
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }

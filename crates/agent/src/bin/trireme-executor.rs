@@ -2,7 +2,10 @@
 //! `trireme executor` is the same code). Single-threaded runtime: startup stays cheap.
 
 fn main() -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("trireme-executor: cannot start a runtime: {error}");

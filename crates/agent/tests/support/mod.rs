@@ -98,20 +98,34 @@ impl FakeMaster {
         let address = listener.local_addr().unwrap().to_string();
         let (calls_tx, calls) = mpsc::unbounded_channel();
         let stream = Arc::new(Mutex::new(None));
-        let shared = Shared { calls: calls_tx, stream: stream.clone(), agent_id: AGENT_ID.to_owned() };
+        let shared = Shared {
+            calls: calls_tx,
+            stream: stream.clone(),
+            agent_id: AGENT_ID.to_owned(),
+        };
         let app = axum::Router::new()
             .route("/internal/agent", axum::routing::post(handle))
             .with_state(shared);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeMaster { address, calls, unmatched: Default::default(), acked: Default::default(), stream, server }
+        FakeMaster {
+            address,
+            calls,
+            unmatched: Default::default(),
+            acked: Default::default(),
+            stream,
+            server,
+        }
     }
 
     /// Sends an event on the current agent stream.
     pub fn send(&self, event: AgentEvent) {
         let slot = self.stream.lock().unwrap();
-        slot.as_ref().expect("an agent stream").send(record(&event)).expect("stream open");
+        slot.as_ref()
+            .expect("an agent stream")
+            .send(record(&event))
+            .expect("stream open");
     }
 
     /// Closes the current agent stream (as a master failing over would).
@@ -120,7 +134,12 @@ impl FakeMaster {
     }
 
     /// The next call matching `pred` (others are kept for later), within `timeout`.
-    pub async fn next_call(&mut self, timeout: Duration, what: &str, pred: impl Fn(&AgentCall) -> bool) -> AgentCall {
+    pub async fn next_call(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&AgentCall) -> bool,
+    ) -> AgentCall {
         if let Some(index) = self.unmatched.iter().position(&pred)
             && let Some(call) = self.unmatched.remove(index)
         {
@@ -141,14 +160,22 @@ impl FakeMaster {
     pub async fn next_update(&mut self, task: &str) -> agent_call::Update {
         let acked = self.acked.clone();
         let call = self
-            .next_call(Duration::from_secs(20), &format!("an update of {task}"), |c| {
-                c.r#type() == agent_call::Type::Update
-                    && c.update.as_ref().is_some_and(|u| {
-                        u.status.task_id.value == task && !u.status.uuid.as_ref().is_some_and(|id| acked.contains(id))
-                    })
-            })
+            .next_call(
+                Duration::from_secs(20),
+                &format!("an update of {task}"),
+                |c| {
+                    c.r#type() == agent_call::Type::Update
+                        && c.update.as_ref().is_some_and(|u| {
+                            u.status.task_id.value == task
+                                && !u.status.uuid.as_ref().is_some_and(|id| acked.contains(id))
+                        })
+                },
+            )
             .await;
-        assert_eq!(call.agent_id.as_ref().map(|a| a.value.as_str()), Some(AGENT_ID));
+        assert_eq!(
+            call.agent_id.as_ref().map(|a| a.value.as_str()),
+            Some(AGENT_ID)
+        );
         call.update.unwrap()
     }
 
@@ -182,7 +209,10 @@ impl FakeMaster {
         let status = update.status;
         assert_eq!(status.state(), state, "update of {task}: {status:?}");
         assert_eq!(status.uuid.as_ref().map(Vec::len), Some(16));
-        assert_eq!(status.agent_id.as_ref().map(|a| a.value.as_str()), Some(AGENT_ID));
+        assert_eq!(
+            status.agent_id.as_ref().map(|a| a.value.as_str()),
+            Some(AGENT_ID)
+        );
         assert!(status.executor_id.is_some());
         self.acknowledge(&status);
         status
@@ -203,15 +233,23 @@ pub fn command_task(id: &str, shell: &str) -> v1::TaskInfo {
         name: id.into(),
         task_id: id.into(),
         agent_id: AGENT_ID.into(),
-        resources: api::resources::Resources::parse("cpus:0.1;mem:32").unwrap().into_vec(),
-        command: Some(v1::CommandInfo { value: Some(shell.into()), ..Default::default() }),
+        resources: api::resources::Resources::parse("cpus:0.1;mem:32")
+            .unwrap()
+            .into_vec(),
+        command: Some(v1::CommandInfo {
+            value: Some(shell.into()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
 
 pub fn run_task(task: v1::TaskInfo) -> AgentEvent {
     let mut event = AgentEvent {
-        run_task: Some(agent_event::RunTask { framework_info: framework_info(), task }),
+        run_task: Some(agent_event::RunTask {
+            framework_info: framework_info(),
+            task,
+        }),
         ..Default::default()
     };
     event.set_type(agent_event::Type::RunTask);
@@ -224,7 +262,9 @@ pub fn kill_task(id: &str) -> AgentEvent {
             framework_id: FRAMEWORK_ID.into(),
             task_id: id.into(),
             kill_policy: Some(v1::KillPolicy {
-                grace_period: Some(v1::DurationInfo { nanoseconds: 500_000_000 }),
+                grace_period: Some(v1::DurationInfo {
+                    nanoseconds: 500_000_000,
+                }),
             }),
         }),
         ..Default::default()
@@ -249,7 +289,12 @@ impl RunningAgent {
     }
 
     pub async fn state(&self) -> serde_json::Value {
-        let text = reqwest::get(format!("http://{}/state", self.address)).await.unwrap().text().await.unwrap();
+        let text = reqwest::get(format!("http://{}/state", self.address))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         serde_json::from_str(&text).unwrap()
     }
 
@@ -265,7 +310,11 @@ impl RunningAgent {
             .join("executors")
             .join(executor)
             .join("runs");
-        std::fs::read_dir(runs).ok()?.flatten().map(|e| e.path()).next()
+        std::fs::read_dir(runs)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .next()
     }
 }
 
@@ -288,7 +337,12 @@ pub async fn start_agent(work_dir: tempfile::TempDir, config: agent::Config) -> 
     let handle = tokio::spawn(agent::serve(config, listener, async move {
         let _ = stopped.await;
     }));
-    RunningAgent { address, work_dir, stop: Some(stop), handle }
+    RunningAgent {
+        address,
+        work_dir,
+        stop: Some(stop),
+        handle,
+    }
 }
 
 /// A fake master plus an agent registered with it.
@@ -299,7 +353,9 @@ pub async fn setup(tweak: impl FnOnce(&mut agent::Config)) -> (FakeMaster, Runni
     tweak(&mut config);
     let agent = start_agent(work_dir, config).await;
     master
-        .next_call(Duration::from_secs(10), "SUBSCRIBE", |c| c.r#type() == agent_call::Type::Subscribe)
+        .next_call(Duration::from_secs(10), "SUBSCRIBE", |c| {
+            c.r#type() == agent_call::Type::Subscribe
+        })
         .await;
     // REGISTERED is on the stream; wait until the agent took it.
     testkit::poll_until_async(Duration::from_secs(10), "agent registered", || async {
@@ -313,7 +369,11 @@ pub async fn setup(tweak: impl FnOnce(&mut agent::Config)) -> (FakeMaster, Runni
 
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) != Some("Z"),
+        Ok(stat) => {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }
@@ -322,10 +382,25 @@ pub fn process_alive(pid: u32) -> bool {
 pub fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        if rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        if rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+            == Some(pid)
+        {
             out.push(child);
         }
     }

@@ -31,10 +31,18 @@ impl Cluster {
         let mut command = Command::new(BIN);
         command
             .args(["master", "--ip=127.0.0.1", &format!("--port={port}")])
-            .arg(format!("--work_dir={}", dir.path().join("master").display()))
+            .arg(format!(
+                "--work_dir={}",
+                dir.path().join("master").display()
+            ))
             .args(master_flags);
         let master = ChildGuard::spawn("master", command, dir.path()).expect("spawn master");
-        let mut cluster = Cluster { dir, master_addr, master, agents: Vec::new() };
+        let mut cluster = Cluster {
+            dir,
+            master_addr,
+            master,
+            agents: Vec::new(),
+        };
         cluster.wait_for_master();
         for i in 0..agents {
             cluster.add_agent(i, agent_flags);
@@ -55,16 +63,22 @@ impl Cluster {
             .arg(format!("--work_dir={}", work_dir.display()))
             .arg(format!("--resources=cpus:4;mem:4096;disk:10000;{ports}"))
             .args(extra);
-        let agent = ChildGuard::spawn(&format!("agent{i}"), command, self.dir.path())
-            .expect("spawn agent");
+        let agent =
+            ChildGuard::spawn(&format!("agent{i}"), command, self.dir.path()).expect("spawn agent");
         self.agents.push(agent);
     }
 
     fn wait_for_master(&self) {
         let addr = self.master_addr.clone();
-        poll_until(Duration::from_secs(20), "the master to answer /health", || {
-            testkit::http_get(&addr, "/health").ok().filter(|(s, _)| *s == 200)
-        })
+        poll_until(
+            Duration::from_secs(20),
+            "the master to answer /health",
+            || {
+                testkit::http_get(&addr, "/health")
+                    .ok()
+                    .filter(|(s, _)| *s == 200)
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
     }
 
@@ -72,7 +86,11 @@ impl Cluster {
         let addr = self.master_addr.clone();
         poll_until(Duration::from_secs(30), "agents to register", || {
             let state = get_json(&addr, "/state")?;
-            let active = state["slaves"].as_array()?.iter().filter(|s| s["active"] == true).count();
+            let active = state["slaves"]
+                .as_array()?
+                .iter()
+                .filter(|s| s["active"] == true)
+                .count();
             (active >= count).then_some(())
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
@@ -92,7 +110,10 @@ impl Cluster {
             .expect("run trireme execute");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        (output.status.code(), format!("{stdout}\n--- stderr ---\n{stderr}"))
+        (
+            output.status.code(),
+            format!("{stdout}\n--- stderr ---\n{stderr}"),
+        )
     }
 
     /// Every process's log, for failure messages.
@@ -101,7 +122,10 @@ impl Cluster {
         let mut names = vec!["master".to_owned()];
         names.extend(self.agents.iter().map(|a| a.name.clone()));
         for name in names {
-            out.push_str(&format!("--- {name} ---\n{}\n", testkit::read_log(self.dir.path(), &name)));
+            out.push_str(&format!(
+                "--- {name} ---\n{}\n",
+                testkit::read_log(self.dir.path(), &name)
+            ));
         }
         out
     }
@@ -127,10 +151,16 @@ pub fn venv_python() -> PathBuf {
 
 /// Whether a process with this exact command line fragment is alive.
 pub fn process_alive(fragment: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
     entries.flatten().any(|entry| {
         std::fs::read(entry.path().join("cmdline"))
-            .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").contains(fragment))
+            .map(|raw| {
+                String::from_utf8_lossy(&raw)
+                    .replace('\0', " ")
+                    .contains(fragment)
+            })
             .unwrap_or(false)
     })
 }

@@ -88,7 +88,10 @@ fn dominant_share(allocated: &HashMap<&str, f64>, total: &HashMap<&str, f64>) ->
 }
 
 fn scalars(resources: &Resources) -> HashMap<&'static str, f64> {
-    SHARE_KINDS.iter().map(|k| (*k, resources.scalar(k))).collect()
+    SHARE_KINDS
+        .iter()
+        .map(|k| (*k, resources.scalar(k)))
+        .collect()
 }
 
 fn add_into(acc: &mut HashMap<&'static str, f64>, resources: &Resources) {
@@ -108,7 +111,11 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
     let mut role_members: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, framework) in snapshot.frameworks.iter().enumerate() {
         for role in framework.roles {
-            let held = framework.allocated.get(role).map(scalars).unwrap_or_default();
+            let held = framework
+                .allocated
+                .get(role)
+                .map(scalars)
+                .unwrap_or_default();
             let role_entry = role_alloc.entry(role.as_str()).or_default();
             for (k, v) in &held {
                 *role_entry.entry(k).or_insert(0.0) += v;
@@ -125,9 +132,20 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
         if !allocatable(agent.free) {
             continue;
         }
-        if let Some((index, role)) = pick(snapshot, agent, &roles, &role_members, &role_alloc, &framework_alloc, &total_ref) {
+        if let Some((index, role)) = pick(
+            snapshot,
+            agent,
+            &roles,
+            &role_members,
+            &role_alloc,
+            &framework_alloc,
+            &total_ref,
+        ) {
             let framework = &snapshot.frameworks[index];
-            add_into(framework_alloc.entry((index, role)).or_default(), agent.free);
+            add_into(
+                framework_alloc.entry((index, role)).or_default(),
+                agent.free,
+            );
             add_into(role_alloc.entry(role).or_default(), agent.free);
             out.push(Allocation {
                 framework: framework.id.to_owned(),
@@ -157,8 +175,16 @@ fn pick<'s>(
     let mut ordered_roles: Vec<(f64, &'s str)> = roles
         .iter()
         .map(|role| {
-            let weight = snapshot.weights.get(*role).copied().filter(|w| *w > 0.0).unwrap_or(1.0);
-            (dominant_share(role_alloc.get(role).unwrap_or(&empty), total) / weight, *role)
+            let weight = snapshot
+                .weights
+                .get(*role)
+                .copied()
+                .filter(|w| *w > 0.0)
+                .unwrap_or(1.0);
+            (
+                dominant_share(role_alloc.get(role).unwrap_or(&empty), total) / weight,
+                *role,
+            )
         })
         .collect();
     ordered_roles.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
@@ -169,7 +195,8 @@ fn pick<'s>(
             .unwrap_or(&[])
             .iter()
             .map(|i| {
-                let share = dominant_share(framework_alloc.get(&(*i, role)).unwrap_or(&empty), total);
+                let share =
+                    dominant_share(framework_alloc.get(&(*i, role)).unwrap_or(&empty), total);
                 (share, snapshot.frameworks[*i].id, *i)
             })
             .collect();

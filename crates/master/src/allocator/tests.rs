@@ -26,7 +26,12 @@ fn fw(id: &str, role: &str) -> Fw {
     }
 }
 
-fn run(agents: &[(String, Resources)], fws: &[Fw], now: f64, weights: &HashMap<String, f64>) -> Vec<Allocation> {
+fn run(
+    agents: &[(String, Resources)],
+    fws: &[Fw],
+    now: f64,
+    weights: &HashMap<String, f64>,
+) -> Vec<Allocation> {
     let mut total = Resources::new();
     for (_, r) in agents {
         total += r;
@@ -38,7 +43,10 @@ fn run(agents: &[(String, Resources)], fws: &[Fw], now: f64, weights: &HashMap<S
     }
     let snapshot = Snapshot {
         now,
-        agents: agents.iter().map(|(id, free)| AgentView { id, free }).collect(),
+        agents: agents
+            .iter()
+            .map(|(id, free)| AgentView { id, free })
+            .collect(),
         frameworks: fws
             .iter()
             .map(|f| FrameworkView {
@@ -81,9 +89,18 @@ fn tiny_remainders_are_not_offered() {
 fn filter_expires_and_covers_only_its_resources() {
     let agents = vec![("a1".to_owned(), res("cpus:1;mem:128"))];
     let mut f = fw("f1", "*");
-    f.filters.insert(("a1".into(), "*".into()), Filter { resources: res("cpus:1;mem:128"), expires: 10.0 });
+    f.filters.insert(
+        ("a1".into(), "*".into()),
+        Filter {
+            resources: res("cpus:1;mem:128"),
+            expires: 10.0,
+        },
+    );
     assert!(run(&agents, std::slice::from_ref(&f), 5.0, &HashMap::new()).is_empty());
-    assert_eq!(run(&agents, std::slice::from_ref(&f), 10.0, &HashMap::new()).len(), 1);
+    assert_eq!(
+        run(&agents, std::slice::from_ref(&f), 10.0, &HashMap::new()).len(),
+        1
+    );
     let bigger = vec![("a1".to_owned(), res("cpus:2;mem:128"))];
     assert_eq!(run(&bigger, &[f], 5.0, &HashMap::new()).len(), 1);
 }
@@ -91,9 +108,16 @@ fn filter_expires_and_covers_only_its_resources() {
 /// A role with twice the weight gets twice the agents.
 #[test]
 fn weights_bias_shares() {
-    let agents: Vec<_> = (0..9).map(|i| (format!("a{i}"), res("cpus:1;mem:100"))).collect();
+    let agents: Vec<_> = (0..9)
+        .map(|i| (format!("a{i}"), res("cpus:1;mem:100")))
+        .collect();
     let weights: HashMap<String, f64> = [("heavy".to_owned(), 2.0)].into_iter().collect();
-    let out = run(&agents, &[fw("f1", "heavy"), fw("f2", "light")], 0.0, &weights);
+    let out = run(
+        &agents,
+        &[fw("f1", "heavy"), fw("f2", "light")],
+        0.0,
+        &weights,
+    );
     let heavy = out.iter().filter(|a| a.role == "heavy").count();
     assert_eq!(heavy, 6);
 }

@@ -46,7 +46,13 @@ impl App {
         advertised: String,
         heartbeat: Duration,
     ) -> Self {
-        App(Arc::new(Inner { commands, flags, advertised, heartbeat, next_conn: AtomicU64::new(1) }))
+        App(Arc::new(Inner {
+            commands,
+            flags,
+            advertised,
+            heartbeat,
+            next_conn: AtomicU64::new(1),
+        }))
     }
 
     fn next_conn(&self) -> u64 {
@@ -78,15 +84,19 @@ pub fn router(app: App) -> Router {
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     let mut response = (status, message.into()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
 fn json_response(value: &serde_json::Value) -> Response {
     let mut response = (StatusCode::OK, value.to_string()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -96,7 +106,9 @@ async fn not_found() -> Response {
 
 fn method_not_allowed() -> Response {
     let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'POST'");
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
     response
 }
 
@@ -105,14 +117,25 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// The common front of both POST APIs: method, Content-Type, size limit.
-async fn read_post(method: &Method, headers: &HeaderMap, body: Body) -> Result<(ContentType, Bytes), Response> {
+async fn read_post(
+    method: &Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(ContentType, Bytes), Response> {
     if method != Method::POST {
         return Err(method_not_allowed());
     }
     let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
-        return Err(text(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present"));
+        return Err(text(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'Content-Type' to be present",
+        ));
     };
-    let Some(content_type) = content_type.to_str().ok().and_then(ContentType::from_header) else {
+    let Some(content_type) = content_type
+        .to_str()
+        .ok()
+        .and_then(ContentType::from_header)
+    else {
         return Err(text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Expecting 'Content-Type' of application/json or application/x-protobuf",
@@ -122,12 +145,20 @@ async fn read_post(method: &Method, headers: &HeaderMap, body: Body) -> Result<(
         Ok(bytes) => Ok((content_type, bytes)),
         Err(e) => Err(text(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body is larger than {} bytes or unreadable: {e}", crate::MAX_REQUEST_BODY_BYTES),
+            format!(
+                "Request body is larger than {} bytes or unreadable: {e}",
+                crate::MAX_REQUEST_BODY_BYTES
+            ),
         )),
     }
 }
 
-async fn scheduler(State(app): State<App>, method: Method, headers: HeaderMap, body: Body) -> Response {
+async fn scheduler(
+    State(app): State<App>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let (content_type, bytes) = match read_post(&method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
@@ -137,14 +168,21 @@ async fn scheduler(State(app): State<App>, method: Method, headers: HeaderMap, b
         Err(e) => return text(StatusCode::BAD_REQUEST, e.0),
     };
     if let Err(message) = validate_call(&call) {
-        return text(StatusCode::BAD_REQUEST, format!("Failed to validate scheduler::Call: {message}"));
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to validate scheduler::Call: {message}"),
+        );
     }
     let stream_id = header_str(&headers, STREAM_ID_HEADER).map(str::to_owned);
     if call.r#type() == call::Type::Subscribe {
         if stream_id.is_some() {
-            return text(StatusCode::BAD_REQUEST, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Subscribe calls should not include the 'Mesos-Stream-Id' header",
+            );
         }
-        let Some(accept) = ContentType::from_accept(header_str(&headers, header::ACCEPT.as_str())) else {
+        let Some(accept) = ContentType::from_accept(header_str(&headers, header::ACCEPT.as_str()))
+        else {
             return text(
                 StatusCode::NOT_ACCEPTABLE,
                 "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'",
@@ -153,14 +191,21 @@ async fn scheduler(State(app): State<App>, method: Method, headers: HeaderMap, b
         return subscribe(app, call, accept);
     }
     let (reply, answer) = oneshot::channel();
-    let command = Command::SchedulerCall { stream_id, call: Box::new(call), reply };
+    let command = Command::SchedulerCall {
+        stream_id,
+        call: Box::new(call),
+        reply,
+    };
     if app.0.commands.send(command).is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
     }
     match answer.await {
         Ok(Ok(CallOk::Accepted)) => text(StatusCode::ACCEPTED, ""),
         Ok(Ok(CallOk::Ok)) => text(StatusCode::OK, ""),
-        Ok(Err(e)) => text(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.message),
+        Ok(Err(e)) => text(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.message,
+        ),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
     }
 }
@@ -169,7 +214,12 @@ fn subscribe(app: App, call: Call, accept: ContentType) -> Response {
     let conn = app.next_conn();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let (events, rx) = mpsc::unbounded_channel();
-    let command = Command::SchedulerSubscribe { conn, stream_id: stream_id.clone(), call: Box::new(call), events };
+    let command = Command::SchedulerSubscribe {
+        conn,
+        stream_id: stream_id.clone(),
+        call: Box::new(call),
+        events,
+    };
     if app.0.commands.send(command).is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
     }
@@ -178,7 +228,12 @@ fn subscribe(app: App, call: Call, accept: ContentType) -> Response {
     streaming_response(body, accept.mime(), STREAM_ID_HEADER, &stream_id)
 }
 
-fn streaming_response(body: Body, mime: &'static str, id_header: &'static str, stream_id: &str) -> Response {
+fn streaming_response(
+    body: Body,
+    mime: &'static str,
+    id_header: &'static str,
+    stream_id: &str,
+) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
@@ -201,22 +256,43 @@ async fn agent(State(app): State<App>, method: Method, headers: HeaderMap, body:
     let stream_id = header_str(&headers, AGENT_STREAM_ID_HEADER).map(str::to_owned);
     if call.r#type() == agent_call::Type::Subscribe {
         let Some(subscribe) = call.subscribe else {
-            return text(StatusCode::BAD_REQUEST, "Expecting 'subscribe' to be present");
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Expecting 'subscribe' to be present",
+            );
         };
         let conn = app.next_conn();
         let stream_id = uuid::Uuid::new_v4().to_string();
         let (events, rx) = mpsc::unbounded_channel();
-        let command =
-            Command::AgentSubscribe { conn, stream_id: stream_id.clone(), subscribe: Box::new(subscribe), events };
+        let command = Command::AgentSubscribe {
+            conn,
+            stream_id: stream_id.clone(),
+            subscribe: Box::new(subscribe),
+            events,
+        };
         if app.0.commands.send(command).is_err() {
             return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
         }
         let guard = stream::CloseGuard::new(app.0.commands.clone(), Command::AgentClosed { conn });
         let body = stream::agent_body(rx, guard);
-        return streaming_response(body, ContentType::PROTOBUF, AGENT_STREAM_ID_HEADER, &stream_id);
+        return streaming_response(
+            body,
+            ContentType::PROTOBUF,
+            AGENT_STREAM_ID_HEADER,
+            &stream_id,
+        );
     }
     let (reply, answer) = oneshot::channel();
-    if app.0.commands.send(Command::AgentCall { stream_id, call: Box::new(call), reply }).is_err() {
+    if app
+        .0
+        .commands
+        .send(Command::AgentCall {
+            stream_id,
+            call: Box::new(call),
+            reply,
+        })
+        .is_err()
+    {
         return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
     }
     match answer.await {

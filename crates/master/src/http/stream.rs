@@ -22,7 +22,10 @@ pub struct CloseGuard {
 
 impl CloseGuard {
     pub fn new(commands: mpsc::UnboundedSender<Command>, on_drop: Command) -> Self {
-        CloseGuard { commands, on_drop: Some(on_drop) }
+        CloseGuard {
+            commands,
+            on_drop: Some(on_drop),
+        }
     }
 }
 
@@ -51,7 +54,12 @@ pub fn scheduler_body(
     let heartbeat = heartbeat.max(Duration::from_millis(10));
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let state = SchedulerStream { events, heartbeat: interval, accept, _guard: guard };
+    let state = SchedulerStream {
+        events,
+        heartbeat: interval,
+        accept,
+        _guard: guard,
+    };
     let stream = futures_util::stream::unfold(state, |mut state| async move {
         let event = tokio::select! {
             biased;
@@ -69,7 +77,10 @@ pub fn agent_body(events: mpsc::UnboundedReceiver<AgentEvent>, guard: CloseGuard
     let stream = futures_util::stream::unfold((events, guard), |(mut events, guard)| async move {
         let event = events.recv().await?;
         let record = api::recordio::encode(&event.encode_to_vec());
-        Some((Ok::<Bytes, Infallible>(Bytes::from(record)), (events, guard)))
+        Some((
+            Ok::<Bytes, Infallible>(Bytes::from(record)),
+            (events, guard),
+        ))
     });
     Body::from_stream(stream)
 }

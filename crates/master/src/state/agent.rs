@@ -14,7 +14,9 @@ use super::{Agent, ConnId, Framework, Master, Owner, TaskEntry, role_of_resource
 fn agent_error(message: impl Into<String>) -> AgentEvent {
     AgentEvent {
         r#type: Some(agent_event::Type::Error as i32),
-        error: Some(agent_event::Error { message: message.into() }),
+        error: Some(agent_event::Error {
+            message: message.into(),
+        }),
         ..Default::default()
     }
 }
@@ -22,12 +24,21 @@ fn agent_error(message: impl Into<String>) -> AgentEvent {
 impl Master {
     /// An agent opened its stream with SUBSCRIBE: register it (new id) or reregister it
     /// (its `agent_info.id`), adopting the tasks it reports.
-    pub fn agent_subscribe(&mut self, now: f64, conn: ConnId, stream_id: String, subscribe: agent_call::Subscribe) {
+    pub fn agent_subscribe(
+        &mut self,
+        now: f64,
+        conn: ConnId,
+        stream_id: String,
+        subscribe: agent_call::Subscribe,
+    ) {
         let mut info = subscribe.agent_info;
         let total = match Resources::from_vec(info.resources.clone()) {
             Ok(r) => r.unallocated(),
             Err(e) => {
-                self.outbox.push(super::Action::Agent { conn, event: Box::new(agent_error(e.to_string())) });
+                self.outbox.push(super::Action::Agent {
+                    conn,
+                    event: Box::new(agent_error(e.to_string())),
+                });
                 self.outbox.push(super::Action::Close { conn });
                 return;
             }
@@ -88,16 +99,30 @@ impl Master {
             }),
             ..Default::default()
         };
-        self.outbox.push(super::Action::Agent { conn, event: Box::new(registered) });
+        self.outbox.push(super::Action::Agent {
+            conn,
+            event: Box::new(registered),
+        });
         self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks);
         self.allocation_needed = true;
     }
 
     /// A registered agent subscribes again (restart, reconnect): keep its id, replace its
     /// stream, withdraw its offers and rebuild its accounting from what it reports.
-    fn reregister_known_agent(&mut self, now: f64, id: &str, conn: ConnId, info: v1::AgentInfo, total: Resources) {
+    fn reregister_known_agent(
+        &mut self,
+        now: f64,
+        id: &str,
+        conn: ConnId,
+        info: v1::AgentInfo,
+        total: Resources,
+    ) {
         tracing::info!(agent_id = %id, "agent reregistered");
-        let offers: Vec<String> = self.agents.get(id).map(|a| a.offers.iter().cloned().collect()).unwrap_or_default();
+        let offers: Vec<String> = self
+            .agents
+            .get(id)
+            .map(|a| a.offers.iter().cloned().collect())
+            .unwrap_or_default();
         for offer in offers {
             self.remove_offer(&offer, true);
         }
@@ -120,7 +145,13 @@ impl Master {
     /// Makes the master's view of an agent's tasks match its report: reported tasks the
     /// master does not know are adopted (creating "recovered" frameworks as needed);
     /// known tasks take the reported state; tasks the agent does not know are lost.
-    fn adopt_tasks(&mut self, now: f64, agent_id: &str, frameworks: Vec<FrameworkState>, tasks: Vec<v1::Task>) {
+    fn adopt_tasks(
+        &mut self,
+        now: f64,
+        agent_id: &str,
+        frameworks: Vec<FrameworkState>,
+        tasks: Vec<v1::Task>,
+    ) {
         for state in frameworks {
             let Some(id) = state.framework_info.id.as_ref().map(|i| i.value.clone()) else {
                 continue;
@@ -144,14 +175,25 @@ impl Master {
                 continue;
             }
             if !self.frameworks.contains_key(&framework_id) {
-                let info = v1::FrameworkInfo { id: Some(framework_id.as_str().into()), ..Default::default() };
-                let mut framework = Framework::new(framework_id.clone(), info, vec!["*".into()], now);
+                let info = v1::FrameworkInfo {
+                    id: Some(framework_id.as_str().into()),
+                    ..Default::default()
+                };
+                let mut framework =
+                    Framework::new(framework_id.clone(), info, vec!["*".into()], now);
                 framework.recovered = true;
                 self.frameworks.insert(framework_id.clone(), framework);
             }
-            let known = self.frameworks.get(&framework_id).is_some_and(|f| f.tasks.contains_key(&task_id));
+            let known = self
+                .frameworks
+                .get(&framework_id)
+                .is_some_and(|f| f.tasks.contains_key(&task_id));
             if known {
-                if let Some(entry) = self.frameworks.get_mut(&framework_id).and_then(|f| f.tasks.get_mut(&task_id)) {
+                if let Some(entry) = self
+                    .frameworks
+                    .get_mut(&framework_id)
+                    .and_then(|f| f.tasks.get_mut(&task_id))
+                {
                     entry.task.state = task.state;
                 }
                 if task.state().is_terminal() {
@@ -167,14 +209,30 @@ impl Master {
             .map(|a| a.tasks.difference(&reported).cloned().collect())
             .unwrap_or_default();
         for (framework_id, task_id) in missing {
-            let partition_aware = self.frameworks.get(&framework_id).is_some_and(|f| f.info.is_partition_aware());
-            let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
-            self.master_terminal(now, &framework_id, &task_id, state, Reason::Reconciliation, "Reconciliation: task unknown to the agent");
+            let partition_aware = self
+                .frameworks
+                .get(&framework_id)
+                .is_some_and(|f| f.info.is_partition_aware());
+            let state = if partition_aware {
+                TaskState::TaskDropped
+            } else {
+                TaskState::TaskLost
+            };
+            self.master_terminal(
+                now,
+                &framework_id,
+                &task_id,
+                state,
+                Reason::Reconciliation,
+                "Reconciliation: task unknown to the agent",
+            );
         }
         for framework_id in shutdown {
             let event = AgentEvent {
                 r#type: Some(agent_event::Type::ShutdownFramework as i32),
-                shutdown_framework: Some(agent_event::ShutdownFramework { framework_id: framework_id.as_str().into() }),
+                shutdown_framework: Some(agent_event::ShutdownFramework {
+                    framework_id: framework_id.as_str().into(),
+                }),
                 ..Default::default()
             };
             self.send_agent(agent_id, event);
@@ -184,7 +242,11 @@ impl Master {
     fn adopt_task(&mut self, now: f64, agent_id: &str, task: v1::Task) {
         let framework_id = task.framework_id.value.clone();
         let role = role_of_resources(&task.resources)
-            .or_else(|| self.frameworks.get(&framework_id).and_then(|f| f.roles.first().cloned()))
+            .or_else(|| {
+                self.frameworks
+                    .get(&framework_id)
+                    .and_then(|f| f.roles.first().cloned())
+            })
             .unwrap_or_else(|| "*".into());
         let resources = Resources::from_valid(&task.resources).unallocated();
         let terminal = task.state().is_terminal();
@@ -200,22 +262,43 @@ impl Master {
             }
         }
         if let Some(agent) = self.agents.get_mut(agent_id) {
-            agent.tasks.insert((framework_id.clone(), task.task_id.value.clone()));
+            agent
+                .tasks
+                .insert((framework_id.clone(), task.task_id.value.clone()));
         }
         let latest = task.statuses.last().cloned();
-        let history = task.statuses.iter().map(|s| (s.state, s.timestamp.unwrap_or(now))).collect();
+        let history = task
+            .statuses
+            .iter()
+            .map(|s| (s.state, s.timestamp.unwrap_or(now)))
+            .collect();
         let mut stored = task;
         stored.statuses.clear();
         stored.agent_id = agent_id.into();
         framework.tasks.insert(
             stored.task_id.value.clone(),
-            TaskEntry { task: stored, role, resources, latest, history, released: terminal },
+            TaskEntry {
+                task: stored,
+                role,
+                resources,
+                latest,
+                history,
+                released: terminal,
+            },
         );
     }
 
     /// Ends a task on the master's own authority: status to the framework, resources back,
     /// task to the completed list.
-    fn master_terminal(&mut self, now: f64, framework_id: &str, task_id: &str, state: TaskState, reason: Reason, message: &str) {
+    fn master_terminal(
+        &mut self,
+        now: f64,
+        framework_id: &str,
+        task_id: &str,
+        state: TaskState,
+        reason: Reason,
+        message: &str,
+    ) {
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
@@ -223,10 +306,13 @@ impl Master {
             return;
         };
         let agent_id = task.task.agent_id.value.clone();
-        let mut status = Master::master_status(now, task_id, state, reason, message, Some(&agent_id));
+        let mut status =
+            Master::master_status(now, task_id, state, reason, message, Some(&agent_id));
         status.executor_id = task.task.executor_id.clone();
         if state == TaskState::TaskUnreachable || reason == Reason::AgentRemoved {
-            status.unreachable_time = Some(v1::TimeInfo { nanoseconds: (now * 1e9) as i64 });
+            status.unreachable_time = Some(v1::TimeInfo {
+                nanoseconds: (now * 1e9) as i64,
+            });
         }
         if task.state().is_terminal() {
             self.complete_task(framework_id, task_id);
@@ -241,13 +327,24 @@ impl Master {
     }
 
     /// A call on an agent's stream (not SUBSCRIBE). `Err` is a 400 reason.
-    pub fn agent_call(&mut self, now: f64, stream_id: Option<&str>, call: AgentCall) -> Result<(), String> {
-        let agent_id = call.agent_id.as_ref().map(|a| a.value.clone()).unwrap_or_default();
+    pub fn agent_call(
+        &mut self,
+        now: f64,
+        stream_id: Option<&str>,
+        call: AgentCall,
+    ) -> Result<(), String> {
+        let agent_id = call
+            .agent_id
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_default();
         let Some(agent) = self.agents.get(&agent_id) else {
             return Err(format!("Agent '{agent_id}' is not registered"));
         };
         if stream_id.is_none() || agent.stream_id.as_deref() != stream_id || !agent.connected() {
-            return Err(format!("Stale or missing 'Trireme-Stream-Id' for agent '{agent_id}'"));
+            return Err(format!(
+                "Stale or missing 'Trireme-Stream-Id' for agent '{agent_id}'"
+            ));
         }
         use agent_call::Type;
         match call.r#type() {
@@ -262,7 +359,9 @@ impl Master {
                 }
             }
             Type::ExecutorMessage => {
-                let message = call.executor_message.ok_or("Expecting 'executor_message' to be present")?;
+                let message = call
+                    .executor_message
+                    .ok_or("Expecting 'executor_message' to be present")?;
                 let event = Event {
                     r#type: Some(event::Type::Message as i32),
                     message: Some(event::Message {
@@ -275,7 +374,9 @@ impl Master {
                 self.send_framework(&message.framework_id.value, event);
             }
             Type::ExitedExecutor => {
-                let exited = call.exited_executor.ok_or("Expecting 'exited_executor' to be present")?;
+                let exited = call
+                    .exited_executor
+                    .ok_or("Expecting 'exited_executor' to be present")?;
                 self.executor_exited(&agent_id, exited);
             }
             Type::Unregister => {
@@ -296,12 +397,17 @@ impl Master {
         if status.agent_id.is_none() {
             status.agent_id = Some(agent_id.into());
         }
-        let latest = update.latest_state.and_then(|s| TaskState::try_from(s).ok()).unwrap_or(status.state());
+        let latest = update
+            .latest_state
+            .and_then(|s| TaskState::try_from(s).ok())
+            .unwrap_or(status.state());
         if !self.frameworks.contains_key(&framework_id) {
             if self.removed_framework_ids.contains(&framework_id) {
                 let event = AgentEvent {
                     r#type: Some(agent_event::Type::ShutdownFramework as i32),
-                    shutdown_framework: Some(agent_event::ShutdownFramework { framework_id: framework_id.as_str().into() }),
+                    shutdown_framework: Some(agent_event::ShutdownFramework {
+                        framework_id: framework_id.as_str().into(),
+                    }),
                     ..Default::default()
                 };
                 self.send_agent(agent_id, event);
@@ -310,14 +416,19 @@ impl Master {
         }
         let task_id = status.task_id.value.clone();
         let mut newly_terminal = None;
-        if let Some(task) = self.frameworks.get_mut(&framework_id).and_then(|f| f.tasks.get_mut(&task_id)) {
+        if let Some(task) = self
+            .frameworks
+            .get_mut(&framework_id)
+            .and_then(|f| f.tasks.get_mut(&task_id))
+        {
             if !task.state().is_terminal() && latest.is_terminal() {
                 newly_terminal = Some(latest);
             }
             task.task.set_state(latest);
             task.task.status_update_state = Some(status.state);
             task.task.status_update_uuid = status.uuid.clone();
-            task.history.push((status.state, status.timestamp.unwrap_or(now)));
+            task.history
+                .push((status.state, status.timestamp.unwrap_or(now)));
             task.latest = Some(status.clone());
         }
         if let Some(state) = newly_terminal {
@@ -398,10 +509,16 @@ impl Master {
             self.ping_sequence += 1;
             let event = AgentEvent {
                 r#type: Some(agent_event::Type::Ping as i32),
-                ping: Some(agent_event::Ping { connected: Some(true), sequence: Some(self.ping_sequence) }),
+                ping: Some(agent_event::Ping {
+                    connected: Some(true),
+                    sequence: Some(self.ping_sequence),
+                }),
                 ..Default::default()
             };
-            self.outbox.push(super::Action::Agent { conn, event: Box::new(event) });
+            self.outbox.push(super::Action::Agent {
+                conn,
+                event: Box::new(event),
+            });
         }
         for id in remove {
             tracing::warn!(agent_id = %id, "agent missed too many pings; removing it");
@@ -423,12 +540,31 @@ impl Master {
             self.remove_offer(&offer, true);
         }
         for (framework_id, task_id) in tasks {
-            let partition_aware = self.frameworks.get(&framework_id).is_some_and(|f| f.info.is_partition_aware());
-            let state = if partition_aware { TaskState::TaskUnreachable } else { TaskState::TaskLost };
-            self.master_terminal(now, &framework_id, &task_id, state, Reason::AgentRemoved, why);
+            let partition_aware = self
+                .frameworks
+                .get(&framework_id)
+                .is_some_and(|f| f.info.is_partition_aware());
+            let state = if partition_aware {
+                TaskState::TaskUnreachable
+            } else {
+                TaskState::TaskLost
+            };
+            self.master_terminal(
+                now,
+                &framework_id,
+                &task_id,
+                state,
+                Reason::AgentRemoved,
+                why,
+            );
         }
         for framework in self.frameworks.values_mut() {
-            let gone: Vec<(String, String)> = framework.executors.keys().filter(|(a, _)| a == id).cloned().collect();
+            let gone: Vec<(String, String)> = framework
+                .executors
+                .keys()
+                .filter(|(a, _)| a == id)
+                .cloned()
+                .collect();
             for key in gone {
                 if let Some((role, resources)) = framework.executors.remove(&key) {
                     framework.release(&role, &resources);
@@ -444,11 +580,20 @@ impl Master {
         if let Some(conn) = agent.conn {
             self.close(conn);
         }
-        let connected: Vec<String> = self.frameworks.values().filter(|f| f.connected()).map(|f| f.id.clone()).collect();
+        let connected: Vec<String> = self
+            .frameworks
+            .values()
+            .filter(|f| f.connected())
+            .map(|f| f.id.clone())
+            .collect();
         for framework_id in connected {
             let event = Event {
                 r#type: Some(event::Type::Failure as i32),
-                failure: Some(event::Failure { agent_id: Some(id.into()), executor_id: None, status: None }),
+                failure: Some(event::Failure {
+                    agent_id: Some(id.into()),
+                    executor_id: None,
+                    status: None,
+                }),
                 ..Default::default()
             };
             self.send_framework(&framework_id, event);

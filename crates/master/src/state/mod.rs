@@ -54,7 +54,10 @@ pub enum Action {
     /// Send an event on a scheduler's stream.
     Framework { conn: ConnId, event: Box<Event> },
     /// Send an event on an agent's stream.
-    Agent { conn: ConnId, event: Box<AgentEvent> },
+    Agent {
+        conn: ConnId,
+        event: Box<AgentEvent>,
+    },
     /// Close a stream (after the events queued before this action).
     Close { conn: ConnId },
 }
@@ -77,7 +80,10 @@ pub struct CallError {
 
 impl CallError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        CallError { status, message: message.into() }
+        CallError {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -326,7 +332,10 @@ impl Master {
                 .agents
                 .values()
                 .filter(|a| a.connected())
-                .map(|a| allocator::AgentView { id: &a.id, free: &a.free })
+                .map(|a| allocator::AgentView {
+                    id: &a.id,
+                    free: &a.free,
+                })
                 .collect();
             let frameworks = self
                 .frameworks
@@ -352,7 +361,10 @@ impl Master {
         let mut per_framework: HashMap<String, Vec<v1::Offer>> = HashMap::new();
         for allocation in allocations {
             if let Some(offer) = self.make_offer(allocation) {
-                per_framework.entry(offer.framework_id.value.clone()).or_default().push(offer);
+                per_framework
+                    .entry(offer.framework_id.value.clone())
+                    .or_default()
+                    .push(offer);
             }
         }
         for (framework_id, offers) in per_framework {
@@ -375,7 +387,10 @@ impl Master {
         agent.free -= &resources;
         agent.offered += &resources;
         agent.offers.insert(id.clone());
-        *framework.allocated.entry(allocation.role.clone()).or_default() += &resources;
+        *framework
+            .allocated
+            .entry(allocation.role.clone())
+            .or_default() += &resources;
         framework.offered += &resources;
         framework.offers.insert(id.clone());
         let offer = v1::Offer {
@@ -385,7 +400,9 @@ impl Master {
             hostname: agent.info.hostname.clone(),
             resources: resources.allocated_to(&allocation.role).into_vec(),
             attributes: agent.info.attributes.clone(),
-            allocation_info: Some(v1::resource::AllocationInfo { role: Some(allocation.role.clone()) }),
+            allocation_info: Some(v1::resource::AllocationInfo {
+                role: Some(allocation.role.clone()),
+            }),
             ..Default::default()
         };
         self.offers.insert(
@@ -431,12 +448,19 @@ impl Master {
         let Some(entry) = self.take_offer(id) else {
             return;
         };
-        self.return_offered(&entry.framework, &entry.agent, &entry.role, &entry.resources);
+        self.return_offered(
+            &entry.framework,
+            &entry.agent,
+            &entry.role,
+            &entry.resources,
+        );
         if rescind {
             self.counters.offers_rescinded += 1;
             let event = Event {
                 r#type: Some(event::Type::Rescind as i32),
-                rescind: Some(event::Rescind { offer_id: id.into() }),
+                rescind: Some(event::Rescind {
+                    offer_id: id.into(),
+                }),
                 ..Default::default()
             };
             self.send_framework(&entry.framework, event);
@@ -446,13 +470,19 @@ impl Master {
     /// Sends an event on a framework's stream if it has one.
     fn send_framework(&mut self, framework_id: &str, event: Event) {
         if let Some(conn) = self.frameworks.get(framework_id).and_then(|f| f.conn) {
-            self.outbox.push(Action::Framework { conn, event: Box::new(event) });
+            self.outbox.push(Action::Framework {
+                conn,
+                event: Box::new(event),
+            });
         }
     }
 
     fn send_agent(&mut self, agent_id: &str, event: AgentEvent) {
         if let Some(conn) = self.agents.get(agent_id).and_then(|a| a.conn) {
-            self.outbox.push(Action::Agent { conn, event: Box::new(event) });
+            self.outbox.push(Action::Agent {
+                conn,
+                event: Box::new(event),
+            });
         }
     }
 
@@ -518,8 +548,11 @@ impl Master {
             return;
         }
         task.released = true;
-        let (role, resources, agent_id) =
-            (task.role.clone(), task.resources.clone(), task.task.agent_id.value.clone());
+        let (role, resources, agent_id) = (
+            task.role.clone(),
+            task.resources.clone(),
+            task.task.agent_id.value.clone(),
+        );
         framework.release(&role, &resources);
         framework.used -= &resources;
         if let Some(agent) = self.agents.get_mut(&agent_id) {
@@ -539,7 +572,9 @@ impl Master {
             return;
         };
         if let Some(agent) = self.agents.get_mut(&task.task.agent_id.value) {
-            agent.tasks.remove(&(framework_id.to_owned(), task_id.to_owned()));
+            agent
+                .tasks
+                .remove(&(framework_id.to_owned(), task_id.to_owned()));
         }
         framework.add_completed(task);
     }
@@ -616,7 +651,9 @@ impl Master {
 }
 
 fn role_of_resources(resources: &[v1::Resource]) -> Option<String> {
-    resources.iter().find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
+    resources
+        .iter()
+        .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
 }
 
 #[cfg(test)]

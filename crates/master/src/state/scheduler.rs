@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use api::internal::{AgentEvent, agent_event};
 use api::resources::Resources;
-use api::v1::scheduler::{Call, call, Event, event};
 use api::v1::offer::operation::Type as OpType;
+use api::v1::scheduler::{Call, Event, call, event};
 use api::v1::task_status::Reason;
 use api::v1::{self, FrameworkInfo, TaskState};
 
@@ -19,14 +19,20 @@ use crate::allocator::Filter;
 fn error_event(message: impl Into<String>) -> Event {
     Event {
         r#type: Some(event::Type::Error as i32),
-        error: Some(event::Error { message: message.into() }),
+        error: Some(event::Error {
+            message: message.into(),
+        }),
         ..Default::default()
     }
 }
 
 fn refuse_seconds(filters: Option<&v1::Filters>) -> f64 {
     let seconds = filters.map_or(DEFAULT_REFUSE_SECONDS, |f| f.refuse_seconds());
-    if seconds.is_finite() { seconds.clamp(0.0, MAX_REFUSE_SECONDS) } else { DEFAULT_REFUSE_SECONDS }
+    if seconds.is_finite() {
+        seconds.clamp(0.0, MAX_REFUSE_SECONDS)
+    } else {
+        DEFAULT_REFUSE_SECONDS
+    }
 }
 
 impl Master {
@@ -45,7 +51,10 @@ impl Master {
         let roles = framework_roles(&info);
         let suppressed: HashSet<String> = subscribe.suppressed_roles.into_iter().collect();
         if let Some(role) = suppressed.iter().find(|r| !roles.contains(r)) {
-            self.refuse_stream(conn, format!("Suppressed role '{role}' is not contained in the list of roles"));
+            self.refuse_stream(
+                conn,
+                format!("Suppressed role '{role}' is not contained in the list of roles"),
+            );
             return;
         }
         let id = match &info.id {
@@ -64,13 +73,19 @@ impl Master {
             if let (Some(old), Some(new)) = (&existing.info.principal, &info.principal)
                 && old != new
             {
-                self.refuse_stream(conn, format!("Changing framework's principal is not allowed (from '{old}' to '{new}')"));
+                self.refuse_stream(
+                    conn,
+                    format!(
+                        "Changing framework's principal is not allowed (from '{old}' to '{new}')"
+                    ),
+                );
                 return;
             }
             self.failover_framework(now, &id, info, roles);
         } else {
             tracing::info!(framework_id = %id, name = %info.name, "framework subscribed");
-            self.frameworks.insert(id.clone(), Framework::new(id.clone(), info, roles, now));
+            self.frameworks
+                .insert(id.clone(), Framework::new(id.clone(), info, roles, now));
         }
         let Some(framework) = self.frameworks.get_mut(&id) else {
             return;
@@ -91,15 +106,31 @@ impl Master {
             }),
             ..Default::default()
         };
-        self.outbox.push(Action::Framework { conn, event: Box::new(subscribed) });
-        self.outbox.push(Action::Framework { conn, event: Box::new(heartbeat()) });
+        self.outbox.push(Action::Framework {
+            conn,
+            event: Box::new(subscribed),
+        });
+        self.outbox.push(Action::Framework {
+            conn,
+            event: Box::new(heartbeat()),
+        });
         self.allocation_needed = true;
     }
 
     /// A known framework subscribes again: the old stream (if any) is told and closed,
     /// outstanding offers are withdrawn, tasks are kept.
-    fn failover_framework(&mut self, now: f64, id: &str, mut info: FrameworkInfo, roles: Vec<String>) {
-        let offers: Vec<String> = self.frameworks.get(id).map(|f| f.offers.iter().cloned().collect()).unwrap_or_default();
+    fn failover_framework(
+        &mut self,
+        now: f64,
+        id: &str,
+        mut info: FrameworkInfo,
+        roles: Vec<String>,
+    ) {
+        let offers: Vec<String> = self
+            .frameworks
+            .get(id)
+            .map(|f| f.offers.iter().cloned().collect())
+            .unwrap_or_default();
         for offer in offers {
             self.remove_offer(&offer, false);
         }
@@ -116,13 +147,19 @@ impl Master {
         framework.recovered = false;
         framework.reregistered_time = Some(now);
         if let Some(old) = old {
-            self.outbox.push(Action::Framework { conn: old, event: Box::new(error_event("Framework failed over")) });
+            self.outbox.push(Action::Framework {
+                conn: old,
+                event: Box::new(error_event("Framework failed over")),
+            });
             self.close(old);
         }
     }
 
     fn refuse_stream(&mut self, conn: ConnId, message: impl Into<String>) {
-        self.outbox.push(Action::Framework { conn, event: Box::new(error_event(message)) });
+        self.outbox.push(Action::Framework {
+            conn,
+            event: Box::new(error_event(message)),
+        });
         self.outbox.push(Action::Close { conn });
     }
 
@@ -156,8 +193,17 @@ impl Master {
     }
 
     /// Any scheduler call but SUBSCRIBE (already validated by the HTTP layer).
-    pub fn scheduler_call(&mut self, now: f64, stream_id: Option<&str>, call: Call) -> Result<CallOk, CallError> {
-        let framework_id = call.framework_id.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+    pub fn scheduler_call(
+        &mut self,
+        now: f64,
+        stream_id: Option<&str>,
+        call: Call,
+    ) -> Result<CallOk, CallError> {
+        let framework_id = call
+            .framework_id
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_default();
         let Some(framework) = self.frameworks.get(&framework_id) else {
             return Err(CallError::new(400, "Framework cannot be found"));
         };
@@ -165,7 +211,10 @@ impl Master {
             return Err(CallError::new(403, "Framework is not subscribed"));
         }
         let Some(stream_id) = stream_id else {
-            return Err(CallError::new(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header"));
+            return Err(CallError::new(
+                400,
+                "All non-subscribe calls should include the 'Mesos-Stream-Id' header",
+            ));
         };
         if framework.stream_id.as_deref() != Some(stream_id) {
             return Err(CallError::new(
@@ -194,8 +243,14 @@ impl Master {
                     }
                 }
             }
-            Type::Revive => self.revive(&framework_id, call.revive.map(|r| r.roles).unwrap_or_default()),
-            Type::Suppress => self.suppress(&framework_id, call.suppress.map(|r| r.roles).unwrap_or_default()),
+            Type::Revive => self.revive(
+                &framework_id,
+                call.revive.map(|r| r.roles).unwrap_or_default(),
+            ),
+            Type::Suppress => self.suppress(
+                &framework_id,
+                call.suppress.map(|r| r.roles).unwrap_or_default(),
+            ),
             Type::Kill => {
                 if let Some(kill) = call.kill {
                     self.kill(now, &framework_id, kill);
@@ -247,25 +302,51 @@ impl Master {
             Type::AcknowledgeOperationStatus | Type::ReconcileOperations => {
                 return Err(CallError::new(501, "Operation feedback is not supported"));
             }
-            Type::Unknown => return Err(CallError::new(501, "Received an unexpected 'UNKNOWN' call")),
+            Type::Unknown => {
+                return Err(CallError::new(501, "Received an unexpected 'UNKNOWN' call"));
+            }
             Type::Subscribe => return Err(CallError::new(400, "SUBSCRIBE must open a stream")),
         }
         Ok(CallOk::Accepted)
     }
 
     fn decline_offer(&mut self, now: f64, framework_id: &str, offer_id: &str, seconds: f64) {
-        if self.offers.get(offer_id).is_none_or(|o| o.framework != framework_id) {
+        if self
+            .offers
+            .get(offer_id)
+            .is_none_or(|o| o.framework != framework_id)
+        {
             return;
         }
         let Some(entry) = self.take_offer(offer_id) else {
             return;
         };
         self.counters.offers_declined += 1;
-        self.return_offered(&entry.framework, &entry.agent, &entry.role, &entry.resources);
-        self.add_filter(now, framework_id, &entry.agent, &entry.role, &entry.resources, seconds);
+        self.return_offered(
+            &entry.framework,
+            &entry.agent,
+            &entry.role,
+            &entry.resources,
+        );
+        self.add_filter(
+            now,
+            framework_id,
+            &entry.agent,
+            &entry.role,
+            &entry.resources,
+            seconds,
+        );
     }
 
-    fn add_filter(&mut self, now: f64, framework_id: &str, agent: &str, role: &str, resources: &Resources, seconds: f64) {
+    fn add_filter(
+        &mut self,
+        now: f64,
+        framework_id: &str,
+        agent: &str,
+        role: &str,
+        resources: &Resources,
+        seconds: f64,
+    ) {
         if seconds <= 0.0 || resources.is_empty() {
             return;
         }
@@ -281,7 +362,13 @@ impl Master {
                 filter.expires = filter.expires.max(expires);
             }
             _ => {
-                framework.filters.insert(key, Filter { resources: resources.clone(), expires });
+                framework.filters.insert(
+                    key,
+                    Filter {
+                        resources: resources.clone(),
+                        expires,
+                    },
+                );
             }
         }
     }
@@ -294,7 +381,9 @@ impl Master {
             framework.filters.clear();
             framework.suppressed.clear();
         } else {
-            framework.filters.retain(|(_, role), _| !roles.contains(role));
+            framework
+                .filters
+                .retain(|(_, role), _| !roles.contains(role));
             for role in &roles {
                 framework.suppressed.remove(role);
             }
@@ -306,15 +395,25 @@ impl Master {
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
-        let roles = if roles.is_empty() { framework.roles.clone() } else { roles };
+        let roles = if roles.is_empty() {
+            framework.roles.clone()
+        } else {
+            roles
+        };
         framework.suppressed.extend(roles);
     }
 
     fn kill(&mut self, now: f64, framework_id: &str, kill: call::Kill) {
-        let task = self.frameworks.get(framework_id).and_then(|f| f.tasks.get(&kill.task_id.value));
+        let task = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.tasks.get(&kill.task_id.value));
         let Some(task) = task else {
             // Unknown task: answer as explicit reconciliation does.
-            let request = call::reconcile::Task { task_id: kill.task_id, agent_id: kill.agent_id };
+            let request = call::reconcile::Task {
+                task_id: kill.task_id,
+                agent_id: kill.agent_id,
+            };
             self.reconcile(now, framework_id, vec![request]);
             return;
         };
@@ -340,7 +439,8 @@ impl Master {
             .and_then(|f| f.tasks.get(&task_id))
             .is_some_and(|t| {
                 t.task.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
-                    && TaskState::try_from(t.task.status_update_state.unwrap_or(-1)).is_ok_and(|s| s.is_terminal())
+                    && TaskState::try_from(t.task.status_update_state.unwrap_or(-1))
+                        .is_ok_and(|s| s.is_terminal())
             });
         let event = AgentEvent {
             r#type: Some(agent_event::Type::Acknowledge as i32),
@@ -358,14 +458,23 @@ impl Master {
     }
 
     /// RECONCILE as Mesos answers it (mesos-reference §5.1 "Reconciliation").
-    pub(crate) fn reconcile(&mut self, now: f64, framework_id: &str, tasks: Vec<call::reconcile::Task>) {
+    pub(crate) fn reconcile(
+        &mut self,
+        now: f64,
+        framework_id: &str,
+        tasks: Vec<call::reconcile::Task>,
+    ) {
         let Some(framework) = self.frameworks.get(framework_id) else {
             return;
         };
         let partition_aware = framework.info.is_partition_aware();
         let mut statuses = Vec::new();
         if tasks.is_empty() {
-            for task in framework.tasks.values().filter(|t| !t.state().is_terminal()) {
+            for task in framework
+                .tasks
+                .values()
+                .filter(|t| !t.state().is_terminal())
+            {
                 statuses.push(reconciled_status(now, task));
             }
         } else {
@@ -377,16 +486,35 @@ impl Master {
                 }
                 let agent_id = request.agent_id.as_ref().map(|a| a.value.as_str());
                 let (state, message) = match agent_id {
-                    Some(a) if self.agents.contains_key(a) => (TaskState::TaskGone, "Reconciliation: Task is unknown to the agent"),
-                    Some(a) if self.unreachable_agents.contains_key(a) => (TaskState::TaskUnreachable, "Reconciliation: Task is unreachable"),
+                    Some(a) if self.agents.contains_key(a) => (
+                        TaskState::TaskGone,
+                        "Reconciliation: Task is unknown to the agent",
+                    ),
+                    Some(a) if self.unreachable_agents.contains_key(a) => (
+                        TaskState::TaskUnreachable,
+                        "Reconciliation: Task is unreachable",
+                    ),
                     _ => (TaskState::TaskUnknown, "Reconciliation: Task is unknown"),
                 };
-                let state = if partition_aware { state } else { TaskState::TaskLost };
-                let mut status = Master::master_status(now, task_id, state, Reason::Reconciliation, message, agent_id);
+                let state = if partition_aware {
+                    state
+                } else {
+                    TaskState::TaskLost
+                };
+                let mut status = Master::master_status(
+                    now,
+                    task_id,
+                    state,
+                    Reason::Reconciliation,
+                    message,
+                    agent_id,
+                );
                 if state == TaskState::TaskUnreachable
                     && let Some(since) = agent_id.and_then(|a| self.unreachable_agents.get(a))
                 {
-                    status.unreachable_time = Some(v1::TimeInfo { nanoseconds: (since * 1e9) as i64 });
+                    status.unreachable_time = Some(v1::TimeInfo {
+                        nanoseconds: (since * 1e9) as i64,
+                    });
                 }
                 statuses.push(status);
             }
@@ -396,28 +524,48 @@ impl Master {
         }
     }
 
-    fn update_framework(&mut self, framework_id: &str, update: call::UpdateFramework) -> Result<(), CallError> {
+    fn update_framework(
+        &mut self,
+        framework_id: &str,
+        update: call::UpdateFramework,
+    ) -> Result<(), CallError> {
         let info = update.framework_info;
         validate_framework_info(&info).map_err(|m| CallError::new(400, m))?;
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return Err(CallError::new(400, "Framework cannot be found"));
         };
         if info.id.as_ref().map(|i| i.value.as_str()) != Some(framework_id) {
-            return Err(CallError::new(400, "'framework_info.id' must match 'framework_id'"));
+            return Err(CallError::new(
+                400,
+                "'framework_info.id' must match 'framework_id'",
+            ));
         }
         if info.principal != framework.info.principal {
-            return Err(CallError::new(400, "Changing framework's principal is not allowed"));
+            return Err(CallError::new(
+                400,
+                "Changing framework's principal is not allowed",
+            ));
         }
         if info.user != framework.info.user {
-            return Err(CallError::new(400, "Updating 'FrameworkInfo.user' is unsupported"));
+            return Err(CallError::new(
+                400,
+                "Updating 'FrameworkInfo.user' is unsupported",
+            ));
         }
         if info.checkpoint() != framework.info.checkpoint() {
-            return Err(CallError::new(400, "Updating 'FrameworkInfo.checkpoint' is unsupported"));
+            return Err(CallError::new(
+                400,
+                "Updating 'FrameworkInfo.checkpoint' is unsupported",
+            ));
         }
         let roles = framework_roles(&info);
-        let suppressed: std::collections::HashSet<String> = update.suppressed_roles.into_iter().collect();
+        let suppressed: std::collections::HashSet<String> =
+            update.suppressed_roles.into_iter().collect();
         if let Some(role) = suppressed.iter().find(|r| !roles.contains(r)) {
-            return Err(CallError::new(400, format!("Suppressed role '{role}' is not contained in the list of roles")));
+            return Err(CallError::new(
+                400,
+                format!("Suppressed role '{role}' is not contained in the list of roles"),
+            ));
         }
         framework.info = info;
         framework.roles = roles.clone();
@@ -425,7 +573,11 @@ impl Master {
         let stale: Vec<String> = framework
             .offers
             .iter()
-            .filter(|o| self.offers.get(*o).is_some_and(|e| !roles.contains(&e.role)))
+            .filter(|o| {
+                self.offers
+                    .get(*o)
+                    .is_some_and(|e| !roles.contains(&e.role))
+            })
             .cloned()
             .collect();
         for offer in stale {
@@ -443,11 +595,17 @@ impl Master {
         for offer_id in &accept.offer_ids {
             let id = offer_id.value.as_str();
             match self.offers.get(id) {
-                _ if !seen.insert(id.to_owned()) => error = Some(format!("Offer {id} appears more than once")),
+                _ if !seen.insert(id.to_owned()) => {
+                    error = Some(format!("Offer {id} appears more than once"))
+                }
                 None => error = Some(format!("Offer {id} is no longer valid")),
-                Some(o) if o.framework != framework_id => error = Some(format!("Offer {id} belongs to another framework")),
+                Some(o) if o.framework != framework_id => {
+                    error = Some(format!("Offer {id} belongs to another framework"))
+                }
                 Some(o) => match &agent {
-                    Some(a) if *a != o.agent => error = Some("Aggregated offers must belong to one single agent".into()),
+                    Some(a) if *a != o.agent => {
+                        error = Some("Aggregated offers must belong to one single agent".into())
+                    }
                     _ => agent = Some(o.agent.clone()),
                 },
             }
@@ -459,11 +617,19 @@ impl Master {
         let mut pool = Resources::new();
         let mut role = String::new();
         for offer_id in &accept.offer_ids {
-            if self.offers.get(&offer_id.value).is_some_and(|o| o.framework == framework_id)
+            if self
+                .offers
+                .get(&offer_id.value)
+                .is_some_and(|o| o.framework == framework_id)
                 && let Some(entry) = self.take_offer(&offer_id.value)
             {
                 if error.is_some() {
-                    self.return_offered(&entry.framework, &entry.agent, &entry.role, &entry.resources);
+                    self.return_offered(
+                        &entry.framework,
+                        &entry.agent,
+                        &entry.role,
+                        &entry.resources,
+                    );
                 } else {
                     pool += &entry.resources;
                     role = entry.role;
@@ -471,7 +637,10 @@ impl Master {
             }
         }
         let (Some(agent), None) = (agent, &error) else {
-            let message = format!("Task launched with invalid offers: {}", error.unwrap_or_default());
+            let message = format!(
+                "Task launched with invalid offers: {}",
+                error.unwrap_or_default()
+            );
             self.fail_invalid_offers(now, framework_id, &accept.operations, &message);
             return;
         };
@@ -481,15 +650,33 @@ impl Master {
             match operation.r#type() {
                 OpType::Launch => {
                     for task in operation.launch.map(|l| l.task_infos).unwrap_or_default() {
-                        self.launch_task(now, framework_id, &agent, &role, &mut pool, &mut launched_ids, task);
+                        self.launch_task(
+                            now,
+                            framework_id,
+                            &agent,
+                            &role,
+                            &mut pool,
+                            &mut launched_ids,
+                            task,
+                        );
                     }
                 }
                 OpType::LaunchGroup => {
                     if let Some(group) = operation.launch_group {
-                        self.launch_group(now, framework_id, &agent, &role, &mut pool, &mut launched_ids, group);
+                        self.launch_group(
+                            now,
+                            framework_id,
+                            &agent,
+                            &role,
+                            &mut pool,
+                            &mut launched_ids,
+                            group,
+                        );
                     }
                 }
-                other => tracing::warn!(framework_id, operation = ?other, "offer operation not supported; ignored"),
+                other => {
+                    tracing::warn!(framework_id, operation = ?other, "offer operation not supported; ignored")
+                }
             }
         }
         if !pool.is_empty() {
@@ -499,38 +686,82 @@ impl Master {
         }
     }
 
-    fn fail_invalid_offers(&mut self, now: f64, framework_id: &str, operations: &[v1::offer::Operation], message: &str) {
-        let partition_aware = self.frameworks.get(framework_id).is_some_and(|f| f.info.is_partition_aware());
-        let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
+    fn fail_invalid_offers(
+        &mut self,
+        now: f64,
+        framework_id: &str,
+        operations: &[v1::offer::Operation],
+        message: &str,
+    ) {
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.info.is_partition_aware());
+        let state = if partition_aware {
+            TaskState::TaskDropped
+        } else {
+            TaskState::TaskLost
+        };
         let mut task_ids = Vec::new();
         for operation in operations {
             if let Some(launch) = &operation.launch {
                 task_ids.extend(launch.task_infos.iter().map(|t| t.task_id.value.clone()));
             }
             if let Some(group) = &operation.launch_group {
-                task_ids.extend(group.task_group.tasks.iter().map(|t| t.task_id.value.clone()));
+                task_ids.extend(
+                    group
+                        .task_group
+                        .tasks
+                        .iter()
+                        .map(|t| t.task_id.value.clone()),
+                );
             }
         }
         for task_id in task_ids {
             self.count_terminal(state);
-            let status = Master::master_status(now, &task_id, state, Reason::InvalidOffers, message, None);
+            let status =
+                Master::master_status(now, &task_id, state, Reason::InvalidOffers, message, None);
             self.send_framework(framework_id, Master::update_event(status));
         }
     }
 
-    fn task_failed(&mut self, now: f64, framework_id: &str, agent: &str, task_id: &str, reason: Reason, message: String) {
+    fn task_failed(
+        &mut self,
+        now: f64,
+        framework_id: &str,
+        agent: &str,
+        task_id: &str,
+        reason: Reason,
+        message: String,
+    ) {
         self.count_terminal(TaskState::TaskError);
-        let status = Master::master_status(now, task_id, TaskState::TaskError, reason, message, Some(agent));
+        let status = Master::master_status(
+            now,
+            task_id,
+            TaskState::TaskError,
+            reason,
+            message,
+            Some(agent),
+        );
         self.send_framework(framework_id, Master::update_event(status));
     }
 
     /// Resources an executor needs that are not yet accounted on this agent.
-    fn executor_needs(&self, framework_id: &str, agent: &str, executor: Option<&v1::ExecutorInfo>, pending: &HashSet<String>) -> Resources {
+    fn executor_needs(
+        &self,
+        framework_id: &str,
+        agent: &str,
+        executor: Option<&v1::ExecutorInfo>,
+        pending: &HashSet<String>,
+    ) -> Resources {
         let Some(executor) = executor else {
             return Resources::new();
         };
         let key = (agent.to_owned(), executor.executor_id.value.clone());
-        let known = self.frameworks.get(framework_id).is_some_and(|f| f.executors.contains_key(&key));
+        let known = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.executors.contains_key(&key));
         if known || pending.contains(&executor.executor_id.value) {
             Resources::new()
         } else {
@@ -550,17 +781,35 @@ impl Master {
         mut task: v1::TaskInfo,
     ) {
         let task_id = task.task_id.value.clone();
-        let active = self.frameworks.get(framework_id).is_some_and(|f| f.tasks.contains_key(&task_id));
+        let active = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.tasks.contains_key(&task_id));
         if let Err(message) = validate_task(&task, active || launched.contains(&task_id)) {
-            self.task_failed(now, framework_id, agent, &task_id, Reason::TaskInvalid, message);
+            self.task_failed(
+                now,
+                framework_id,
+                agent,
+                &task_id,
+                Reason::TaskInvalid,
+                message,
+            );
             return;
         }
         let own = Resources::from_valid(&task.resources).unallocated();
-        let executor_res = self.executor_needs(framework_id, agent, task.executor.as_ref(), &HashSet::new());
+        let executor_res =
+            self.executor_needs(framework_id, agent, task.executor.as_ref(), &HashSet::new());
         let needed = &own + &executor_res;
         if !pool.contains(&needed) {
             let message = format!("Task uses more resources {needed} than available {pool}");
-            self.task_failed(now, framework_id, agent, &task_id, Reason::TaskInvalid, message);
+            self.task_failed(
+                now,
+                framework_id,
+                agent,
+                &task_id,
+                Reason::TaskInvalid,
+                message,
+            );
             return;
         }
         *pool -= &needed;
@@ -568,7 +817,13 @@ impl Master {
         task.agent_id = agent.into();
         if let Some(executor) = task.executor.as_mut() {
             executor.framework_id = Some(framework_id.into());
-            self.add_executor(framework_id, agent, role, &executor.executor_id.value, executor_res);
+            self.add_executor(
+                framework_id,
+                agent,
+                role,
+                &executor.executor_id.value,
+                executor_res,
+            );
         }
         let executor_id = task.executor.as_ref().map(|e| e.executor_id.clone());
         self.add_task(now, framework_id, agent, role, &task, executor_id, own);
@@ -577,7 +832,10 @@ impl Master {
         };
         let event = AgentEvent {
             r#type: Some(agent_event::Type::RunTask as i32),
-            run_task: Some(agent_event::RunTask { framework_info, task }),
+            run_task: Some(agent_event::RunTask {
+                framework_info,
+                task,
+            }),
             ..Default::default()
         };
         self.send_agent(agent, event);
@@ -602,9 +860,14 @@ impl Master {
             let id = &task.task_id.value;
             let duplicate = !ids.insert(id.clone())
                 || launched.contains(id)
-                || self.frameworks.get(framework_id).is_some_and(|f| f.tasks.contains_key(id));
+                || self
+                    .frameworks
+                    .get(framework_id)
+                    .is_some_and(|f| f.tasks.contains_key(id));
             if task.executor.is_some() {
-                error = Some(format!("Task '{id}' in a task group must not set an executor"));
+                error = Some(format!(
+                    "Task '{id}' in a task group must not set an executor"
+                ));
             } else if let Err(message) = validate_task(&with_command_placeholder(task), duplicate) {
                 error = Some(message);
             }
@@ -612,28 +875,52 @@ impl Master {
         if tasks.is_empty() {
             error = Some("Task group is empty".into());
         }
-        let executor_res = self.executor_needs(framework_id, agent, Some(&executor), &HashSet::new());
+        let executor_res =
+            self.executor_needs(framework_id, agent, Some(&executor), &HashSet::new());
         let mut needed = executor_res.clone();
         for task in &tasks {
             needed += &Resources::from_valid(&task.resources).unallocated();
         }
         if error.is_none() && !pool.contains(&needed) {
-            error = Some(format!("Task group uses more resources {needed} than available {pool}"));
+            error = Some(format!(
+                "Task group uses more resources {needed} than available {pool}"
+            ));
         }
         if let Some(message) = error {
             for task in &tasks {
-                self.task_failed(now, framework_id, agent, &task.task_id.value, Reason::TaskGroupInvalid, message.clone());
+                self.task_failed(
+                    now,
+                    framework_id,
+                    agent,
+                    &task.task_id.value,
+                    Reason::TaskGroupInvalid,
+                    message.clone(),
+                );
             }
             return;
         }
         *pool -= &needed;
         executor.framework_id = Some(framework_id.into());
-        self.add_executor(framework_id, agent, role, &executor.executor_id.value, executor_res);
+        self.add_executor(
+            framework_id,
+            agent,
+            role,
+            &executor.executor_id.value,
+            executor_res,
+        );
         for task in &mut tasks {
             task.agent_id = agent.into();
             launched.insert(task.task_id.value.clone());
             let own = Resources::from_valid(&task.resources).unallocated();
-            self.add_task(now, framework_id, agent, role, task, Some(executor.executor_id.clone()), own);
+            self.add_task(
+                now,
+                framework_id,
+                agent,
+                role,
+                task,
+                Some(executor.executor_id.clone()),
+                own,
+            );
         }
         let Some(framework_info) = self.frameworks.get(framework_id).map(|f| f.info.clone()) else {
             return;
@@ -650,7 +937,14 @@ impl Master {
         self.send_agent(agent, event);
     }
 
-    fn add_executor(&mut self, framework_id: &str, agent: &str, role: &str, executor_id: &str, resources: Resources) {
+    fn add_executor(
+        &mut self,
+        framework_id: &str,
+        agent: &str,
+        role: &str,
+        executor_id: &str,
+        resources: Resources,
+    ) {
         let key = (agent.to_owned(), executor_id.to_owned());
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
@@ -665,7 +959,9 @@ impl Master {
             a.offered -= &resources;
             a.used += &resources;
         }
-        framework.executors.insert(key, (role.to_owned(), resources));
+        framework
+            .executors
+            .insert(key, (role.to_owned(), resources));
     }
 
     /// Records a launched task (TASK_STAGING); its resources move from offered to used.
@@ -688,7 +984,8 @@ impl Master {
         if let Some(a) = self.agents.get_mut(agent) {
             a.offered -= &resources;
             a.used += &resources;
-            a.tasks.insert((framework_id.to_owned(), info.task_id.value.clone()));
+            a.tasks
+                .insert((framework_id.to_owned(), info.task_id.value.clone()));
         }
         let mut task = v1::Task {
             name: info.name.clone(),
@@ -744,5 +1041,8 @@ fn reconciled_status(now: f64, task: &TaskEntry) -> v1::TaskStatus {
 }
 
 fn heartbeat() -> Event {
-    Event { r#type: Some(event::Type::Heartbeat as i32), ..Default::default() }
+    Event {
+        r#type: Some(event::Type::Heartbeat as i32),
+        ..Default::default()
+    }
 }

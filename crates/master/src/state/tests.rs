@@ -12,7 +12,12 @@ const AGENT_CONN: ConnId = 1;
 
 fn core() -> Master {
     Master::new(CoreConfig {
-        master_info: MasterInfo { id: "M".into(), ip: 0, port: 5050, ..Default::default() },
+        master_info: MasterInfo {
+            id: "M".into(),
+            ip: 0,
+            port: 5050,
+            ..Default::default()
+        },
         heartbeat_interval_secs: 15.0,
         agent_ping_timeout_secs: 15.0,
         max_agent_ping_timeouts: 5,
@@ -30,30 +35,53 @@ fn agent_info(resources: &str) -> AgentInfo {
 }
 
 fn register_agent(m: &mut Master, now: f64, conn: ConnId, resources: &str) -> String {
-    m.agent_subscribe(now, conn, format!("as{conn}"), agent_call::Subscribe { agent_info: agent_info(resources), ..Default::default() });
+    m.agent_subscribe(
+        now,
+        conn,
+        format!("as{conn}"),
+        agent_call::Subscribe {
+            agent_info: agent_info(resources),
+            ..Default::default()
+        },
+    );
     let actions = m.take_actions();
     match actions.first() {
-        Some(Action::Agent { event, .. }) => event.registered.as_ref().map(|r| r.agent_id.value.clone()).unwrap_or_default(),
+        Some(Action::Agent { event, .. }) => event
+            .registered
+            .as_ref()
+            .map(|r| r.agent_id.value.clone())
+            .unwrap_or_default(),
         other => panic!("expected REGISTERED, got {other:?}"),
     }
 }
 
 fn info(name: &str) -> FrameworkInfo {
-    FrameworkInfo { user: "u".into(), name: name.into(), ..Default::default() }
+    FrameworkInfo {
+        user: "u".into(),
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 fn subscribe(m: &mut Master, now: f64, conn: ConnId, info: FrameworkInfo) -> String {
     let call = Call {
         r#type: Some(call::Type::Subscribe as i32),
         framework_id: info.id.clone(),
-        subscribe: Some(call::Subscribe { framework_info: info, ..Default::default() }),
+        subscribe: Some(call::Subscribe {
+            framework_info: info,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     m.subscribe(now, conn, format!("s{conn}"), call);
     let events = framework_events(&m.take_actions(), conn);
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[1].r#type(), event::Type::Heartbeat);
-    events[0].subscribed.as_ref().map(|s| s.framework_id.value.clone()).unwrap_or_default()
+    events[0]
+        .subscribed
+        .as_ref()
+        .map(|s| s.framework_id.value.clone())
+        .unwrap_or_default()
 }
 
 fn framework_events(actions: &[Action], conn: ConnId) -> Vec<Event> {
@@ -77,15 +105,27 @@ fn agent_events(actions: &[Action], conn: ConnId) -> Vec<AgentEvent> {
 }
 
 fn offers(actions: &[Action], conn: ConnId) -> Vec<v1::Offer> {
-    framework_events(actions, conn).into_iter().filter_map(|e| e.offers).flat_map(|o| o.offers).collect()
+    framework_events(actions, conn)
+        .into_iter()
+        .filter_map(|e| e.offers)
+        .flat_map(|o| o.offers)
+        .collect()
 }
 
 fn updates(actions: &[Action], conn: ConnId) -> Vec<v1::TaskStatus> {
-    framework_events(actions, conn).into_iter().filter_map(|e| e.update).map(|u| u.status).collect()
+    framework_events(actions, conn)
+        .into_iter()
+        .filter_map(|e| e.update)
+        .map(|u| u.status)
+        .collect()
 }
 
 fn call(framework_id: &str, kind: call::Type) -> Call {
-    Call { r#type: Some(kind as i32), framework_id: Some(framework_id.into()), ..Default::default() }
+    Call {
+        r#type: Some(kind as i32),
+        framework_id: Some(framework_id.into()),
+        ..Default::default()
+    }
 }
 
 fn send(m: &mut Master, now: f64, conn: ConnId, c: Call) -> Result<CallOk, CallError> {
@@ -102,13 +142,24 @@ fn task(offer: &v1::Offer, id: &str, resources: &str) -> v1::TaskInfo {
         name: id.into(),
         task_id: id.into(),
         agent_id: offer.agent_id.clone(),
-        resources: Resources::parse(resources).unwrap_or_default().allocated_to("*").into_vec(),
-        command: Some(v1::CommandInfo { value: Some("true".into()), ..Default::default() }),
+        resources: Resources::parse(resources)
+            .unwrap_or_default()
+            .allocated_to("*")
+            .into_vec(),
+        command: Some(v1::CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
 
-fn accept_call(framework_id: &str, offer_ids: Vec<v1::OfferId>, tasks: Vec<v1::TaskInfo>, refuse: Option<f64>) -> Call {
+fn accept_call(
+    framework_id: &str,
+    offer_ids: Vec<v1::OfferId>,
+    tasks: Vec<v1::TaskInfo>,
+    refuse: Option<f64>,
+) -> Call {
     let mut c = call(framework_id, call::Type::Accept);
     c.accept = Some(call::Accept {
         offer_ids,
@@ -117,7 +168,9 @@ fn accept_call(framework_id: &str, offer_ids: Vec<v1::OfferId>, tasks: Vec<v1::T
             launch: Some(v1::offer::operation::Launch { task_infos: tasks }),
             ..Default::default()
         }],
-        filters: refuse.map(|s| v1::Filters { refuse_seconds: Some(s) }),
+        filters: refuse.map(|s| v1::Filters {
+            refuse_seconds: Some(s),
+        }),
     });
     c
 }
@@ -133,21 +186,44 @@ fn setup(info: FrameworkInfo) -> (Master, String, String, v1::Offer) {
 }
 
 fn launch_one(m: &mut Master, fw: &str, offer: &v1::Offer, id: &str) -> Vec<Action> {
-    let c = accept_call(fw, vec![offer.id.clone()], vec![task(offer, id, "cpus:1;mem:128")], Some(0.0));
+    let c = accept_call(
+        fw,
+        vec![offer.id.clone()],
+        vec![task(offer, id, "cpus:1;mem:128")],
+        Some(0.0),
+    );
     assert_eq!(send(m, 1.0, FW_CONN, c), Ok(CallOk::Accepted));
     m.take_actions()
 }
 
-fn agent_update(m: &mut Master, agent: &str, fw: &str, task_id: &str, state: TaskState, uuid: u8) -> Vec<Action> {
-    let mut status = v1::TaskStatus { task_id: task_id.into(), uuid: Some(vec![uuid; 16]), ..Default::default() };
+fn agent_update(
+    m: &mut Master,
+    agent: &str,
+    fw: &str,
+    task_id: &str,
+    state: TaskState,
+    uuid: u8,
+) -> Vec<Action> {
+    let mut status = v1::TaskStatus {
+        task_id: task_id.into(),
+        uuid: Some(vec![uuid; 16]),
+        ..Default::default()
+    };
     status.set_state(state);
     let c = AgentCall {
         r#type: Some(agent_call::Type::Update as i32),
         agent_id: Some(agent.into()),
-        update: Some(agent_call::Update { framework_id: fw.into(), status, latest_state: Some(state as i32) }),
+        update: Some(agent_call::Update {
+            framework_id: fw.into(),
+            status,
+            latest_state: Some(state as i32),
+        }),
         ..Default::default()
     };
-    assert_eq!(m.agent_call(2.0, Some(&format!("as{AGENT_CONN}")), c), Ok(()));
+    assert_eq!(
+        m.agent_call(2.0, Some(&format!("as{AGENT_CONN}")), c),
+        Ok(())
+    );
     m.take_actions()
 }
 
@@ -173,7 +249,10 @@ fn launch_sends_run_task_and_returns_leftovers() {
     // Leftovers are offered again (refuse_seconds 0 in this accept).
     let again = offers(&allocate(&mut m, 1.0), FW_CONN);
     assert_eq!(again.len(), 1);
-    assert_eq!(Resources::from_valid(&again[0].resources).scalar("cpus"), 3.0);
+    assert_eq!(
+        Resources::from_valid(&again[0].resources).scalar("cpus"),
+        3.0
+    );
 }
 
 /// An offer is used at most once; a second ACCEPT of it loses its tasks.
@@ -181,7 +260,12 @@ fn launch_sends_run_task_and_returns_leftovers() {
 fn reused_offer_loses_tasks_with_invalid_offers() {
     let (mut m, _, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
-    let c = accept_call(&fw, vec![offer.id.clone()], vec![task(&offer, "t2", "cpus:1;mem:128")], None);
+    let c = accept_call(
+        &fw,
+        vec![offer.id.clone()],
+        vec![task(&offer, "t2", "cpus:1;mem:128")],
+        None,
+    );
     assert_eq!(send(&mut m, 1.0, FW_CONN, c), Ok(CallOk::Accepted));
     let lost = updates(&m.take_actions(), FW_CONN);
     assert_eq!(lost.len(), 1);
@@ -195,11 +279,18 @@ fn reused_offer_loses_tasks_with_invalid_offers() {
 #[test]
 fn invalid_offer_is_dropped_for_partition_aware() {
     let mut i = info("pa");
-    i.capabilities.push(v1::framework_info::Capability { r#type: Some(v1::framework_info::capability::Type::PartitionAware as i32) });
+    i.capabilities.push(v1::framework_info::Capability {
+        r#type: Some(v1::framework_info::capability::Type::PartitionAware as i32),
+    });
     let (mut m, _, fw, offer) = setup(i);
     let mut bogus = offer.clone();
     bogus.id = "M-O999".into();
-    let c = accept_call(&fw, vec![bogus.id.clone()], vec![task(&bogus, "t", "cpus:1")], None);
+    let c = accept_call(
+        &fw,
+        vec![bogus.id.clone()],
+        vec![task(&bogus, "t", "cpus:1")],
+        None,
+    );
     assert_eq!(send(&mut m, 1.0, FW_CONN, c), Ok(CallOk::Accepted));
     let dropped = updates(&m.take_actions(), FW_CONN);
     assert_eq!(dropped[0].state(), TaskState::TaskDropped);
@@ -210,13 +301,21 @@ fn invalid_offer_is_dropped_for_partition_aware() {
 #[test]
 fn oversized_and_duplicate_tasks_are_task_error() {
     let (mut m, _, fw, offer) = setup(info("f"));
-    let tasks = vec![task(&offer, "big", "cpus:8"), task(&offer, "a", "cpus:1"), task(&offer, "a", "cpus:1")];
+    let tasks = vec![
+        task(&offer, "big", "cpus:8"),
+        task(&offer, "a", "cpus:1"),
+        task(&offer, "a", "cpus:1"),
+    ];
     let c = accept_call(&fw, vec![offer.id.clone()], tasks, None);
     assert_eq!(send(&mut m, 1.0, FW_CONN, c), Ok(CallOk::Accepted));
     let actions = m.take_actions();
     let errors = updates(&actions, FW_CONN);
     assert_eq!(errors.len(), 2);
-    assert!(errors.iter().all(|s| s.state() == TaskState::TaskError && s.reason() == Reason::TaskInvalid));
+    assert!(
+        errors
+            .iter()
+            .all(|s| s.state() == TaskState::TaskError && s.reason() == Reason::TaskInvalid)
+    );
     assert_eq!(agent_events(&actions, AGENT_CONN).len(), 1);
 }
 
@@ -225,7 +324,12 @@ fn oversized_and_duplicate_tasks_are_task_error() {
 fn decline_filters_until_refuse_seconds_then_revive_clears() {
     let (mut m, _, fw, offer) = setup(info("f"));
     let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline { offer_ids: vec![offer.id.clone()], filters: Some(v1::Filters { refuse_seconds: Some(10.0) }) });
+    decline.decline = Some(call::Decline {
+        offer_ids: vec![offer.id.clone()],
+        filters: Some(v1::Filters {
+            refuse_seconds: Some(10.0),
+        }),
+    });
     assert_eq!(send(&mut m, 0.0, FW_CONN, decline), Ok(CallOk::Accepted));
     m.take_actions();
     assert!(offers(&allocate(&mut m, 5.0), FW_CONN).is_empty());
@@ -234,10 +338,18 @@ fn decline_filters_until_refuse_seconds_then_revive_clears() {
     assert_eq!(back.len(), 1);
 
     let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline { offer_ids: vec![back[0].id.clone()], filters: Some(v1::Filters { refuse_seconds: Some(1000.0) }) });
+    decline.decline = Some(call::Decline {
+        offer_ids: vec![back[0].id.clone()],
+        filters: Some(v1::Filters {
+            refuse_seconds: Some(1000.0),
+        }),
+    });
     assert_eq!(send(&mut m, 10.0, FW_CONN, decline), Ok(CallOk::Accepted));
     assert!(offers(&allocate(&mut m, 11.0), FW_CONN).is_empty());
-    assert_eq!(send(&mut m, 11.0, FW_CONN, call(&fw, call::Type::Revive)), Ok(CallOk::Accepted));
+    assert_eq!(
+        send(&mut m, 11.0, FW_CONN, call(&fw, call::Type::Revive)),
+        Ok(CallOk::Accepted)
+    );
     assert_eq!(offers(&allocate(&mut m, 11.0), FW_CONN).len(), 1);
 }
 
@@ -246,7 +358,10 @@ fn decline_filters_until_refuse_seconds_then_revive_clears() {
 fn decline_without_filters_refuses_five_seconds() {
     let (mut m, _, fw, offer) = setup(info("f"));
     let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline { offer_ids: vec![offer.id.clone()], filters: None });
+    decline.decline = Some(call::Decline {
+        offer_ids: vec![offer.id.clone()],
+        filters: None,
+    });
     assert_eq!(send(&mut m, 0.0, FW_CONN, decline), Ok(CallOk::Accepted));
     assert!(offers(&allocate(&mut m, 4.9), FW_CONN).is_empty());
     assert_eq!(offers(&allocate(&mut m, 5.0), FW_CONN).len(), 1);
@@ -256,12 +371,23 @@ fn decline_without_filters_refuses_five_seconds() {
 #[test]
 fn suppress_then_revive() {
     let (mut m, _, fw, offer) = setup(info("f"));
-    assert_eq!(send(&mut m, 0.0, FW_CONN, call(&fw, call::Type::Suppress)), Ok(CallOk::Accepted));
+    assert_eq!(
+        send(&mut m, 0.0, FW_CONN, call(&fw, call::Type::Suppress)),
+        Ok(CallOk::Accepted)
+    );
     let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline { offer_ids: vec![offer.id.clone()], filters: Some(v1::Filters { refuse_seconds: Some(0.0) }) });
+    decline.decline = Some(call::Decline {
+        offer_ids: vec![offer.id.clone()],
+        filters: Some(v1::Filters {
+            refuse_seconds: Some(0.0),
+        }),
+    });
     assert_eq!(send(&mut m, 0.0, FW_CONN, decline), Ok(CallOk::Accepted));
     assert!(offers(&allocate(&mut m, 1.0), FW_CONN).is_empty());
-    assert_eq!(send(&mut m, 1.0, FW_CONN, call(&fw, call::Type::Revive)), Ok(CallOk::Accepted));
+    assert_eq!(
+        send(&mut m, 1.0, FW_CONN, call(&fw, call::Type::Revive)),
+        Ok(CallOk::Accepted)
+    );
     assert_eq!(offers(&allocate(&mut m, 1.0), FW_CONN).len(), 1);
 }
 
@@ -271,12 +397,23 @@ fn suppress_then_revive() {
 fn update_and_acknowledge_round_trip() {
     let (mut m, agent, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
-    let ups = updates(&agent_update(&mut m, &agent, &fw, "t1", TaskState::TaskFinished, 7), FW_CONN);
+    let ups = updates(
+        &agent_update(&mut m, &agent, &fw, "t1", TaskState::TaskFinished, 7),
+        FW_CONN,
+    );
     assert_eq!(ups.len(), 1);
     assert_eq!(ups[0].uuid.as_deref(), Some([7u8; 16].as_slice()));
-    assert_eq!(m.agents[&agent].free.scalar("cpus"), 4.0, "the finished task gave its cpu back");
+    assert_eq!(
+        m.agents[&agent].free.scalar("cpus"),
+        4.0,
+        "the finished task gave its cpu back"
+    );
     let mut ack = call(&fw, call::Type::Acknowledge);
-    ack.acknowledge = Some(call::Acknowledge { agent_id: agent.as_str().into(), task_id: "t1".into(), uuid: vec![7; 16] });
+    ack.acknowledge = Some(call::Acknowledge {
+        agent_id: agent.as_str().into(),
+        task_id: "t1".into(),
+        uuid: vec![7; 16],
+    });
     assert_eq!(send(&mut m, 3.0, FW_CONN, ack), Ok(CallOk::Accepted));
     let acks = agent_events(&m.take_actions(), AGENT_CONN);
     assert_eq!(acks[0].r#type(), agent_event::Type::Acknowledge);
@@ -307,17 +444,37 @@ fn explicit_reconcile_unknown_tasks() {
     for partition_aware in [true, false] {
         let mut i = info("f");
         if partition_aware {
-            i.capabilities.push(v1::framework_info::Capability { r#type: Some(v1::framework_info::capability::Type::PartitionAware as i32) });
+            i.capabilities.push(v1::framework_info::Capability {
+                r#type: Some(v1::framework_info::capability::Type::PartitionAware as i32),
+            });
         }
         let (mut m, agent, fw, _) = setup(i);
         m.unreachable_agents.insert("M-S9".into(), 1.0);
-        let ask = |task: &str, agent: Option<&str>| call::reconcile::Task { task_id: task.into(), agent_id: agent.map(Into::into) };
+        let ask = |task: &str, agent: Option<&str>| call::reconcile::Task {
+            task_id: task.into(),
+            agent_id: agent.map(Into::into),
+        };
         let mut c = call(&fw, call::Type::Reconcile);
-        c.reconcile = Some(call::Reconcile { tasks: vec![ask("a", Some(&agent)), ask("b", Some("M-S9")), ask("c", Some("other")), ask("d", None)] });
+        c.reconcile = Some(call::Reconcile {
+            tasks: vec![
+                ask("a", Some(&agent)),
+                ask("b", Some("M-S9")),
+                ask("c", Some("other")),
+                ask("d", None),
+            ],
+        });
         assert_eq!(send(&mut m, 3.0, FW_CONN, c), Ok(CallOk::Accepted));
-        let states: Vec<TaskState> = updates(&m.take_actions(), FW_CONN).iter().map(|s| s.state()).collect();
+        let states: Vec<TaskState> = updates(&m.take_actions(), FW_CONN)
+            .iter()
+            .map(|s| s.state())
+            .collect();
         let expected = if partition_aware {
-            vec![TaskState::TaskGone, TaskState::TaskUnreachable, TaskState::TaskUnknown, TaskState::TaskUnknown]
+            vec![
+                TaskState::TaskGone,
+                TaskState::TaskUnreachable,
+                TaskState::TaskUnknown,
+                TaskState::TaskUnknown,
+            ]
         } else {
             vec![TaskState::TaskLost; 4]
         };
@@ -331,7 +488,10 @@ fn kill_reaches_agent() {
     let (mut m, _, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
     let mut c = call(&fw, call::Type::Kill);
-    c.kill = Some(call::Kill { task_id: "t1".into(), ..Default::default() });
+    c.kill = Some(call::Kill {
+        task_id: "t1".into(),
+        ..Default::default()
+    });
     assert_eq!(send(&mut m, 3.0, FW_CONN, c), Ok(CallOk::Accepted));
     let events = agent_events(&m.take_actions(), AGENT_CONN);
     assert_eq!(events[0].r#type(), agent_event::Type::KillTask);
@@ -342,7 +502,10 @@ fn kill_reaches_agent() {
 fn teardown_shuts_down_framework_on_agent() {
     let (mut m, agent, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
-    assert_eq!(send(&mut m, 3.0, FW_CONN, call(&fw, call::Type::Teardown)), Ok(CallOk::Accepted));
+    assert_eq!(
+        send(&mut m, 3.0, FW_CONN, call(&fw, call::Type::Teardown)),
+        Ok(CallOk::Accepted)
+    );
     let actions = m.take_actions();
     let events = agent_events(&actions, AGENT_CONN);
     assert_eq!(events[0].r#type(), agent_event::Type::ShutdownFramework);
@@ -374,7 +537,11 @@ fn failover_timeout_keeps_or_removes() {
     m.tick(110.0);
     assert!(!m.frameworks.contains_key(&fw));
     let events = agent_events(&m.take_actions(), AGENT_CONN);
-    assert!(events.iter().any(|e| e.r#type() == agent_event::Type::ShutdownFramework));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.r#type() == agent_event::Type::ShutdownFramework)
+    );
 }
 
 /// failover_timeout 0 (the default): removed as soon as the stream closes.
@@ -394,15 +561,24 @@ fn resubscribe_fails_over_old_stream() {
     let call = Call {
         r#type: Some(call::Type::Subscribe as i32),
         framework_id: Some(fw.as_str().into()),
-        subscribe: Some(call::Subscribe { framework_info: i, ..Default::default() }),
+        subscribe: Some(call::Subscribe {
+            framework_info: i,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     m.subscribe(1.0, 200, "s200".into(), call);
     let actions = m.take_actions();
     let old = framework_events(&actions, FW_CONN);
-    assert_eq!(old[0].error.as_ref().map(|e| e.message.as_str()), Some("Framework failed over"));
+    assert_eq!(
+        old[0].error.as_ref().map(|e| e.message.as_str()),
+        Some("Framework failed over")
+    );
     assert!(actions.contains(&Action::Close { conn: FW_CONN }));
-    assert_eq!(framework_events(&actions, 200)[0].r#type(), event::Type::Subscribed);
+    assert_eq!(
+        framework_events(&actions, 200)[0].r#type(),
+        event::Type::Subscribed
+    );
 }
 
 /// An agent that misses max_agent_ping_timeouts pings is removed: tasks LOST with
@@ -422,12 +598,19 @@ fn agent_missing_pings_is_removed() {
             let ups = updates(&actions, FW_CONN);
             assert_eq!(ups[0].state(), TaskState::TaskLost);
             assert_eq!(ups[0].reason(), Reason::AgentRemoved);
-            let kinds: Vec<event::Type> = framework_events(&actions, FW_CONN).iter().map(|e| e.r#type()).collect();
+            let kinds: Vec<event::Type> = framework_events(&actions, FW_CONN)
+                .iter()
+                .map(|e| e.r#type())
+                .collect();
             assert!(kinds.contains(&event::Type::Rescind));
             assert!(kinds.contains(&event::Type::Failure));
             break;
         }
-        assert!(agent_events(&actions, AGENT_CONN).iter().all(|e| e.r#type() == agent_event::Type::Ping));
+        assert!(
+            agent_events(&actions, AGENT_CONN)
+                .iter()
+                .all(|e| e.r#type() == agent_event::Type::Ping)
+        );
     }
     assert_eq!(removed_at, Some(6), "5 misses after the first ping");
 }
@@ -439,7 +622,11 @@ fn pongs_keep_agent() {
     for i in 1..=20 {
         m.tick(15.0 * f64::from(i));
         m.take_actions();
-        let pong = AgentCall { r#type: Some(agent_call::Type::Pong as i32), agent_id: Some(agent.as_str().into()), ..Default::default() };
+        let pong = AgentCall {
+            r#type: Some(agent_call::Type::Pong as i32),
+            agent_id: Some(agent.as_str().into()),
+            ..Default::default()
+        };
         assert_eq!(m.agent_call(15.0 * f64::from(i), Some("as1"), pong), Ok(()));
     }
     assert!(m.agents.contains_key(&agent));
@@ -461,12 +648,33 @@ fn agent_disconnect_rescinds_and_reregister_keeps_tasks() {
     info.id = Some(agent.as_str().into());
     let mut reported = m.frameworks[&fw].tasks["t1"].task.clone();
     reported.set_state(TaskState::TaskRunning);
-    m.agent_subscribe(4.0, 2, "as2".into(), agent_call::Subscribe { agent_info: info, tasks: vec![reported], ..Default::default() });
+    m.agent_subscribe(
+        4.0,
+        2,
+        "as2".into(),
+        agent_call::Subscribe {
+            agent_info: info,
+            tasks: vec![reported],
+            ..Default::default()
+        },
+    );
     let actions = m.take_actions();
-    assert_eq!(agent_events(&actions, 2)[0].registered.as_ref().map(|r| r.agent_id.value.clone()), Some(agent.clone()));
-    assert_eq!(m.frameworks[&fw].tasks["t1"].state(), TaskState::TaskRunning);
+    assert_eq!(
+        agent_events(&actions, 2)[0]
+            .registered
+            .as_ref()
+            .map(|r| r.agent_id.value.clone()),
+        Some(agent.clone())
+    );
+    assert_eq!(
+        m.frameworks[&fw].tasks["t1"].state(),
+        TaskState::TaskRunning
+    );
     let back = offers(&allocate(&mut m, 5.0), FW_CONN);
-    assert_eq!(Resources::from_valid(&back[0].resources).scalar("cpus"), 3.0);
+    assert_eq!(
+        Resources::from_valid(&back[0].resources).scalar("cpus"),
+        3.0
+    );
 }
 
 /// After a master restart, an agent reregistering with tasks of an unknown framework
@@ -474,17 +682,35 @@ fn agent_disconnect_rescinds_and_reregister_keeps_tasks() {
 #[test]
 fn reregistration_recovers_unknown_frameworks() {
     let mut m = core();
-    let fw_info = FrameworkInfo { id: Some("old-0001".into()), ..info("f") };
-    let mut t = v1::Task { name: "t".into(), task_id: "t1".into(), framework_id: "old-0001".into(), agent_id: "old-S0".into(), resources: Resources::parse("cpus:1").unwrap_or_default().into_vec(), ..Default::default() };
+    let fw_info = FrameworkInfo {
+        id: Some("old-0001".into()),
+        ..info("f")
+    };
+    let mut t = v1::Task {
+        name: "t".into(),
+        task_id: "t1".into(),
+        framework_id: "old-0001".into(),
+        agent_id: "old-S0".into(),
+        resources: Resources::parse("cpus:1").unwrap_or_default().into_vec(),
+        ..Default::default()
+    };
     t.set_state(TaskState::TaskRunning);
     let mut ai = agent_info("cpus:4;mem:1024");
     ai.id = Some("old-S0".into());
-    m.agent_subscribe(0.0, 1, "as1".into(), agent_call::Subscribe {
-        agent_info: ai,
-        frameworks: vec![api::internal::FrameworkState { framework_info: fw_info.clone(), executors: vec![] }],
-        tasks: vec![t],
-        ..Default::default()
-    });
+    m.agent_subscribe(
+        0.0,
+        1,
+        "as1".into(),
+        agent_call::Subscribe {
+            agent_info: ai,
+            frameworks: vec![api::internal::FrameworkState {
+                framework_info: fw_info.clone(),
+                executors: vec![],
+            }],
+            tasks: vec![t],
+            ..Default::default()
+        },
+    );
     m.take_actions();
     assert!(m.frameworks["old-0001"].recovered);
     assert_eq!(m.agents["old-S0"].free.scalar("cpus"), 3.0);
@@ -501,11 +727,17 @@ fn invalid_role_is_refused_with_error_event() {
     i.role = Some("..".into());
     let call = Call {
         r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe { framework_info: i, ..Default::default() }),
+        subscribe: Some(call::Subscribe {
+            framework_info: i,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     m.subscribe(0.0, 5, "s".into(), call);
     let actions = m.take_actions();
-    assert_eq!(framework_events(&actions, 5)[0].r#type(), event::Type::Error);
+    assert_eq!(
+        framework_events(&actions, 5)[0].r#type(),
+        event::Type::Error
+    );
     assert_eq!(actions.last(), Some(&Action::Close { conn: 5 }));
 }

@@ -67,9 +67,17 @@ pub fn validate_role(role: &str) -> Result<(), String> {
     }
     let bad = role.is_empty()
         || role.starts_with('-')
-        || role.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
-        || role.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part == "*");
-    if bad { Err(format!("Role '{role}' is invalid")) } else { Ok(()) }
+        || role
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        || role
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == ".." || part == "*");
+    if bad {
+        Err(format!("Role '{role}' is invalid"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Checks a FrameworkInfo on SUBSCRIBE and UPDATE_FRAMEWORK.
@@ -79,7 +87,9 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result<(), String> {
         return Err("'FrameworkInfo.roles' is set but the MULTI_ROLE capability is not".into());
     }
     if multi && info.role.is_some() {
-        return Err("'FrameworkInfo.role' must not be set together with the MULTI_ROLE capability".into());
+        return Err(
+            "'FrameworkInfo.role' must not be set together with the MULTI_ROLE capability".into(),
+        );
     }
     let roles = framework_roles(info);
     for role in &roles {
@@ -93,7 +103,9 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result<(), String> {
     }
     let timeout = info.failover_timeout();
     if !timeout.is_finite() || !(0.0..=1e11).contains(&timeout) {
-        return Err(format!("Invalid 'FrameworkInfo.failover_timeout': {timeout}"));
+        return Err(format!(
+            "Invalid 'FrameworkInfo.failover_timeout': {timeout}"
+        ));
     }
     Ok(())
 }
@@ -104,14 +116,22 @@ pub fn validate_task(task: &TaskInfo, duplicate: bool) -> Result<(), String> {
     if id.is_empty() {
         return Err("Task ID must not be empty".into());
     }
-    if id.chars().any(|c| c.is_control() || c == '/' || c.is_whitespace()) || id == "." || id == ".." {
+    if id
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c.is_whitespace())
+        || id == "."
+        || id == ".."
+    {
         return Err(format!("Task ID '{id}' contains invalid characters"));
     }
     if duplicate {
         return Err(format!("Task has duplicate ID: {id}"));
     }
     if task.command.is_some() == task.executor.is_some() {
-        return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".into());
+        return Err(
+            "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+                .into(),
+        );
     }
     if task.resources.is_empty() {
         return Err("Task uses no resources".into());

@@ -19,12 +19,19 @@ pub fn resources_json(resources: &Resources) -> Value {
         let value = match ValueType::try_from(resource.r#type) {
             Ok(ValueType::Scalar) => json!(resources.scalar(&resource.name)),
             Ok(ValueType::Ranges) => {
-                let ranges: Vec<String> =
-                    resources.ranges(&resource.name).iter().map(|(b, e)| format!("{b}-{e}")).collect();
+                let ranges: Vec<String> = resources
+                    .ranges(&resource.name)
+                    .iter()
+                    .map(|(b, e)| format!("{b}-{e}"))
+                    .collect();
                 json!(format!("[{}]", ranges.join(", ")))
             }
             Ok(ValueType::Set) => {
-                let items = resource.set.as_ref().map(|s| s.item.join(", ")).unwrap_or_default();
+                let items = resource
+                    .set
+                    .as_ref()
+                    .map(|s| s.item.join(", "))
+                    .unwrap_or_default();
                 json!(format!("{{{items}}}"))
             }
             _ => continue,
@@ -35,7 +42,9 @@ pub fn resources_json(resources: &Resources) -> Value {
 }
 
 fn state_name(state: i32) -> String {
-    TaskState::try_from(state).map(|s| s.as_str_name().to_owned()).unwrap_or_else(|_| "TASK_UNKNOWN".into())
+    TaskState::try_from(state)
+        .map(|s| s.as_str_name().to_owned())
+        .unwrap_or_else(|_| "TASK_UNKNOWN".into())
 }
 
 fn task_json(task: &TaskEntry) -> Value {
@@ -67,16 +76,29 @@ fn attributes_json(attributes: &[v1::Attribute]) -> Value {
     for a in attributes {
         let value = match ValueType::try_from(a.r#type) {
             Ok(ValueType::Scalar) => json!(a.scalar.as_ref().map_or(0.0, |s| s.value)),
-            Ok(ValueType::Text) => json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default()),
+            Ok(ValueType::Text) => {
+                json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
+            }
             Ok(ValueType::Ranges) => {
                 let r: Vec<String> = a
                     .ranges
                     .as_ref()
-                    .map(|r| r.range.iter().map(|x| format!("{}-{}", x.begin, x.end)).collect())
+                    .map(|r| {
+                        r.range
+                            .iter()
+                            .map(|x| format!("{}-{}", x.begin, x.end))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 json!(format!("[{}]", r.join(", ")))
             }
-            Ok(ValueType::Set) => json!(format!("{{{}}}", a.set.as_ref().map(|s| s.item.join(", ")).unwrap_or_default())),
+            Ok(ValueType::Set) => json!(format!(
+                "{{{}}}",
+                a.set
+                    .as_ref()
+                    .map(|s| s.item.join(", "))
+                    .unwrap_or_default()
+            )),
             Err(_) => continue,
         };
         map.insert(a.name.clone(), value);
@@ -159,7 +181,14 @@ fn framework_json(master: &Master, framework: &Framework) -> Value {
 impl Master {
     fn pid(&self) -> String {
         let info = &self.cfg.master_info;
-        format!("master@{}:{}", info.address.as_ref().and_then(|a| a.ip.clone()).unwrap_or_default(), info.port)
+        format!(
+            "master@{}:{}",
+            info.address
+                .as_ref()
+                .and_then(|a| a.ip.clone())
+                .unwrap_or_default(),
+            info.port
+        )
     }
 
     /// `/state`.
@@ -239,11 +268,26 @@ impl Master {
 
     fn agent_task_counts(&self, agent: &Agent) -> Map<String, Value> {
         let mut counts = Map::new();
-        for name in ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_UNREACHABLE"] {
+        for name in [
+            "TASK_STAGING",
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_KILLING",
+            "TASK_FINISHED",
+            "TASK_KILLED",
+            "TASK_FAILED",
+            "TASK_LOST",
+            "TASK_ERROR",
+            "TASK_UNREACHABLE",
+        ] {
             counts.insert(name.into(), json!(0));
         }
         for (framework_id, task_id) in &agent.tasks {
-            if let Some(t) = self.frameworks.get(framework_id).and_then(|f| f.tasks.get(task_id)) {
+            if let Some(t) = self
+                .frameworks
+                .get(framework_id)
+                .and_then(|f| f.tasks.get(task_id))
+            {
                 bump(&mut counts, t.task.state);
             }
         }
@@ -251,7 +295,8 @@ impl Master {
     }
 
     fn agent_framework_ids(&self, agent: &Agent) -> Vec<String> {
-        let set: std::collections::BTreeSet<String> = agent.tasks.iter().map(|(f, _)| f.clone()).collect();
+        let set: std::collections::BTreeSet<String> =
+            agent.tasks.iter().map(|(f, _)| f.clone()).collect();
         set.into_iter().collect()
     }
 
@@ -261,7 +306,10 @@ impl Master {
         let mut by_state = [0u64; 14];
         for framework in self.frameworks.values() {
             for task in framework.tasks.values() {
-                if let Some(slot) = usize::try_from(task.task.state).ok().and_then(|i| by_state.get_mut(i)) {
+                if let Some(slot) = usize::try_from(task.task.state)
+                    .ok()
+                    .and_then(|i| by_state.get_mut(i))
+                {
                     *slot += 1;
                 }
             }

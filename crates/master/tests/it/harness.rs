@@ -26,7 +26,9 @@ impl TestMaster {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut master::Config)) -> TestMaster {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let mut config = master::Config::new(addr.ip(), addr.port());
         config.allocation_interval = Duration::from_millis(100);
@@ -35,7 +37,12 @@ impl TestMaster {
         let task = tokio::spawn(master::serve(config, listener, async move {
             let _ = stopped.await;
         }));
-        TestMaster { addr, client: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
+        TestMaster {
+            addr,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -48,7 +55,9 @@ impl TestMaster {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            let result = tokio::time::timeout(WAIT, task).await.expect("serve returns after shutdown");
+            let result = tokio::time::timeout(WAIT, task)
+                .await
+                .expect("serve returns after shutdown");
             result.expect("serve task joins").expect("serve returns Ok");
         }
     }
@@ -61,7 +70,12 @@ impl TestMaster {
     }
 
     /// POSTs a scheduler call; returns (status, body).
-    pub async fn call(&self, ct: ContentType, stream_id: Option<&str>, call: &Call) -> (u16, String) {
+    pub async fn call(
+        &self,
+        ct: ContentType,
+        stream_id: Option<&str>,
+        call: &Call,
+    ) -> (u16, String) {
         let mut request = self
             .client
             .post(self.url("/api/v1/scheduler"))
@@ -80,7 +94,10 @@ impl TestMaster {
         let call = Call {
             r#type: Some(call::Type::Subscribe as i32),
             framework_id: info.id.clone(),
-            subscribe: Some(call::Subscribe { framework_info: info, ..Default::default() }),
+            subscribe: Some(call::Subscribe {
+                framework_info: info,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let response = self
@@ -105,12 +122,24 @@ impl TestMaster {
         let framework_id = match first.r#type() {
             event::Type::Subscribed => first.subscribed.expect("subscribed").framework_id.value,
             other => {
-                return Scheduler { ct, stream_id, framework_id: String::new(), events, first: Some((other, first.error)) };
+                return Scheduler {
+                    ct,
+                    stream_id,
+                    framework_id: String::new(),
+                    events,
+                    first: Some((other, first.error)),
+                };
             }
         };
         let heartbeat: Event = events.next_message(ct).await;
         assert_eq!(heartbeat.r#type(), event::Type::Heartbeat);
-        Scheduler { ct, stream_id, framework_id, events, first: None }
+        Scheduler {
+            ct,
+            stream_id,
+            framework_id,
+            events,
+            first: None,
+        }
     }
 }
 
@@ -123,7 +152,11 @@ impl Drop for TestMaster {
 }
 
 pub fn framework(name: &str) -> api::v1::FrameworkInfo {
-    api::v1::FrameworkInfo { user: "root".into(), name: name.into(), ..Default::default() }
+    api::v1::FrameworkInfo {
+        user: "root".into(),
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 /// A RecordIO stream of an HTTP response body.
@@ -134,7 +167,10 @@ pub struct Records {
 
 impl Records {
     pub fn new(response: reqwest::Response) -> Records {
-        Records { body: response.bytes_stream().boxed(), decoder: api::recordio::Decoder::new(64 << 20) }
+        Records {
+            body: response.bytes_stream().boxed(),
+            decoder: api::recordio::Decoder::new(64 << 20),
+        }
     }
 
     /// The next record, or None when the stream ended.
@@ -143,12 +179,17 @@ impl Records {
             if let Some(record) = self.decoder.next().expect("well-formed RecordIO") {
                 return Some(record);
             }
-            let chunk = tokio::time::timeout(WAIT, self.body.next()).await.expect("a record within 10s")?;
+            let chunk = tokio::time::timeout(WAIT, self.body.next())
+                .await
+                .expect("a record within 10s")?;
             self.decoder.push(&chunk.ok()?);
         }
     }
 
-    pub async fn next_message<M: prost::Message + prost::Name + Default>(&mut self, ct: ContentType) -> M {
+    pub async fn next_message<M: prost::Message + prost::Name + Default>(
+        &mut self,
+        ct: ContentType,
+    ) -> M {
         let record = self.next_record().await.expect("stream still open");
         codec::decode(ct, &record).expect("decodable event")
     }
@@ -205,10 +246,19 @@ impl FakeAgent {
         let info = api::v1::AgentInfo {
             hostname: "127.0.0.1".into(),
             port: Some(5051),
-            resources: api::resources::Resources::parse(resources).expect("resources").into_vec(),
+            resources: api::resources::Resources::parse(resources)
+                .expect("resources")
+                .into_vec(),
             ..Default::default()
         };
-        Self::subscribe(master, agent_call::Subscribe { agent_info: info, ..Default::default() }).await
+        Self::subscribe(
+            master,
+            agent_call::Subscribe {
+                agent_info: info,
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     pub async fn subscribe(master: &TestMaster, subscribe: agent_call::Subscribe) -> FakeAgent {
@@ -236,7 +286,11 @@ impl FakeAgent {
         let registered: AgentEvent = events.next_message(ContentType::Protobuf).await;
         assert_eq!(registered.r#type(), agent_event::Type::Registered);
         let agent_id = registered.registered.expect("registered").agent_id.value;
-        FakeAgent { agent_id, stream_id, events }
+        FakeAgent {
+            agent_id,
+            stream_id,
+            events,
+        }
     }
 
     /// The next event that is not a PING.
@@ -264,7 +318,13 @@ impl FakeAgent {
     }
 
     /// Sends a status update with a fresh uuid; returns the uuid.
-    pub async fn update(&self, master: &TestMaster, framework_id: &str, task_id: &str, state: api::v1::TaskState) -> Vec<u8> {
+    pub async fn update(
+        &self,
+        master: &TestMaster,
+        framework_id: &str,
+        task_id: &str,
+        state: api::v1::TaskState,
+    ) -> Vec<u8> {
         let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
         let mut status = api::v1::TaskStatus {
             task_id: task_id.into(),
@@ -291,20 +351,32 @@ impl FakeAgent {
 
 /// A LAUNCH of one command task using `resources` of `offer`.
 pub fn launch(offer: &api::v1::Offer, task_id: &str, resources: &str) -> call::Accept {
-    let role = offer.allocation_info.as_ref().and_then(|a| a.role.clone()).unwrap_or_else(|| "*".into());
+    let role = offer
+        .allocation_info
+        .as_ref()
+        .and_then(|a| a.role.clone())
+        .unwrap_or_else(|| "*".into());
     let task = api::v1::TaskInfo {
         name: task_id.into(),
         task_id: task_id.into(),
         agent_id: offer.agent_id.clone(),
-        resources: api::resources::Resources::parse(resources).expect("resources").allocated_to(&role).into_vec(),
-        command: Some(api::v1::CommandInfo { value: Some("true".into()), ..Default::default() }),
+        resources: api::resources::Resources::parse(resources)
+            .expect("resources")
+            .allocated_to(&role)
+            .into_vec(),
+        command: Some(api::v1::CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     call::Accept {
         offer_ids: vec![offer.id.clone()],
         operations: vec![api::v1::offer::Operation {
             r#type: Some(api::v1::offer::operation::Type::Launch as i32),
-            launch: Some(api::v1::offer::operation::Launch { task_infos: vec![task] }),
+            launch: Some(api::v1::offer::operation::Launch {
+                task_infos: vec![task],
+            }),
             ..Default::default()
         }],
         filters: None,

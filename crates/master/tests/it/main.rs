@@ -2,6 +2,6 @@
 //! reqwest as the scheduler, and a fake agent speaking the agent protocol.
 
 mod harness;
+mod read_endpoints;
 mod scheduler_api;
 mod status_codes;
-mod read_endpoints;

@@ -13,9 +13,21 @@ async fn launch_round_trip(ct: ContentType) {
     let master = TestMaster::start().await;
     let mut agent = FakeAgent::register(&master, "cpus:2;mem:1024").await;
     let mut scheduler = master.subscribe(ct, framework("e2e")).await;
-    assert!(scheduler.framework_id.starts_with(&master.get_json("/state").await["id"].as_str().unwrap_or("?").to_owned()));
+    assert!(
+        scheduler.framework_id.starts_with(
+            &master.get_json("/state").await["id"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        )
+    );
 
-    let offers = scheduler.expect(event::Type::Offers).await.offers.expect("offers").offers;
+    let offers = scheduler
+        .expect(event::Type::Offers)
+        .await
+        .offers
+        .expect("offers")
+        .offers;
     assert_eq!(offers.len(), 1);
     assert_eq!(offers[0].agent_id.value, agent.agent_id);
 
@@ -27,15 +39,34 @@ async fn launch_round_trip(ct: ContentType) {
     assert_eq!(run.r#type(), agent_event::Type::RunTask);
     let run = run.run_task.expect("run_task");
     assert_eq!(run.task.task_id.value, "t1");
-    assert_eq!(run.framework_info.id.as_ref().map(|i| i.value.as_str()), Some(scheduler.framework_id.as_str()));
+    assert_eq!(
+        run.framework_info.id.as_ref().map(|i| i.value.as_str()),
+        Some(scheduler.framework_id.as_str())
+    );
 
-    let uuid = agent.update(&master, &scheduler.framework_id, "t1", TaskState::TaskRunning).await;
-    let update = scheduler.expect(event::Type::Update).await.update.expect("update").status;
+    let uuid = agent
+        .update(
+            &master,
+            &scheduler.framework_id,
+            "t1",
+            TaskState::TaskRunning,
+        )
+        .await;
+    let update = scheduler
+        .expect(event::Type::Update)
+        .await
+        .update
+        .expect("update")
+        .status;
     assert_eq!(update.state(), TaskState::TaskRunning);
     assert_eq!(update.uuid.as_deref(), Some(uuid.as_slice()));
 
     let mut ack = scheduler.call(call::Type::Acknowledge);
-    ack.acknowledge = Some(call::Acknowledge { agent_id: agent.agent_id.as_str().into(), task_id: "t1".into(), uuid: uuid.clone() });
+    ack.acknowledge = Some(call::Acknowledge {
+        agent_id: agent.agent_id.as_str().into(),
+        task_id: "t1".into(),
+        uuid: uuid.clone(),
+    });
     assert_eq!(scheduler.send(&master, &ack).await.0, 202);
     let acked = agent.next().await;
     assert_eq!(acked.r#type(), agent_event::Type::Acknowledge);
@@ -62,8 +93,11 @@ async fn launch_round_trip_protobuf() {
 /// stream is chunked even though the request said `Connection: close` (as pymesos does).
 #[tokio::test]
 async fn heartbeats_arrive_on_a_chunked_stream() {
-    let master = TestMaster::start_with(|c| c.heartbeat_interval = std::time::Duration::from_millis(100)).await;
-    let body = br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"hb"}}}"#.to_vec();
+    let master =
+        TestMaster::start_with(|c| c.heartbeat_interval = std::time::Duration::from_millis(100))
+            .await;
+    let body =
+        br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"hb"}}}"#.to_vec();
     let response = master
         .client
         .post(master.url("/api/v1/scheduler"))
@@ -74,13 +108,28 @@ async fn heartbeats_arrive_on_a_chunked_stream() {
         .await
         .expect("subscribe");
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers().get("transfer-encoding").and_then(|v| v.to_str().ok()), Some("chunked"));
-    assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
+    assert_eq!(
+        response
+            .headers()
+            .get("transfer-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("chunked")
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
     assert!(response.headers().get("Mesos-Stream-Id").is_some());
     let mut records = Records::new(response);
     let first: api::v1::scheduler::Event = records.next_message(ContentType::Json).await;
     assert_eq!(first.r#type(), event::Type::Subscribed);
-    assert_eq!(first.subscribed.and_then(|s| s.heartbeat_interval_seconds), Some(0.1));
+    assert_eq!(
+        first.subscribed.and_then(|s| s.heartbeat_interval_seconds),
+        Some(0.1)
+    );
     for _ in 0..3 {
         let next: api::v1::scheduler::Event = records.next_message(ContentType::Json).await;
         assert_eq!(next.r#type(), event::Type::Heartbeat);
@@ -94,7 +143,12 @@ async fn teardown_reaches_agent_and_closes_stream() {
     let master = TestMaster::start().await;
     let mut agent = FakeAgent::register(&master, "cpus:2;mem:1024").await;
     let mut scheduler = master.subscribe(ContentType::Json, framework("td")).await;
-    let offers = scheduler.expect(event::Type::Offers).await.offers.expect("offers").offers;
+    let offers = scheduler
+        .expect(event::Type::Offers)
+        .await
+        .offers
+        .expect("offers")
+        .offers;
     let mut accept = scheduler.call(call::Type::Accept);
     accept.accept = Some(launch(&offers[0], "t1", "cpus:1;mem:64"));
     assert_eq!(scheduler.send(&master, &accept).await.0, 202);
@@ -110,7 +164,10 @@ async fn teardown_reaches_agent_and_closes_stream() {
         }
     }
     let state = master.get_json("/state").await;
-    assert_eq!(state["completed_frameworks"][0]["id"], scheduler.framework_id.as_str());
+    assert_eq!(
+        state["completed_frameworks"][0]["id"],
+        scheduler.framework_id.as_str()
+    );
     master.stop().await;
 }
 
@@ -123,7 +180,12 @@ async fn resubscribe_within_failover_timeout_keeps_tasks() {
     let mut info = framework("fo");
     info.failover_timeout = Some(60.0);
     let mut scheduler = master.subscribe(ContentType::Json, info.clone()).await;
-    let offers = scheduler.expect(event::Type::Offers).await.offers.expect("offers").offers;
+    let offers = scheduler
+        .expect(event::Type::Offers)
+        .await
+        .offers
+        .expect("offers")
+        .offers;
     let mut accept = scheduler.call(call::Type::Accept);
     accept.accept = Some(launch(&offers[0], "t1", "cpus:1;mem:64"));
     assert_eq!(scheduler.send(&master, &accept).await.0, 202);
@@ -144,12 +206,23 @@ async fn invalid_offer_gets_task_lost() {
     let master = TestMaster::start().await;
     let _agent = FakeAgent::register(&master, "cpus:2;mem:1024").await;
     let mut scheduler = master.subscribe(ContentType::Json, framework("inv")).await;
-    let mut offer = scheduler.expect(event::Type::Offers).await.offers.expect("offers").offers.remove(0);
+    let mut offer = scheduler
+        .expect(event::Type::Offers)
+        .await
+        .offers
+        .expect("offers")
+        .offers
+        .remove(0);
     offer.id = "no-such-offer".into();
     let mut accept = scheduler.call(call::Type::Accept);
     accept.accept = Some(launch(&offer, "t1", "cpus:1;mem:64"));
     assert_eq!(scheduler.send(&master, &accept).await.0, 202);
-    let status = scheduler.expect(event::Type::Update).await.update.expect("update").status;
+    let status = scheduler
+        .expect(event::Type::Update)
+        .await
+        .update
+        .expect("update")
+        .status;
     assert_eq!(status.state(), TaskState::TaskLost);
     assert_eq!(status.reason(), api::v1::task_status::Reason::InvalidOffers);
     assert!(status.uuid.is_none());
@@ -161,10 +234,15 @@ async fn invalid_offer_gets_task_lost() {
 async fn explicit_reconcile_over_http() {
     let master = TestMaster::start().await;
     let agent = FakeAgent::register(&master, "cpus:2;mem:1024").await;
-    let mut scheduler = master.subscribe(ContentType::Protobuf, framework("rec")).await;
+    let mut scheduler = master
+        .subscribe(ContentType::Protobuf, framework("rec"))
+        .await;
     let mut reconcile = scheduler.call(call::Type::Reconcile);
     reconcile.reconcile = Some(call::Reconcile {
-        tasks: vec![call::reconcile::Task { task_id: "ghost".into(), agent_id: Some(agent.agent_id.as_str().into()) }],
+        tasks: vec![call::reconcile::Task {
+            task_id: "ghost".into(),
+            agent_id: Some(agent.agent_id.as_str().into()),
+        }],
     });
     assert_eq!(scheduler.send(&master, &reconcile).await.0, 202);
     let status = loop {
@@ -175,6 +253,9 @@ async fn explicit_reconcile_over_http() {
     };
     assert_eq!(status.task_id.value, "ghost");
     assert_eq!(status.state(), TaskState::TaskLost);
-    assert_eq!(status.reason(), api::v1::task_status::Reason::Reconciliation);
+    assert_eq!(
+        status.reason(),
+        api::v1::task_status::Reason::Reconciliation
+    );
     master.stop().await;
 }

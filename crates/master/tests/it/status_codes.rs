@@ -5,7 +5,12 @@ use api::v1::scheduler::{Call, call, event};
 
 use crate::harness::*;
 
-async fn post_raw(master: &TestMaster, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String, reqwest::header::HeaderMap) {
+async fn post_raw(
+    master: &TestMaster,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String, reqwest::header::HeaderMap) {
     let mut request = master.client.post(master.url(path)).body(body);
     for (k, v) in headers {
         request = request.header(*k, *v);
@@ -22,9 +27,20 @@ const JSON: (&str, &str) = ("Content-Type", "application/json");
 async fn get_is_405_with_allow_post() {
     let master = TestMaster::start().await;
     for path in ["/api/v1/scheduler", "/master/api/v1/scheduler"] {
-        let response = master.client.get(master.url(path)).send().await.expect("GET");
+        let response = master
+            .client
+            .get(master.url(path))
+            .send()
+            .await
+            .expect("GET");
         assert_eq!(response.status(), 405);
-        assert_eq!(response.headers().get("Allow").and_then(|v| v.to_str().ok()), Some("POST"));
+        assert_eq!(
+            response
+                .headers()
+                .get("Allow")
+                .and_then(|v| v.to_str().ok()),
+            Some("POST")
+        );
     }
     master.stop().await;
 }
@@ -40,18 +56,30 @@ async fn missing_content_type_is_400() {
 #[tokio::test]
 async fn other_content_type_is_415() {
     let master = TestMaster::start().await;
-    let (status, _, _) = post_raw(&master, "/api/v1/scheduler", &[("Content-Type", "text/plain")], b"{}".to_vec()).await;
+    let (status, _, _) = post_raw(
+        &master,
+        "/api/v1/scheduler",
+        &[("Content-Type", "text/plain")],
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!(status, 415);
 }
 
 #[tokio::test]
 async fn malformed_json_and_protobuf_are_400() {
     let master = TestMaster::start().await;
-    let (status, body, _) = post_raw(&master, "/api/v1/scheduler", &[JSON], b"{not json".to_vec()).await;
+    let (status, body, _) =
+        post_raw(&master, "/api/v1/scheduler", &[JSON], b"{not json".to_vec()).await;
     assert_eq!(status, 400);
     assert!(!body.is_empty());
-    let (status, body, _) =
-        post_raw(&master, "/api/v1/scheduler", &[("Content-Type", "application/x-protobuf")], vec![0xff, 0xff, 0xff]).await;
+    let (status, body, _) = post_raw(
+        &master,
+        "/api/v1/scheduler",
+        &[("Content-Type", "application/x-protobuf")],
+        vec![0xff, 0xff, 0xff],
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(!body.is_empty());
 }
@@ -73,11 +101,26 @@ async fn call_validation_is_400() {
         (r#"{}"#, "type"),
         (r#"{"type":"SUBSCRIBE"}"#, "subscribe"),
         (r#"{"type":"DECLINE"}"#, "framework_id"),
-        (r#"{"type":"DECLINE","framework_id":{"value":"x"}}"#, "decline"),
-        (r#"{"type":"SUBSCRIBE","framework_id":{"value":"a"},"subscribe":{"framework_info":{"user":"u","name":"n","id":{"value":"b"}}}}"#, "framework_id"),
-        (r#"{"type":"ACKNOWLEDGE","framework_id":{"value":"x"},"acknowledge":{"agent_id":{"value":"a"},"task_id":{"value":"t"},"uuid":"AAAA"}}"#, "UUID"),
+        (
+            r#"{"type":"DECLINE","framework_id":{"value":"x"}}"#,
+            "decline",
+        ),
+        (
+            r#"{"type":"SUBSCRIBE","framework_id":{"value":"a"},"subscribe":{"framework_info":{"user":"u","name":"n","id":{"value":"b"}}}}"#,
+            "framework_id",
+        ),
+        (
+            r#"{"type":"ACKNOWLEDGE","framework_id":{"value":"x"},"acknowledge":{"agent_id":{"value":"a"},"task_id":{"value":"t"},"uuid":"AAAA"}}"#,
+            "UUID",
+        ),
     ] {
-        let (status, text, _) = post_raw(&master, "/api/v1/scheduler", &[JSON], body.as_bytes().to_vec()).await;
+        let (status, text, _) = post_raw(
+            &master,
+            "/api/v1/scheduler",
+            &[JSON],
+            body.as_bytes().to_vec(),
+        )
+        .await;
         assert_eq!(status, 400, "{body}: {text}");
         assert!(text.contains(needle), "{body}: {text}");
     }
@@ -86,8 +129,15 @@ async fn call_validation_is_400() {
 #[tokio::test]
 async fn subscribe_with_stream_id_is_400() {
     let master = TestMaster::start().await;
-    let body = br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}"#.to_vec();
-    let (status, text, _) = post_raw(&master, "/api/v1/scheduler", &[JSON, ("Mesos-Stream-Id", "x")], body).await;
+    let body =
+        br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}"#.to_vec();
+    let (status, text, _) = post_raw(
+        &master,
+        "/api/v1/scheduler",
+        &[JSON, ("Mesos-Stream-Id", "x")],
+        body,
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(text.contains("Mesos-Stream-Id"), "{text}");
 }
@@ -95,8 +145,15 @@ async fn subscribe_with_stream_id_is_400() {
 #[tokio::test]
 async fn subscribe_with_unacceptable_accept_is_406() {
     let master = TestMaster::start().await;
-    let body = br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}"#.to_vec();
-    let (status, _, _) = post_raw(&master, "/api/v1/scheduler", &[JSON, ("Accept", "text/html")], body).await;
+    let body =
+        br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}"#.to_vec();
+    let (status, _, _) = post_raw(
+        &master,
+        "/api/v1/scheduler",
+        &[JSON, ("Accept", "text/html")],
+        body,
+    )
+    .await;
     assert_eq!(status, 406);
 }
 
@@ -112,7 +169,11 @@ async fn oversized_body_is_413() {
 #[tokio::test]
 async fn unknown_framework_is_400_and_disconnected_is_403() {
     let master = TestMaster::start().await;
-    let mut revive = Call { r#type: Some(call::Type::Revive as i32), framework_id: Some("nope".into()), ..Default::default() };
+    let mut revive = Call {
+        r#type: Some(call::Type::Revive as i32),
+        framework_id: Some("nope".into()),
+        ..Default::default()
+    };
     let (status, text) = master.call(ContentType::Json, Some("s"), &revive).await;
     assert_eq!((status, text.as_str()), (400, "Framework cannot be found"));
 
@@ -123,7 +184,9 @@ async fn unknown_framework_is_400_and_disconnected_is_403() {
     let stream_id = scheduler.stream_id.clone();
     drop(scheduler);
     testkit::poll_until_async(WAIT, "framework disconnected", || async {
-        let (status, _) = master.call(ContentType::Json, Some(&stream_id), &revive).await;
+        let (status, _) = master
+            .call(ContentType::Json, Some(&stream_id), &revive)
+            .await;
         (status == 403).then_some(())
     })
     .await
@@ -153,7 +216,10 @@ async fn unknown_call_type_is_501_and_update_framework_is_200() {
     let mut update = scheduler.call(call::Type::UpdateFramework);
     let mut info = framework("renamed");
     info.id = Some(scheduler.framework_id.as_str().into());
-    update.update_framework = Some(call::UpdateFramework { framework_info: info, ..Default::default() });
+    update.update_framework = Some(call::UpdateFramework {
+        framework_info: info,
+        ..Default::default()
+    });
     assert_eq!(scheduler.send(&master, &update).await.0, 200);
     let request = scheduler.call(call::Type::Request);
     assert_eq!(scheduler.send(&master, &request).await.0, 202);
@@ -175,7 +241,10 @@ async fn resubscribing_a_removed_framework_gets_error_event() {
     let (kind, error) = again.first.take().expect("refused");
     assert_eq!(kind, event::Type::Error);
     assert_eq!(error.expect("error").message, "Framework has been removed");
-    assert!(again.events.next_record().await.is_none(), "stream closes after ERROR");
+    assert!(
+        again.events.next_record().await.is_none(),
+        "stream closes after ERROR"
+    );
 }
 
 /// The agent endpoint refuses calls with a stale stream id.
@@ -184,6 +253,9 @@ async fn agent_call_with_wrong_stream_id_is_400() {
     let master = TestMaster::start().await;
     let mut agent = FakeAgent::register(&master, "cpus:1;mem:256").await;
     agent.stream_id = "stale".into();
-    let pong = api::internal::AgentCall { r#type: Some(api::internal::agent_call::Type::Pong as i32), ..Default::default() };
+    let pong = api::internal::AgentCall {
+        r#type: Some(api::internal::agent_call::Type::Pong as i32),
+        ..Default::default()
+    };
     assert_eq!(agent.post(&master, pong).await, 400);
 }

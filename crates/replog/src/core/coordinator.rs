@@ -13,7 +13,12 @@ use crate::types::{Action, Addr, Message, Position, Proposal, Status, Value, Ver
 pub(super) enum Coordinator {
     Idle,
     Electing(Electing),
-    Filling { id: u64, proposal: Proposal, end: Position, deadline: Duration },
+    Filling {
+        id: u64,
+        proposal: Proposal,
+        end: Position,
+        deadline: Duration,
+    },
     Elected(Elected),
 }
 
@@ -80,7 +85,11 @@ impl Node {
             end: 0,
             deadline,
         });
-        self.broadcast(Message::PromiseRequest { tag, proposal, position: None });
+        self.broadcast(Message::PromiseRequest {
+            tag,
+            proposal,
+            position: None,
+        });
     }
 
     /// Fails every outstanding request of the coordinator and goes back to `Idle`.
@@ -91,7 +100,11 @@ impl Node {
             Coordinator::Filling { id, .. } => self.reply(id, Err(error)),
             Coordinator::Elected(elected) => {
                 for (position, write) in elected.inflight {
-                    let result = if write.chosen { Ok(Response::Written { position }) } else { Err(error.clone()) };
+                    let result = if write.chosen {
+                        Ok(Response::Written { position })
+                    } else {
+                        Err(error.clone())
+                    };
                     self.reply(write.id, result);
                 }
             }
@@ -100,19 +113,36 @@ impl Node {
 
     pub(super) fn on_coordinator_response(&mut self, from: Addr, msg: Message) {
         match msg {
-            Message::PromiseResponse { tag, verdict, proposal, position: None, end, .. } => {
-                self.on_elect_response(from, tag, verdict, proposal, end)
-            }
-            Message::WriteResponse { tag, verdict, proposal, position } => {
-                self.on_write_response(from, tag, verdict, proposal, position)
-            }
+            Message::PromiseResponse {
+                tag,
+                verdict,
+                proposal,
+                position: None,
+                end,
+                ..
+            } => self.on_elect_response(from, tag, verdict, proposal, end),
+            Message::WriteResponse {
+                tag,
+                verdict,
+                proposal,
+                position,
+            } => self.on_write_response(from, tag, verdict, proposal, position),
             _ => {}
         }
     }
 
-    fn on_elect_response(&mut self, from: Addr, tag: u64, verdict: Verdict, proposal: Proposal, end: Position) {
+    fn on_elect_response(
+        &mut self,
+        from: Addr,
+        tag: u64,
+        verdict: Verdict,
+        proposal: Proposal,
+        end: Position,
+    ) {
         let quorum = self.quorum();
-        let Coordinator::Electing(e) = &mut self.coordinator else { return };
+        let Coordinator::Electing(e) = &mut self.coordinator else {
+            return;
+        };
         if e.tag != tag || e.responders.contains(&from) {
             return;
         }
@@ -141,21 +171,36 @@ impl Node {
 
     fn start_filling(&mut self, id: u64, proposal: Proposal, end: Position) {
         let deadline = self.now + self.cfg.timing.op_timeout;
-        self.coordinator = Coordinator::Filling { id, proposal, end, deadline };
+        self.coordinator = Coordinator::Filling {
+            id,
+            proposal,
+            end,
+            deadline,
+        };
         let missing = self.replica.missing_in(0, end);
         tracing::debug!(node = %self.cfg.self_addr, proposal, end, missing = missing.len(), "promised; filling");
         self.start_fills(missing, deadline, Duration::ZERO);
     }
 
     pub(super) fn progress_coordinator(&mut self) {
-        let Coordinator::Filling { id, proposal, end, .. } = self.coordinator else { return };
+        let Coordinator::Filling {
+            id, proposal, end, ..
+        } = self.coordinator
+        else {
+            return;
+        };
         if !self.replica.missing_in(0, end).is_empty() {
             return;
         }
         let tag = self.tag();
         tracing::info!(node = %self.cfg.self_addr, proposal, position = end, "elected");
-        self.coordinator =
-            Coordinator::Elected(Elected { proposal, tag, next: end + 1, inflight: BTreeMap::new(), exclusive: false });
+        self.coordinator = Coordinator::Elected(Elected {
+            proposal,
+            tag,
+            next: end + 1,
+            inflight: BTreeMap::new(),
+            exclusive: false,
+        });
         self.reply(id, Ok(Response::Elected { end }));
     }
 
@@ -182,25 +227,52 @@ impl Node {
             deadline: now + timing.op_timeout,
         };
         e.inflight.insert(position, write);
-        let msg = Message::WriteRequest { tag: e.tag, proposal: e.proposal, position, value };
+        let msg = Message::WriteRequest {
+            tag: e.tag,
+            proposal: e.proposal,
+            position,
+            value,
+        };
         self.broadcast(msg);
     }
 
     pub(super) fn reconfigure(&mut self, id: u64, members: Vec<Addr>) {
-        if members.is_empty() || members.iter().collect::<std::collections::BTreeSet<_>>().len() != members.len() {
-            return self.reply(id, Err(RequestError::Invalid("members must be non-empty and distinct".into())));
+        if members.is_empty()
+            || members
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                != members.len()
+        {
+            return self.reply(
+                id,
+                Err(RequestError::Invalid(
+                    "members must be non-empty and distinct".into(),
+                )),
+            );
         }
         self.write(id, Value::Reconfig { members });
     }
 
-    fn on_write_response(&mut self, from: Addr, tag: u64, verdict: Verdict, proposal: Proposal, position: Position) {
+    fn on_write_response(
+        &mut self,
+        from: Addr,
+        tag: u64,
+        verdict: Verdict,
+        proposal: Proposal,
+        position: Position,
+    ) {
         let quorum = self.quorum();
-        let Coordinator::Elected(e) = &mut self.coordinator else { return };
+        let Coordinator::Elected(e) = &mut self.coordinator else {
+            return;
+        };
         if e.tag != tag {
             return;
         }
         let elected_proposal = e.proposal;
-        let Some(write) = e.inflight.get_mut(&position) else { return };
+        let Some(write) = e.inflight.get_mut(&position) else {
+            return;
+        };
         match verdict {
             Verdict::Reject => {
                 self.saw_proposal(proposal);
@@ -263,11 +335,22 @@ impl Node {
     fn resend_writes(&mut self) {
         let (now, retry) = (self.now, self.cfg.timing.retry);
         let members = self.members().to_vec();
-        let Coordinator::Elected(e) = &mut self.coordinator else { return };
+        let Coordinator::Elected(e) = &mut self.coordinator else {
+            return;
+        };
         let mut sends = Vec::new();
-        for (position, write) in e.inflight.iter_mut().filter(|(_, w)| !w.chosen && now >= w.resend_at) {
+        for (position, write) in e
+            .inflight
+            .iter_mut()
+            .filter(|(_, w)| !w.chosen && now >= w.resend_at)
+        {
             write.resend_at = now + retry;
-            let msg = Message::WriteRequest { tag: e.tag, proposal: e.proposal, position: *position, value: write.value.clone() };
+            let msg = Message::WriteRequest {
+                tag: e.tag,
+                proposal: e.proposal,
+                position: *position,
+                value: write.value.clone(),
+            };
             for to in members.iter().filter(|a| !write.accepts.contains(a)) {
                 sends.push((to.clone(), msg.clone()));
             }

@@ -36,7 +36,12 @@ impl Node {
     /// Starts fills for `positions` (reusing running ones), kept alive until `expires`.
     /// With a `delay`, the first round waits: positions a live writer has in flight get
     /// learned from its broadcast instead of being contended (which would demote it).
-    pub(super) fn start_fills(&mut self, positions: Vec<Position>, expires: Duration, delay: Duration) {
+    pub(super) fn start_fills(
+        &mut self,
+        positions: Vec<Position>,
+        expires: Duration,
+        delay: Duration,
+    ) {
         for p in positions {
             if let Some(fill) = self.fills.get_mut(&p) {
                 fill.expires = fill.expires.max(expires);
@@ -62,13 +67,29 @@ impl Node {
     }
 
     fn restart_fill(&mut self, p: Position) {
-        let floor = self.fills.get(&p).map_or(0, |f| f.rejected.unwrap_or(0).max(f.proposal));
+        let floor = self
+            .fills
+            .get(&p)
+            .map_or(0, |f| f.rejected.unwrap_or(0).max(f.proposal));
         let proposal = self.next_proposal(floor);
         let tag = self.tag();
         let retry_at = self.now + self.cfg.timing.retry;
-        let Some(fill) = self.fills.get_mut(&p) else { return };
-        *fill = Fill { tag, proposal, phase: Phase::Promising, retry_at, expires: fill.expires, ..reset(fill) };
-        self.broadcast(Message::PromiseRequest { tag, proposal, position: Some(p) });
+        let Some(fill) = self.fills.get_mut(&p) else {
+            return;
+        };
+        *fill = Fill {
+            tag,
+            proposal,
+            phase: Phase::Promising,
+            retry_at,
+            expires: fill.expires,
+            ..reset(fill)
+        };
+        self.broadcast(Message::PromiseRequest {
+            tag,
+            proposal,
+            position: Some(p),
+        });
     }
 
     fn back_off(&mut self, p: Position) {
@@ -83,35 +104,65 @@ impl Node {
     pub(super) fn tick_fills(&mut self) {
         let now = self.now;
         self.fills.retain(|_, f| now < f.expires);
-        let due: Vec<Position> = self.fills.iter().filter(|(_, f)| now >= f.retry_at).map(|(p, _)| *p).collect();
+        let due: Vec<Position> = self
+            .fills
+            .iter()
+            .filter(|(_, f)| now >= f.retry_at)
+            .map(|(p, _)| *p)
+            .collect();
         for p in due {
-            let backing_off = self.fills.get(&p).is_some_and(|f| f.phase == Phase::Backoff);
-            if backing_off { self.restart_fill(p) } else { self.back_off(p) }
+            let backing_off = self
+                .fills
+                .get(&p)
+                .is_some_and(|f| f.phase == Phase::Backoff);
+            if backing_off {
+                self.restart_fill(p)
+            } else {
+                self.back_off(p)
+            }
         }
     }
 
     pub(super) fn on_fill_response(&mut self, p: Position, from: Addr, msg: Message) {
         match msg {
-            Message::PromiseResponse { verdict, proposal, action, .. } => {
-                self.on_fill_promise(p, from, verdict, proposal, action)
-            }
-            Message::WriteResponse { verdict, proposal, .. } => self.on_fill_write(p, from, verdict, proposal),
+            Message::PromiseResponse {
+                verdict,
+                proposal,
+                action,
+                ..
+            } => self.on_fill_promise(p, from, verdict, proposal, action),
+            Message::WriteResponse {
+                verdict, proposal, ..
+            } => self.on_fill_write(p, from, verdict, proposal),
             _ => {}
         }
     }
 
-    fn on_fill_promise(&mut self, p: Position, from: Addr, verdict: Verdict, proposal: Proposal, action: Option<Action>) {
+    fn on_fill_promise(
+        &mut self,
+        p: Position,
+        from: Addr,
+        verdict: Verdict,
+        proposal: Proposal,
+        action: Option<Action>,
+    ) {
         let quorum = self.quorum();
-        let Some(fill) = self.fills.get_mut(&p) else { return };
+        let Some(fill) = self.fills.get_mut(&p) else {
+            return;
+        };
         if fill.phase != Phase::Promising || fill.responders.contains(&from) {
             return;
         }
         fill.responders.push(from);
         match (verdict, action) {
-            (Verdict::Accept, Some(action)) if action.learned => return self.learn_and_broadcast(action),
+            (Verdict::Accept, Some(action)) if action.learned => {
+                return self.learn_and_broadcast(action);
+            }
             (Verdict::Accept, action) => {
                 fill.accepts += 1;
-                if let Some(action) = action.filter(|a| a.performed > fill.best.as_ref().and_then(|b| b.performed)) {
+                if let Some(action) =
+                    action.filter(|a| a.performed > fill.best.as_ref().and_then(|b| b.performed))
+                {
                     fill.best = Some(action);
                 }
             }
@@ -123,7 +174,9 @@ impl Node {
 
     fn on_fill_write(&mut self, p: Position, from: Addr, verdict: Verdict, proposal: Proposal) {
         let quorum = self.quorum();
-        let Some(fill) = self.fills.get_mut(&p) else { return };
+        let Some(fill) = self.fills.get_mut(&p) else {
+            return;
+        };
         if fill.phase != Phase::Writing || fill.responders.contains(&from) {
             return;
         }
@@ -138,7 +191,9 @@ impl Node {
 
     /// Moves a fill on once its phase has a quorum of answers.
     fn decide_fill(&mut self, p: Position, quorum: usize, phase: Phase) {
-        let Some(fill) = self.fills.get(&p) else { return };
+        let Some(fill) = self.fills.get(&p) else {
+            return;
+        };
         if fill.ignores >= quorum {
             return self.back_off(p);
         }
@@ -150,7 +205,11 @@ impl Node {
             return self.back_off(p);
         }
         let proposal = fill.proposal;
-        let value = fill.best.as_ref().and_then(|a| a.value.clone()).unwrap_or(Value::Nop { tombstone: false });
+        let value = fill
+            .best
+            .as_ref()
+            .and_then(|a| a.value.clone())
+            .unwrap_or(Value::Nop { tombstone: false });
         match phase {
             Phase::Promising => self.fill_write(p, proposal, value),
             _ => self.learn_and_broadcast(Action::learned(p, proposal, value)),
@@ -160,10 +219,25 @@ impl Node {
     fn fill_write(&mut self, p: Position, proposal: Proposal, value: Value) {
         let tag = self.tag();
         let retry_at = self.now + self.cfg.timing.retry;
-        let Some(fill) = self.fills.get_mut(&p) else { return };
+        let Some(fill) = self.fills.get_mut(&p) else {
+            return;
+        };
         let best = fill.best.take();
-        *fill = Fill { tag, proposal, phase: Phase::Writing, retry_at, expires: fill.expires, best, ..reset(fill) };
-        self.broadcast(Message::WriteRequest { tag, proposal, position: p, value });
+        *fill = Fill {
+            tag,
+            proposal,
+            phase: Phase::Writing,
+            retry_at,
+            expires: fill.expires,
+            best,
+            ..reset(fill)
+        };
+        self.broadcast(Message::WriteRequest {
+            tag,
+            proposal,
+            position: p,
+            value,
+        });
     }
 }
 

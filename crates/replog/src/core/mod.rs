@@ -87,10 +87,16 @@ pub enum Request {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
     /// Elected: every position `<= end` is learned locally; the next append goes to `end + 1`.
-    Elected { end: Position },
+    Elected {
+        end: Position,
+    },
     /// The entry is chosen at `position` and learned locally.
-    Written { position: Position },
-    CaughtUp { end: Position },
+    Written {
+        position: Position,
+    },
+    CaughtUp {
+        end: Position,
+    },
 }
 
 /// Why a request failed. All are operating errors a caller may retry (after `Elect` again
@@ -122,8 +128,14 @@ pub type RequestResult = Result<Response, RequestError>;
 /// Inputs to [`Node::step`].
 #[derive(Clone, Debug)]
 pub enum Input {
-    Message { from: Addr, msg: Message },
-    Request { id: u64, request: Request },
+    Message {
+        from: Addr,
+        msg: Message,
+    },
+    Request {
+        id: u64,
+        request: Request,
+    },
     /// Time passed; drivers tick every few milliseconds.
     Tick,
 }
@@ -137,10 +149,18 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     Persist(Record),
-    Send { to: Addr, msg: Message },
-    Reply { id: u64, result: RequestResult },
+    Send {
+        to: Addr,
+        msg: Message,
+    },
+    Reply {
+        id: u64,
+        result: RequestResult,
+    },
     /// The truncation point advanced: storage may reclaim space (see `Replica::snapshot_records`).
-    Compact { begin: Position },
+    Compact {
+        begin: Position,
+    },
 }
 
 pub struct Node {
@@ -191,7 +211,9 @@ impl Node {
         }
         self.progress();
         if self.replica.begin() > begin {
-            self.out.push(Output::Compact { begin: self.replica.begin() });
+            self.out.push(Output::Compact {
+                begin: self.replica.begin(),
+            });
         }
     }
 
@@ -207,7 +229,11 @@ impl Node {
     }
     /// The replica set in force: the durable one, else the configured one.
     pub fn members(&self) -> &[Addr] {
-        if self.replica.members().is_empty() { &self.cfg.members } else { self.replica.members() }
+        if self.replica.members().is_empty() {
+            &self.cfg.members
+        } else {
+            self.replica.members()
+        }
     }
     pub fn quorum(&self) -> usize {
         majority(self.members().len())
@@ -244,7 +270,9 @@ impl Node {
             return;
         }
         match msg {
-            Message::PromiseResponse { .. } | Message::WriteResponse { .. } => self.on_response(from, msg),
+            Message::PromiseResponse { .. } | Message::WriteResponse { .. } => {
+                self.on_response(from, msg)
+            }
             Message::RecoverResponse { .. } => self.on_recover_response(from, msg),
             request => {
                 let handled = self.replica.handle(request);
@@ -332,7 +360,11 @@ impl Node {
     /// A proposal above `floor`, unique to this node: `(round << 8) | member index`.
     fn next_proposal(&mut self, floor: Proposal) -> Proposal {
         let floor = floor.max(self.highest).max(self.replica.promised());
-        let index = self.members().iter().position(|a| *a == self.cfg.self_addr).unwrap_or(255) as u64;
+        let index = self
+            .members()
+            .iter()
+            .position(|a| *a == self.cfg.self_addr)
+            .unwrap_or(255) as u64;
         let proposal = (((floor >> 8) + 1) << 8) | (index & 0xff);
         self.highest = proposal;
         proposal

@@ -29,7 +29,14 @@ pub(super) struct Probe {
 }
 
 impl Probe {
-    fn record(&mut self, from: Addr, status: Status, begin: Position, end: Position, promised: Proposal) -> bool {
+    fn record(
+        &mut self,
+        from: Addr,
+        status: Status,
+        begin: Position,
+        end: Position,
+        promised: Proposal,
+    ) -> bool {
         if self.responders.contains(&from) {
             return false;
         }
@@ -69,7 +76,11 @@ impl Node {
         let tag = self.tag();
         let until = self.now + self.jitter(self.cfg.timing.recover_retry);
         self.broadcast(Message::RecoverRequest { tag });
-        Probe { tag, until, ..Probe::default() }
+        Probe {
+            tag,
+            until,
+            ..Probe::default()
+        }
     }
 
     pub(super) fn tick_recovery(&mut self) {
@@ -88,7 +99,16 @@ impl Node {
     }
 
     pub(super) fn on_recover_response(&mut self, from: Addr, msg: Message) {
-        let Message::RecoverResponse { tag, status, begin, end, promised } = msg else { return };
+        let Message::RecoverResponse {
+            tag,
+            status,
+            begin,
+            end,
+            promised,
+        } = msg
+        else {
+            return;
+        };
         if let Some(i) = self.catchups.iter().position(|c| c.probe.tag == tag) {
             return self.on_catchup_response(i, from, status, begin, end, promised);
         }
@@ -142,8 +162,12 @@ impl Node {
     }
 
     pub(super) fn progress_recovery(&mut self) {
-        let Some((begin, end, promised, _)) = self.recovery.catching_up else { return };
-        if self.replica.status() != Status::Recovering || !self.replica.missing_in(begin, end).is_empty() {
+        let Some((begin, end, promised, _)) = self.recovery.catching_up else {
+            return;
+        };
+        if self.replica.status() != Status::Recovering
+            || !self.replica.missing_in(begin, end).is_empty()
+        {
             return;
         }
         self.recovery.catching_up = None;
@@ -160,13 +184,29 @@ impl Node {
         }
         let probe = self.new_probe();
         let deadline = self.now + self.cfg.timing.op_timeout;
-        self.catchups.push(Catchup { id, probe, range: None, deadline });
+        self.catchups.push(Catchup {
+            id,
+            probe,
+            range: None,
+            deadline,
+        });
     }
 
-    fn on_catchup_response(&mut self, i: usize, from: Addr, status: Status, begin: Position, end: Position, promised: Proposal) {
+    fn on_catchup_response(
+        &mut self,
+        i: usize,
+        from: Addr,
+        status: Status,
+        begin: Position,
+        end: Position,
+        promised: Proposal,
+    ) {
         let quorum = self.quorum();
         let c = &mut self.catchups[i];
-        if c.range.is_some() || !c.probe.record(from, status, begin, end, promised) || c.probe.voting < quorum {
+        if c.range.is_some()
+            || !c.probe.record(from, status, begin, end, promised)
+            || c.probe.voting < quorum
+        {
             return;
         }
         let (qbegin, qend) = (c.probe.begin.unwrap_or(0), c.probe.end);
@@ -186,7 +226,10 @@ impl Node {
         let replica = &self.replica;
         let (done, pending): (Vec<Catchup>, Vec<Catchup>) = std::mem::take(&mut self.catchups)
             .into_iter()
-            .partition(|c| c.range.is_some_and(|(from, to)| replica.missing_in(from, to).is_empty()));
+            .partition(|c| {
+                c.range
+                    .is_some_and(|(from, to)| replica.missing_in(from, to).is_empty())
+            });
         self.catchups = pending;
         for c in done {
             let end = c.range.map_or(0, |(_, to)| to);
@@ -196,14 +239,16 @@ impl Node {
 
     pub(super) fn tick_catchups(&mut self) {
         let now = self.now;
-        let (expired, pending): (Vec<Catchup>, Vec<Catchup>) =
-            std::mem::take(&mut self.catchups).into_iter().partition(|c| now >= c.deadline);
+        let (expired, pending): (Vec<Catchup>, Vec<Catchup>) = std::mem::take(&mut self.catchups)
+            .into_iter()
+            .partition(|c| now >= c.deadline);
         self.catchups = pending;
         for c in expired {
             self.reply(c.id, Err(RequestError::Timeout));
         }
-        let due: Vec<usize> =
-            (0..self.catchups.len()).filter(|i| self.catchups[*i].range.is_none() && now >= self.catchups[*i].probe.until).collect();
+        let due: Vec<usize> = (0..self.catchups.len())
+            .filter(|i| self.catchups[*i].range.is_none() && now >= self.catchups[*i].probe.until)
+            .collect();
         for i in due {
             self.catchups[i].probe = self.new_probe();
         }

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::types::{Action, Addr, Message, Metadata, Position, Proposal, Record, Status, Value, Verdict};
+use crate::types::{
+    Action, Addr, Message, Metadata, Position, Proposal, Record, Status, Value, Verdict,
+};
 
 /// What handling one message produced: records to persist, then (optionally) a reply.
 /// The reply must not be sent before the records are durable.
@@ -99,12 +101,23 @@ impl Replica {
 
     /// Positions in `[from, to]` that are not learned locally.
     pub fn missing_in(&self, from: Position, to: Position) -> Vec<Position> {
-        (from.max(self.begin)..=to).filter(|p| self.missing(*p)).collect()
+        (from.max(self.begin)..=to)
+            .filter(|p| self.missing(*p))
+            .collect()
     }
 
     /// Changes the durable metadata; returns the record to persist.
-    pub fn update_metadata(&mut self, status: Status, promised: Proposal, members: Vec<Addr>) -> Record {
-        self.meta = Metadata { status, promised, members };
+    pub fn update_metadata(
+        &mut self,
+        status: Status,
+        promised: Proposal,
+        members: Vec<Addr>,
+    ) -> Record {
+        self.meta = Metadata {
+            status,
+            promised,
+            members,
+        };
         self.max_promised = self.max_promised.max(promised);
         Record::Metadata(self.meta.clone())
     }
@@ -112,19 +125,34 @@ impl Replica {
     /// Handles one peer message (reference §1.4).
     pub fn handle(&mut self, msg: Message) -> Handled {
         match msg {
-            Message::PromiseRequest { tag, proposal, position: None } => self.implicit_promise(tag, proposal),
-            Message::PromiseRequest { tag, proposal, position: Some(p) } => {
-                self.explicit_promise(tag, proposal, p)
-            }
-            Message::WriteRequest { tag, proposal, position, value } => {
-                self.write(tag, proposal, position, value)
-            }
-            Message::Learned { action } => Handled { persist: self.learn(action), reply: None },
-            Message::RecoverRequest { tag } => Handled { persist: vec![], reply: Some(self.recover_response(tag)) },
+            Message::PromiseRequest {
+                tag,
+                proposal,
+                position: None,
+            } => self.implicit_promise(tag, proposal),
+            Message::PromiseRequest {
+                tag,
+                proposal,
+                position: Some(p),
+            } => self.explicit_promise(tag, proposal, p),
+            Message::WriteRequest {
+                tag,
+                proposal,
+                position,
+                value,
+            } => self.write(tag, proposal, position, value),
+            Message::Learned { action } => Handled {
+                persist: self.learn(action),
+                reply: None,
+            },
+            Message::RecoverRequest { tag } => Handled {
+                persist: vec![],
+                reply: Some(self.recover_response(tag)),
+            },
             // Responses are for proposers, not replicas.
-            Message::PromiseResponse { .. } | Message::WriteResponse { .. } | Message::RecoverResponse { .. } => {
-                Handled::default()
-            }
+            Message::PromiseResponse { .. }
+            | Message::WriteResponse { .. }
+            | Message::RecoverResponse { .. } => Handled::default(),
         }
     }
 
@@ -138,8 +166,20 @@ impl Replica {
         }
     }
 
-    fn promise_reply(tag: u64, verdict: Verdict, proposal: Proposal, position: Option<Position>) -> Message {
-        Message::PromiseResponse { tag, verdict, proposal, position, end: 0, action: None }
+    fn promise_reply(
+        tag: u64,
+        verdict: Verdict,
+        proposal: Proposal,
+        position: Option<Position>,
+    ) -> Message {
+        Message::PromiseResponse {
+            tag,
+            verdict,
+            proposal,
+            position,
+            end: 0,
+            action: None,
+        }
     }
 
     fn implicit_promise(&mut self, tag: u64, proposal: Proposal) -> Handled {
@@ -147,7 +187,12 @@ impl Replica {
             return reply_only(Self::promise_reply(tag, Verdict::Ignored, proposal, None));
         }
         if proposal <= self.meta.promised {
-            return reply_only(Self::promise_reply(tag, Verdict::Reject, self.meta.promised, None));
+            return reply_only(Self::promise_reply(
+                tag,
+                Verdict::Reject,
+                self.meta.promised,
+                None,
+            ));
         }
         let record = self.update_metadata(Status::Voting, proposal, self.meta.members.clone());
         let reply = Message::PromiseResponse {
@@ -158,12 +203,20 @@ impl Replica {
             end: self.end,
             action: None,
         };
-        Handled { persist: vec![record], reply: Some(reply) }
+        Handled {
+            persist: vec![record],
+            reply: Some(reply),
+        }
     }
 
     fn explicit_promise(&mut self, tag: u64, proposal: Proposal, p: Position) -> Handled {
         if self.meta.status != Status::Voting {
-            return reply_only(Self::promise_reply(tag, Verdict::Ignored, proposal, Some(p)));
+            return reply_only(Self::promise_reply(
+                tag,
+                Verdict::Ignored,
+                proposal,
+                Some(p),
+            ));
         }
         if p < self.begin {
             let tombstone = Action::learned(p, self.meta.promised, Value::Nop { tombstone: true });
@@ -171,43 +224,79 @@ impl Replica {
         }
         self.max_promised = self.max_promised.max(proposal);
         match self.actions.get(&p).cloned() {
-            None if proposal <= self.meta.promised => {
-                reply_only(Self::promise_reply(tag, Verdict::Reject, self.meta.promised, Some(p)))
-            }
+            None if proposal <= self.meta.promised => reply_only(Self::promise_reply(
+                tag,
+                Verdict::Reject,
+                self.meta.promised,
+                Some(p),
+            )),
             None => {
-                let action = Action { position: p, promised: proposal, performed: None, learned: false, value: None };
+                let action = Action {
+                    position: p,
+                    promised: proposal,
+                    performed: None,
+                    learned: false,
+                    value: None,
+                };
                 self.apply(action.clone());
-                Handled { persist: vec![Record::Action(action)], reply: Some(accept_with(tag, proposal, p, None)) }
+                Handled {
+                    persist: vec![Record::Action(action)],
+                    reply: Some(accept_with(tag, proposal, p, None)),
+                }
             }
-            Some(old) if proposal <= old.promised => {
-                reply_only(Self::promise_reply(tag, Verdict::Reject, old.promised, Some(p)))
-            }
+            Some(old) if proposal <= old.promised => reply_only(Self::promise_reply(
+                tag,
+                Verdict::Reject,
+                old.promised,
+                Some(p),
+            )),
             Some(old) => {
                 let mut updated = old.clone();
                 updated.promised = proposal;
                 self.apply(updated.clone());
                 let previous = old.value.is_some().then_some(old);
-                Handled { persist: vec![Record::Action(updated)], reply: Some(accept_with(tag, proposal, p, previous)) }
+                Handled {
+                    persist: vec![Record::Action(updated)],
+                    reply: Some(accept_with(tag, proposal, p, previous)),
+                }
             }
         }
     }
 
     fn write(&mut self, tag: u64, proposal: Proposal, p: Position, value: Value) -> Handled {
-        let reply = |verdict, proposal| Message::WriteResponse { tag, verdict, proposal, position: p };
+        let reply = |verdict, proposal| Message::WriteResponse {
+            tag,
+            verdict,
+            proposal,
+            position: p,
+        };
         if self.meta.status != Status::Voting || p < self.begin {
             return reply_only(reply(Verdict::Ignored, proposal));
         }
         let promised = match self.actions.get(&p) {
-            None if proposal < self.meta.promised => return reply_only(reply(Verdict::Reject, self.meta.promised)),
+            None if proposal < self.meta.promised => {
+                return reply_only(reply(Verdict::Reject, self.meta.promised));
+            }
             None => self.meta.promised,
-            Some(old) if proposal < old.promised => return reply_only(reply(Verdict::Reject, old.promised)),
+            Some(old) if proposal < old.promised => {
+                return reply_only(reply(Verdict::Reject, old.promised));
+            }
             // MESOS-1271: the learned message may overtake the write; stay silent.
             Some(old) if old.learned => return Handled::default(),
             Some(old) => old.promised,
         };
-        let action = Action { position: p, promised, performed: Some(proposal), learned: false, value: Some(value) };
+        let action = Action {
+            position: p,
+            promised,
+            performed: Some(proposal),
+            learned: false,
+            value: Some(value),
+        };
         self.apply(action.clone());
-        Handled { persist: vec![Record::Action(action)], reply: Some(reply(Verdict::Accept, proposal)) }
+        Handled {
+            persist: vec![Record::Action(action)],
+            reply: Some(reply(Verdict::Accept, proposal)),
+        }
     }
 
     /// Applies a learned action; returns the records to persist (none if already known).
@@ -224,7 +313,11 @@ impl Replica {
         }
         let mut records = vec![Record::Action(action.clone())];
         if let Some(Value::Reconfig { members }) = &action.value {
-            records.push(self.update_metadata(self.meta.status, self.meta.promised, members.clone()));
+            records.push(self.update_metadata(
+                self.meta.status,
+                self.meta.promised,
+                members.clone(),
+            ));
         }
         self.apply(action);
         records
@@ -271,9 +364,14 @@ impl Replica {
         let mut entries = Vec::new();
         for p in from..=to {
             match self.actions.get(&p) {
-                Some(Action { learned: true, value: Some(Value::Append(bytes)), .. }) => {
-                    entries.push(Entry { position: p, bytes: bytes.clone() })
-                }
+                Some(Action {
+                    learned: true,
+                    value: Some(Value::Append(bytes)),
+                    ..
+                }) => entries.push(Entry {
+                    position: p,
+                    bytes: bytes.clone(),
+                }),
                 Some(Action { learned: true, .. }) => {}
                 _ => return Err(ReadError::Pending(p)),
             }
@@ -303,11 +401,21 @@ impl Replica {
 }
 
 fn reply_only(reply: Message) -> Handled {
-    Handled { persist: vec![], reply: Some(reply) }
+    Handled {
+        persist: vec![],
+        reply: Some(reply),
+    }
 }
 
 fn accept_with(tag: u64, proposal: Proposal, p: Position, action: Option<Action>) -> Message {
-    Message::PromiseResponse { tag, verdict: Verdict::Accept, proposal, position: Some(p), end: 0, action }
+    Message::PromiseResponse {
+        tag,
+        verdict: Verdict::Accept,
+        proposal,
+        position: Some(p),
+        end: 0,
+        action,
+    }
 }
 
 #[cfg(test)]

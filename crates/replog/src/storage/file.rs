@@ -30,21 +30,51 @@ pub struct FileStorage {
 impl FileStorage {
     /// Opens (creating if needed) the storage in directory `dir`.
     pub fn open(dir: &Path) -> Result<FileStorage, StorageError> {
-        let io = |source| StorageError::Io { path: dir.display().to_string(), source };
+        let io = |source| StorageError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
         fs::create_dir_all(dir).map_err(io)?;
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK")).map_err(io)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(io)?;
         if lock.try_lock().is_err() {
-            return Err(StorageError::Locked { path: dir.display().to_string() });
+            return Err(StorageError::Locked {
+                path: dir.display().to_string(),
+            });
         }
         let _ = fs::remove_file(dir.join("log.compact"));
         let path = dir.join("log");
-        let file = OpenOptions::new().create(true).truncate(false).read(true).append(true).open(&path).map_err(io)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
-        Ok(FileStorage { dir: dir.to_path_buf(), file, size, torn_tail_bytes: 0, _lock: lock })
+        Ok(FileStorage {
+            dir: dir.to_path_buf(),
+            file,
+            size,
+            torn_tail_bytes: 0,
+            _lock: lock,
+        })
+    }
+
+    /// The directory this storage lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn io(&self, source: std::io::Error) -> StorageError {
-        StorageError::Io { path: self.dir.join("log").display().to_string(), source }
+        StorageError::Io {
+            path: self.dir.join("log").display().to_string(),
+            source,
+        }
     }
 
     fn frame(records: &[Record]) -> Vec<u8> {
@@ -96,7 +126,10 @@ impl Storage for FileStorage {
                 }
                 None if (offset + 1..buf.len()).any(|o| parse_at(&buf, o).is_some()) => {
                     let path = self.dir.join("log").display().to_string();
-                    return Err(StorageError::Corrupt { path, offset: offset as u64 });
+                    return Err(StorageError::Corrupt {
+                        path,
+                        offset: offset as u64,
+                    });
                 }
                 None => {
                     self.cut_tail(offset as u64)?;
@@ -125,9 +158,14 @@ impl Storage for FileStorage {
         out.write_all(&bytes).map_err(|e| self.io(e))?;
         out.sync_all().map_err(|e| self.io(e))?;
         fs::rename(&tmp, self.dir.join("log")).map_err(|e| self.io(e))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))?;
-        self.file =
-            OpenOptions::new().read(true).append(true).open(self.dir.join("log")).map_err(|e| self.io(e))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.io(e))?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(self.dir.join("log"))
+            .map_err(|e| self.io(e))?;
         self.size = bytes.len() as u64;
         Ok(())
     }

@@ -22,7 +22,10 @@ impl Storage for MemStorage {
         Ok(self.records.lock().expect("not poisoned").clone())
     }
     fn append(&mut self, records: &[Record]) -> Result<(), StorageError> {
-        self.records.lock().expect("not poisoned").extend_from_slice(records);
+        self.records
+            .lock()
+            .expect("not poisoned")
+            .extend_from_slice(records);
         Ok(())
     }
     fn rewrite(&mut self, records: &[Record]) -> Result<(), StorageError> {
@@ -31,6 +34,9 @@ impl Storage for MemStorage {
     }
     fn size(&self) -> u64 {
         let records = self.records.lock().expect("not poisoned");
-        records.iter().map(|r| crate::codec::encode_record(r).len() as u64 + 8).sum()
+        records
+            .iter()
+            .map(|r| crate::codec::encode_record(r).len() as u64 + 8)
+            .sum()
     }
 }

@@ -8,6 +8,8 @@
 mod file;
 mod mem;
 pub mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use file::FileStorage;
 pub use mem::MemStorage;
@@ -17,8 +19,13 @@ use crate::types::Record;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("i/o error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("corrupt record at byte {offset} of {path} followed by valid records: refusing to open (wipe the replica's directory to let it rejoin by catching up)")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "corrupt record at byte {offset} of {path} followed by valid records: refusing to open (wipe the replica's directory to let it rejoin by catching up)"
+    )]
     Corrupt { path: String, offset: u64 },
     #[error("{path} is locked by another process")]
     Locked { path: String },

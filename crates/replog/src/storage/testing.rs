@@ -9,7 +9,11 @@ use super::Storage;
 use crate::types::{Action, Metadata, Record, Status, Value};
 
 fn meta(promised: u64) -> Record {
-    Record::Metadata(Metadata { status: Status::Voting, promised, members: vec!["a:1".into(), "b:2".into()] })
+    Record::Metadata(Metadata {
+        status: Status::Voting,
+        promised,
+        members: vec!["a:1".into(), "b:2".into()],
+    })
 }
 
 fn append(position: u64, learned: bool, data: &str) -> Record {
@@ -29,7 +33,12 @@ pub fn empty_storage_loads_nothing<S: Storage>(mut s: S) {
 
 /// Appended records come back in order after a reopen.
 pub fn appended_records_survive_reopen<S: Storage>(mut s: S, reopen: impl FnOnce(S) -> S) {
-    let records = vec![meta(3), append(0, false, "x"), append(0, true, "x"), append(1, true, "y")];
+    let records = vec![
+        meta(3),
+        append(0, false, "x"),
+        append(0, true, "x"),
+        append(1, true, "y"),
+    ];
     s.load().expect("load");
     s.append(&records[..2]).expect("append");
     s.append(&records[2..]).expect("append");
@@ -40,13 +49,18 @@ pub fn appended_records_survive_reopen<S: Storage>(mut s: S, reopen: impl FnOnce
 /// A rewrite replaces everything, and later appends follow the rewritten content.
 pub fn rewrite_replaces_content<S: Storage>(mut s: S, reopen: impl FnOnce(S) -> S) {
     s.load().expect("load");
-    s.append(&[meta(1), append(0, true, "a"), append(1, true, "b")]).expect("append");
+    s.append(&[meta(1), append(0, true, "a"), append(1, true, "b")])
+        .expect("append");
     let before = s.size();
-    s.rewrite(&[meta(1), append(1, true, "b")]).expect("rewrite");
+    s.rewrite(&[meta(1), append(1, true, "b")])
+        .expect("rewrite");
     assert!(s.size() < before, "rewrite reclaims space");
     s.append(&[append(2, true, "c")]).expect("append");
     let mut s = reopen(s);
-    assert_eq!(s.load().expect("load"), vec![meta(1), append(1, true, "b"), append(2, true, "c")]);
+    assert_eq!(
+        s.load().expect("load"),
+        vec![meta(1), append(1, true, "b"), append(2, true, "c")]
+    );
 }
 
 /// Large values (1 MiB) round-trip.

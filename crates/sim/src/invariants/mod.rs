@@ -68,5 +68,7 @@ impl Invariants {
 
 /// Tombstones stand for "truncated"; they may differ from the value once chosen there.
 fn compatible(a: &Value, b: &Value) -> bool {
-    a == b || matches!(a, Value::Nop { tombstone: true }) || matches!(b, Value::Nop { tombstone: true })
+    a == b
+        || matches!(a, Value::Nop { tombstone: true })
+        || matches!(b, Value::Nop { tombstone: true })
 }

@@ -7,7 +7,9 @@ impl Invariants {
     pub(super) fn check_promise_monotonic(&mut self, node: usize, promised: u64) {
         let previous = self.promised.get(&node).copied().unwrap_or(0);
         if promised < previous {
-            self.violate(format!("n{node} promise went down from {previous} to {promised}"));
+            self.violate(format!(
+                "n{node} promise went down from {previous} to {promised}"
+            ));
         }
         self.promised.insert(node, promised.max(previous));
     }

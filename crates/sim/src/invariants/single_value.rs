@@ -10,9 +10,9 @@ use super::{Invariants, compatible};
 impl Invariants {
     pub(super) fn check_single_value(&mut self, node: usize, position: Position, value: &Value) {
         match self.chosen.get(&position) {
-            Some(chosen) if !compatible(chosen, value) => {
-                self.violate(format!("two values learned at position {position}: {chosen:?} then {value:?} (n{node})"))
-            }
+            Some(chosen) if !compatible(chosen, value) => self.violate(format!(
+                "two values learned at position {position}: {chosen:?} then {value:?} (n{node})"
+            )),
             Some(Value::Nop { tombstone: true }) | None => {
                 self.chosen.insert(position, value.clone());
             }
@@ -24,7 +24,8 @@ impl Invariants {
         let learned = self.learned.entry(node).or_default();
         match learned.get(&position) {
             Some(old) if !compatible(old, value) => {
-                let message = format!("n{node} changed learned position {position}: {old:?} -> {value:?}");
+                let message =
+                    format!("n{node} changed learned position {position}: {old:?} -> {value:?}");
                 self.violate(message)
             }
             Some(_) => {}
