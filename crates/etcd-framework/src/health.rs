@@ -27,6 +27,10 @@ pub struct MemberProbe {
 /// member's status. `members` is empty when no member answered at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
+    /// The `probe_id` of the `Action::ProbeHealth` this answers: a late answer to a probe
+    /// that was re-sent after its timeout must not pass for the answer to the newer one.
+    #[serde(default)]
+    pub probe_id: u64,
     pub members: Vec<MemberProbe>,
 }
 
@@ -34,6 +38,7 @@ impl Probe {
     /// The same probe restricted to members matching `keep`.
     pub fn only(&self, keep: impl Fn(&MemberProbe) -> bool) -> Probe {
         Probe {
+            probe_id: self.probe_id,
             members: self.members.iter().filter(|m| keep(m)).cloned().collect(),
         }
     }
@@ -162,7 +167,10 @@ mod tests {
     }
 
     fn probe(members: Vec<MemberProbe>) -> Probe {
-        Probe { members }
+        Probe {
+            members,
+            ..Probe::default()
+        }
     }
 
     /// etcd-mesos healthcheck.go: term stable and index advancing between two probes.

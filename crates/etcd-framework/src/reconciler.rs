@@ -118,6 +118,9 @@ pub enum Action {
     ProbeHealth {
         client_urls: Vec<String>,
         write: bool,
+        /// Copied into the answer's `Probe::probe_id`; only the answer to the latest probe
+        /// sent counts.
+        probe_id: u64,
     },
     /// Ask the member's supervisor (at `control_url`) to restart etcd on its data with
     /// `command` (which carries `--force-new-cluster`).
@@ -180,6 +183,8 @@ pub struct Reconciler {
     /// Bumped by every membership or task change; a probe is fresh when taken after it.
     change_seq: u64,
     probe_seq: u64,
+    /// The id of the latest `ProbeHealth` sent (0: none yet); only its answer is taken.
+    probe_id: u64,
     /// `probe_seq` of the probe behind `last_probe`.
     report_seq: Option<u64>,
     probe_sent: Option<Now>,
@@ -225,6 +230,7 @@ impl Reconciler {
             orphans: BTreeSet::new(),
             change_seq: 0,
             probe_seq: 0,
+            probe_id: 0,
             report_seq: None,
             probe_sent: None,
             next_probe: Duration::ZERO,
@@ -573,6 +579,13 @@ impl Reconciler {
     // ---- health ----
 
     fn on_report(&mut self, now: Now, probe: Probe, out: &mut Vec<Action>) {
+        if self.probe_id == 0 || probe.probe_id != self.probe_id {
+            // A late answer to a probe re-sent after its timeout (or sent by an earlier
+            // incarnation): it was taken before changes that `probe_seq`, which describes
+            // the latest probe, no longer shows. Taking it for fresh would learn member ids
+            // from a stale list (a dead member whose peer address a new member reuses).
+            return;
+        }
         self.probe_sent = None;
         // A probe sent before the last change may describe members that are gone now (and
         // whose address a new member reuses): learn nothing from it.
@@ -621,11 +634,14 @@ impl Reconciler {
         let mut changed = false;
         for member in self.members.values_mut() {
             let peer_url = member.peer_url();
-            let found = probe.members.iter().find(|p| match member.member_id {
-                Some(id) => p.member_id == id,
-                None => {
-                    p.name == member.name || (p.name.is_empty() && p.peer_urls.contains(&peer_url))
-                }
+            // A started member's name is its own (names are never reused), so a listed name
+            // wins over an id learnt earlier: a wrong id would make a live voter a "ghost".
+            let by_name = probe.members.iter().find(|p| p.name == member.name);
+            let found = by_name.or_else(|| {
+                probe.members.iter().find(|p| match member.member_id {
+                    Some(id) => p.member_id == id,
+                    None => p.name.is_empty() && p.peer_urls.contains(&peer_url),
+                })
             });
             if let Some(found) = found
                 && (member.member_id != Some(found.member_id) || member.learner != found.is_learner)
@@ -950,10 +966,12 @@ impl Reconciler {
         }
         self.probe_sent = Some(now);
         self.probe_seq = self.change_seq;
+        self.probe_id += 1;
         self.next_probe = now + self.config.health_interval;
         out.push(Action::ProbeHealth {
             client_urls: self.members.values().map(Member::client_url).collect(),
             write: self.config.probe_write,
+            probe_id: self.probe_id,
         });
     }
 

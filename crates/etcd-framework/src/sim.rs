@@ -223,8 +223,11 @@ impl World {
                     )));
                 }
             }
-            Action::ProbeHealth { write, .. } => {
-                let probe = self.probe(*write);
+            Action::ProbeHealth {
+                write, probe_id, ..
+            } => {
+                let mut probe = self.probe(*write);
+                probe.probe_id = *probe_id;
                 self.queue.push_back(Input::HealthReport(probe));
             }
             Action::Reconcile { tasks } => self.reconcile(tasks),
@@ -381,7 +384,10 @@ impl World {
                     })
                 })
                 .collect();
-            return Probe { members };
+            return Probe {
+                members,
+                ..Probe::default()
+            };
         }
         let members = self
             .membership
@@ -398,7 +404,10 @@ impl World {
                 }),
             })
             .collect();
-        Probe { members }
+        Probe {
+            members,
+            ..Probe::default()
+        }
     }
 }
 

@@ -608,3 +608,43 @@ fn counters_add_up_after_losses() {
     assert_eq!((s.launched, s.failed, s.live, s.running), (4, 1, 3, 3));
     assert_eq!(s.launched + s.recovered, s.live + s.failed + s.killed);
 }
+
+#[test]
+fn a_late_answer_to_a_re_sent_probe_is_ignored() {
+    let mut h = Harness::running_cluster(1);
+    let probe_id = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::ProbeHealth { probe_id, .. } => Some(*probe_id),
+            _ => None,
+        })
+    };
+    // A probe goes out; its answer is held back.
+    let mut first = None;
+    for _ in 0..3 {
+        h.now += Duration::from_secs(5);
+        first = probe_id(&h.step(Input::Tick));
+        if first.is_some() {
+            break;
+        }
+    }
+    let first = first.expect("a probe is sent");
+    let late = h.w.queue.pop_back().expect("its answer");
+    // No answer within probe_timeout: the probe is sent again.
+    h.now += h.r.config.probe_timeout;
+    let second = probe_id(&h.step(Input::Tick)).expect("the probe is re-sent");
+    assert_ne!(first, second);
+    // The late answer to the first arrives: nothing is learnt from it.
+    let (last_probe, report_seq, probe_sent) =
+        (h.r.last_probe.clone(), h.r.report_seq, h.r.probe_sent);
+    assert!(h.step(late).is_empty());
+    assert_eq!(h.r.last_probe, last_probe);
+    assert_eq!(h.r.report_seq, report_seq);
+    assert_eq!(
+        h.r.probe_sent, probe_sent,
+        "still waiting for the newer probe"
+    );
+    // The answer to the second one counts.
+    h.deliver_all();
+    assert_eq!(h.r.probe_sent, None);
+    assert!(h.r.verdict().is_healthy());
+}

@@ -328,7 +328,14 @@ fn config(size: usize, learners: bool, auto: bool) -> Config {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 by default (fast); `PROPTEST_CASES=N` for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     /// Safety after every step under random losses, stalls, disconnects, failovers and
     /// reseeds; liveness once healed.
