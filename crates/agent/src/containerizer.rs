@@ -122,6 +122,47 @@ pub fn kill_group(pid: u32, signal: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), signal);
 }
 
+/// One row of the process table: what `/proc/<pid>/stat` says of a process's parentage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessEntry {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgrp: u32,
+}
+
+/// Every process visible in `/proc` with its parent and process group (processes that
+/// vanish while being read are skipped).
+pub fn process_table() -> Vec<ProcessEntry> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state ppid pgrp ...
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest
+            .split_whitespace()
+            .skip(1)
+            .map(|f| f.parse::<u32>().ok());
+        if let (Some(Some(ppid)), Some(Some(pgrp))) = (fields.next(), fields.next()) {
+            out.push(ProcessEntry { pid, ppid, pgrp });
+        }
+    }
+    out
+}
+
 /// Signals a process group and the process groups of all its descendants (found in
 /// /proc): an executor may have put its tasks in groups of their own, and a forced kill
 /// must not leave them behind.
@@ -129,31 +170,11 @@ pub fn kill_tree(pid: u32, signal: nix::sys::signal::Signal) {
     let mut groups = vec![pid];
     let mut children: std::collections::HashMap<u32, Vec<(u32, u32)>> =
         std::collections::HashMap::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(child) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            // Fields after the parenthesised command: state ppid pgrp ...
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                continue;
-            };
-            let mut fields = rest.split_whitespace().skip(1);
-            let (Some(ppid), Some(pgrp)) = (
-                fields.next().and_then(|f| f.parse::<u32>().ok()),
-                fields.next().and_then(|f| f.parse::<u32>().ok()),
-            ) else {
-                continue;
-            };
-            children.entry(ppid).or_default().push((child, pgrp));
-        }
+    for process in process_table() {
+        children
+            .entry(process.ppid)
+            .or_default()
+            .push((process.pid, process.pgrp));
     }
     let mut stack = vec![pid];
     let mut seen = std::collections::HashSet::new();

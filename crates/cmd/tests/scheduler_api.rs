@@ -185,6 +185,10 @@ async fn kill_stops_a_long_running_task() {
         .await
         .expect("launch");
     fw.status("long", TaskState::TaskRunning).await;
+    assert!(
+        common::process_alive(&marker),
+        "the running task's process is visible"
+    );
     fw.client
         .kill("long".into(), Some(offer.agent_id.clone()), None)
         .await
@@ -311,6 +315,10 @@ async fn teardown_kills_every_task_of_the_framework() {
         .expect("launch");
     fw.status("t0", TaskState::TaskRunning).await;
     fw.status("t1", TaskState::TaskRunning).await;
+    assert!(
+        common::process_alive(&marker),
+        "the running tasks' processes are visible"
+    );
     fw.client.teardown().await.expect("teardown");
     testkit::poll_until(
         Duration::from_secs(15),

@@ -209,15 +209,7 @@ impl Master {
             .map(|a| a.tasks.difference(&reported).cloned().collect())
             .unwrap_or_default();
         for (framework_id, task_id) in missing {
-            let partition_aware = self
-                .frameworks
-                .get(&framework_id)
-                .is_some_and(|f| f.info.is_partition_aware());
-            let state = if partition_aware {
-                TaskState::TaskDropped
-            } else {
-                TaskState::TaskLost
-            };
+            let state = self.lost_unless_partition_aware(&framework_id, TaskState::TaskDropped);
             self.master_terminal(
                 now,
                 &framework_id,
@@ -540,15 +532,7 @@ impl Master {
             self.remove_offer(&offer, true);
         }
         for (framework_id, task_id) in tasks {
-            let partition_aware = self
-                .frameworks
-                .get(&framework_id)
-                .is_some_and(|f| f.info.is_partition_aware());
-            let state = if partition_aware {
-                TaskState::TaskUnreachable
-            } else {
-                TaskState::TaskLost
-            };
+            let state = self.lost_unless_partition_aware(&framework_id, TaskState::TaskUnreachable);
             self.master_terminal(
                 now,
                 &framework_id,

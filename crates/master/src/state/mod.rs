@@ -267,6 +267,24 @@ pub struct Master {
 }
 
 impl Master {
+    /// What a master-generated status says about a task it cannot vouch for:
+    /// `partition_aware_state` for PARTITION_AWARE frameworks, TASK_LOST for the others.
+    fn lost_unless_partition_aware(
+        &self,
+        framework_id: &str,
+        partition_aware_state: TaskState,
+    ) -> TaskState {
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.info.is_partition_aware());
+        if partition_aware {
+            partition_aware_state
+        } else {
+            TaskState::TaskLost
+        }
+    }
+
     pub fn new(cfg: CoreConfig) -> Self {
         Master {
             cfg,

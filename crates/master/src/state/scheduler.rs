@@ -693,15 +693,7 @@ impl Master {
         operations: &[v1::offer::Operation],
         message: &str,
     ) {
-        let partition_aware = self
-            .frameworks
-            .get(framework_id)
-            .is_some_and(|f| f.info.is_partition_aware());
-        let state = if partition_aware {
-            TaskState::TaskDropped
-        } else {
-            TaskState::TaskLost
-        };
+        let state = self.lost_unless_partition_aware(framework_id, TaskState::TaskDropped);
         let mut task_ids = Vec::new();
         for operation in operations {
             if let Some(launch) = &operation.launch {
