@@ -29,6 +29,10 @@ pub(crate) type HttpError = (StatusCode, String);
 
 /// Everything the loop reacts to.
 pub(crate) enum Event {
+    /// The detector's news: the leading master's `host:port`, or none.
+    Detected(Option<String>),
+    /// Detection failed for good; the agent exits (Mesos does the same).
+    DetectionFailed(String),
     Link(u64, LinkEvent),
     ReconnectDue(u64),
     ExecutorSubscribe {
@@ -108,6 +112,7 @@ pub(crate) async fn run(
         ..Default::default()
     };
 
+    let master = master_address(&config.master)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let flags = flags_json(&config);
     let app = crate::http::router(tx.clone(), Arc::new(flags));
@@ -115,9 +120,9 @@ pub(crate) async fn run(
 
     let tick = (config.status_update_retry_interval_min / 10)
         .clamp(Duration::from_millis(10), Duration::from_millis(500));
-    let mut agent = Agent::new(config, tx, endpoint, agent_info);
-    tracing::info!(endpoint = %agent.endpoint, "agent started; registering with {}", agent.config.master);
-    agent.schedule_reconnect();
+    let mut agent = Agent::new(config, tx.clone(), endpoint, agent_info);
+    tracing::info!(endpoint = %agent.endpoint, "agent started; detecting the leading master from {}", agent.config.master);
+    let detection = tokio::spawn(follow_leader(master, agent.config.zk_session_timeout, tx));
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
@@ -132,13 +137,60 @@ pub(crate) async fn run(
         }
     };
     agent.kill_all();
+    detection.abort();
     server.abort();
     result
 }
 
+/// Parses `--master` (`host:port`, `http://host:port`, `zk://...`, `file://...`).
+fn master_address(text: &str) -> anyhow::Result<detector::MasterAddress> {
+    let trimmed = text.trim();
+    let plain = trimmed
+        .strip_prefix("http://")
+        .map_or(trimmed, |rest| rest.trim_end_matches('/'));
+    detector::MasterAddress::parse(plain).map_err(|e| anyhow::anyhow!("invalid --master: {e}"))
+}
+
+/// Follows the leading master and reports every change to the loop.
+async fn follow_leader(
+    address: detector::MasterAddress,
+    session_timeout: Duration,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    let mut detector = detector::Detector::from_master_address(&address, session_timeout);
+    let mut leader: Option<v1::MasterInfo> = None;
+    loop {
+        match detector.detect(leader.as_ref()).await {
+            Ok(detected) => {
+                let endpoint = detected
+                    .as_ref()
+                    .and_then(detector::membership::endpoint)
+                    .map(|(host, port)| {
+                        if host.contains(':') && !host.starts_with('[') {
+                            format!("[{host}]:{port}")
+                        } else {
+                            format!("{host}:{port}")
+                        }
+                    });
+                leader = detected;
+                if tx.send(Event::Detected(endpoint)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Event::DetectionFailed(e.to_string()));
+                return;
+            }
+        }
+    }
+}
+
 fn flags_json(config: &Config) -> serde_json::Value {
     let mut flags = serde_json::Map::new();
-    flags.insert("master".into(), config.master.clone().into());
+    // Shown as parsed, so that ZooKeeper credentials are masked.
+    let master =
+        master_address(&config.master).map_or_else(|_| config.master.clone(), |m| m.to_string());
+    flags.insert("master".into(), master.into());
     flags.insert(
         "work_dir".into(),
         config.work_dir.display().to_string().into(),
@@ -222,7 +274,8 @@ struct Agent {
     config: Config,
     tx: mpsc::UnboundedSender<Event>,
     client: reqwest::Client,
-    master_url: String,
+    /// The detected leader's agent endpoint; `None` while no leader is known.
+    master_url: Option<String>,
     endpoint: String,
     agent_info: v1::AgentInfo,
     agent_id: Option<String>,
@@ -272,7 +325,7 @@ impl Agent {
                 config.status_update_retry_interval_min,
                 config.status_update_retry_interval_max,
             ),
-            master_url: master_link::url(&config.master),
+            master_url: None,
             backoff: config.registration_backoff_factor,
             client: reqwest::Client::new(),
             tx,
@@ -296,9 +349,16 @@ impl Agent {
 
     fn handle(&mut self, event: Event) -> anyhow::Result<()> {
         match event {
+            Event::Detected(leader) => self.detected(leader),
+            Event::DetectionFailed(reason) => {
+                anyhow::bail!("failed to detect the leading master: {reason}")
+            }
             Event::Link(generation, event) => return self.link_event(generation, event),
             Event::ReconnectDue(token) => {
-                if token == self.reconnect_token && matches!(self.link, Link::Waiting) {
+                if token == self.reconnect_token
+                    && matches!(self.link, Link::Waiting)
+                    && self.master_url.is_some()
+                {
                     self.connect();
                 }
             }
@@ -396,6 +456,34 @@ impl Agent {
 
     // ---------------------------------------------------------------- master link
 
+    /// A new leader (or none): drop whatever link we had (events still in flight from the
+    /// old master are ignored: they carry an old generation), keep status updates queued,
+    /// and register with the new leader after a random delay in
+    /// `[0, registration_backoff_factor)` (Mesos's agent does the same, §3.6).
+    fn detected(&mut self, leader: Option<String>) {
+        let url = leader.as_deref().map(master_link::url);
+        if url == self.master_url {
+            return;
+        }
+        match &leader {
+            Some(leader) => tracing::info!(%leader, "new leading master detected"),
+            None => tracing::warn!("lost the leading master; waiting for a new one"),
+        }
+        self.master_url = url;
+        self.generation += 1;
+        match std::mem::replace(&mut self.link, Link::Waiting) {
+            Link::Connecting { handle, .. } | Link::Connected { handle, .. } => handle.abort(),
+            Link::Waiting => {}
+        }
+        self.sum.disconnected();
+        // A fresh leader gets a fresh backoff; without one, nothing is scheduled.
+        self.reconnect_token += 1;
+        if self.master_url.is_some() {
+            self.backoff = self.config.registration_backoff_factor;
+            self.schedule_reconnect();
+        }
+    }
+
     fn schedule_reconnect(&mut self) {
         self.reconnect_token += 1;
         let token = self.reconnect_token;
@@ -423,7 +511,9 @@ impl Agent {
         let (link_tx, mut link_rx) = mpsc::unbounded_channel();
         let tx = self.tx.clone();
         let client = self.client.clone();
-        let url = self.master_url.clone();
+        let Some(url) = self.master_url.clone() else {
+            return;
+        };
         let handle = tokio::spawn(async move {
             let reader = master_link::subscribe(client, url, call, generation, link_tx);
             let forward = async move {
@@ -516,7 +606,9 @@ impl Agent {
         } = &self.link
         {
             call.agent_id = self.agent_id.clone().map(v1::AgentId::from);
-            master_link::post(&self.client, &self.master_url, stream_id, call);
+            if let Some(url) = &self.master_url {
+                master_link::post(&self.client, url, stream_id, call);
+            }
         }
     }
 

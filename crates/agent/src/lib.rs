@@ -36,8 +36,11 @@ pub enum ContainerizerKind {
 /// Agent configuration; every field is public so `trireme local` can build one directly.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The master, `host:port` (an `http://` prefix is accepted).
+    /// The master: `host:port` (an `http://` prefix is accepted), or a ZooKeeper group
+    /// `zk://host:port,.../path` (also `zk://user:pass@...`, or `file:///path` holding one).
     pub master: String,
+    /// `--zk_session_timeout` for the ZooKeeper detector (10secs).
+    pub zk_session_timeout: Duration,
     pub work_dir: PathBuf,
     /// Address reported to executors; `None` = the listener's address (loopback when the
     /// listener is bound to an unspecified address).
@@ -70,6 +73,7 @@ impl Config {
     pub fn new(master: String, work_dir: PathBuf) -> Config {
         Config {
             master,
+            zk_session_timeout: Duration::from_secs(10),
             work_dir,
             advertise_ip: None,
             hostname: None,

@@ -13,9 +13,13 @@ use crate::flags::parse_duration;
 #[derive(clap::Args, Debug)]
 #[command(rename_all = "snake_case")]
 pub struct AgentArgs {
-    /// The master, host:port.
+    /// The master: `host:port`, or the masters' ZooKeeper group `zk://host:port,.../path`
+    /// (`zk://user:pass@...`, or `file:///path` holding either).
     #[arg(long)]
     master: String,
+    /// ZooKeeper session timeout of the leader detector.
+    #[arg(long, default_value = "10secs", value_parser = parse_duration)]
+    zk_session_timeout: Duration,
     /// Directory for sandboxes and agent metadata (required).
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -83,6 +87,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     config.attributes = args.attributes.clone();
     config.executor_shutdown_grace_period = args.executor_shutdown_grace_period;
     config.registration_backoff_factor = args.registration_backoff_factor;
+    config.zk_session_timeout = args.zk_session_timeout;
     config.status_update_retry_interval_min = args.status_update_retry_interval_min;
     config.status_update_retry_interval_max = args.status_update_retry_interval_max;
     config.executor_registration_timeout = args.executor_registration_timeout;
@@ -106,6 +111,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         (
             "executor_shutdown_grace_period".into(),
             agent::format_duration(args.executor_shutdown_grace_period),
+        ),
+        (
+            "zk_session_timeout".into(),
+            agent::format_duration(args.zk_session_timeout),
         ),
         (
             "registration_backoff_factor".into(),

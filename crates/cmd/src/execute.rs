@@ -14,7 +14,7 @@ use api::v1::{
     AgentId, CommandInfo, Environment, FrameworkInfo, Offer, OfferId, TaskId, TaskInfo, TaskState,
     TaskStatus, environment,
 };
-use scheduler::{MasterAddr, Policy, SchedulerEvent, calls};
+use scheduler::{MasterDetector, Policy, SchedulerEvent, calls};
 
 /// Exit code after Ctrl-C (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
@@ -30,7 +30,8 @@ const MAX_ATTEMPTS: u32 = 6;
 #[derive(clap::Args, Debug)]
 #[command(rename_all = "snake_case")]
 pub struct ExecuteArgs {
-    /// The master, as host:port (or http://host:port).
+    /// The master, as host:port (or http://host:port), or the masters' ZooKeeper group
+    /// (zk://host:port,.../path).
     #[arg(long)]
     pub master: String,
     /// The command to run (by /bin/sh -c unless --shell=false).
@@ -437,7 +438,8 @@ fn task_template(args: &ExecuteArgs) -> anyhow::Result<TaskInfo> {
 }
 
 pub async fn run(args: ExecuteArgs) -> anyhow::Result<ExitCode> {
-    let master = MasterAddr::parse(&args.master).context("--master")?;
+    let detector = MasterDetector::parse(&args.master).context("--master")?;
+    let master = args.master.clone();
     let wanted = Resources::parse(&args.resources)
         .map_err(|e| anyhow::anyhow!("--resources '{}': {e}", args.resources))?;
     let template = task_template(&args)?;
@@ -456,7 +458,7 @@ pub async fn run(args: ExecuteArgs) -> anyhow::Result<ExitCode> {
         }],
         ..Default::default()
     };
-    let mut config = scheduler::Config::new(master.clone(), framework_info);
+    let mut config = scheduler::Config::with_detector(detector, framework_info);
     config.content_type = args.content_type;
     config.policy = Policy {
         max_attempts: Some(MAX_ATTEMPTS),

@@ -45,6 +45,18 @@ pub struct MasterArgs {
     /// Missed pings after which an agent is removed.
     #[arg(long, visible_alias = "max_slave_ping_timeouts", default_value_t = 5)]
     max_agent_ping_timeouts: u32,
+    /// ZooKeeper URL for leader election among masters: `zk://host:port,.../path`,
+    /// `zk://user:pass@host:port/path`, or `file:///path` holding one of those. Without it
+    /// this master leads on its own.
+    #[arg(long)]
+    zk: Option<String>,
+    /// ZooKeeper session timeout: a leader cut off from ZooKeeper for this long exits.
+    #[arg(long, default_value = "10secs", value_parser = parse_duration)]
+    zk_session_timeout: Duration,
+    /// Size of a majority of masters (the replicated registry's quorum). Recorded on /flags;
+    /// the registry on the replicated log uses it.
+    #[arg(long)]
+    quorum: Option<usize>,
 }
 
 pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
@@ -60,6 +72,19 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     if args.heartbeat_interval.is_zero() {
         anyhow::bail!("--heartbeat_interval must be positive");
     }
+    if args.zk_session_timeout < Duration::from_millis(100) {
+        anyhow::bail!("--zk_session_timeout must be at least 100ms");
+    }
+    if args.quorum == Some(0) {
+        anyhow::bail!("--quorum must be at least 1");
+    }
+    let election = match &args.zk {
+        None => master::Election::Standalone,
+        Some(zk) => master::Election::ZooKeeper {
+            url: detector::ZkUrl::parse(zk).map_err(|e| anyhow::anyhow!("invalid --zk: {e}"))?,
+            session_timeout: args.zk_session_timeout,
+        },
+    };
     let bind = SocketAddr::new(args.ip, args.port);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -80,6 +105,14 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.work_dir {
         extra.insert("work_dir".to_owned(), dir.display().to_string());
     }
+    extra.insert(
+        "zk_session_timeout".to_owned(),
+        api::duration::format(args.zk_session_timeout),
+    );
+    if let Some(quorum) = args.quorum {
+        extra.insert("quorum".to_owned(), quorum.to_string());
+    }
     config.extra_flags = extra;
+    config.election = election;
     master::serve(config, listener, crate::flags::shutdown_signal()).await
 }

@@ -179,6 +179,51 @@ fn from_pid(pid: &str) -> Result<MasterInfo, String> {
     Ok(info)
 }
 
+/// Where to send HTTP requests for a detected master: `(host, port)` from `address.ip`, else
+/// the `pid`, else `ip`, else the hostname (agents and schedulers connect by address, as
+/// Mesos's libprocess does with the PID; hostnames may not resolve).
+pub fn endpoint(info: &MasterInfo) -> Option<(String, u16)> {
+    let port = u16::try_from(info.port).ok().filter(|p| *p != 0);
+    if let Some(address) = &info.address {
+        let port = u16::try_from(address.port)
+            .ok()
+            .filter(|p| *p != 0)
+            .or(port);
+        if let (Some(ip), Some(port)) = (address.ip.as_deref().filter(|ip| !ip.is_empty()), port) {
+            return Some((ip.to_owned(), port));
+        }
+    }
+    if let Some(pid) = &info.pid
+        && let Ok(parsed) = from_pid(pid)
+        && parsed.ip != 0
+    {
+        return Some((
+            ip_from_mesos(parsed.ip).to_string(),
+            u16::try_from(parsed.port).ok()?,
+        ));
+    }
+    let port = port?;
+    if info.ip != 0 {
+        return Some((ip_from_mesos(info.ip).to_string(), port));
+    }
+    let host = info.hostname.as_deref().filter(|h| !h.is_empty())?;
+    Some((host.to_owned(), port))
+}
+
+/// What a redirect to this master says: `hostname:port` as Mesos's `/redirect` does (the
+/// advertised IP when the master has no hostname).
+pub fn redirect_authority(info: &MasterInfo) -> Option<String> {
+    let port = u16::try_from(info.port).ok().filter(|p| *p != 0)?;
+    let host = match info.hostname.as_deref().filter(|h| !h.is_empty()) {
+        Some(host) => host.to_owned(),
+        None => endpoint(info)?.0,
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        return Some(format!("[{host}]:{port}"));
+    }
+    Some(format!("{host}:{port}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +348,26 @@ mod tests {
         let named = master_info_from_host("m1.example", 5050);
         assert_eq!(named.hostname.as_deref(), Some("m1.example"));
         assert_eq!(named, master_info_from_host("m1.example", 5050));
+    }
+
+    #[test]
+    fn endpoints_prefer_the_address_and_redirects_the_hostname() {
+        let info = master_info("m", Ipv4Addr::new(10, 0, 0, 7), 5051, Some("m7.example"));
+        assert_eq!(endpoint(&info), Some(("10.0.0.7".to_owned(), 5051)));
+        assert_eq!(
+            redirect_authority(&info).as_deref(),
+            Some("m7.example:5051")
+        );
+        let bare = MasterInfo {
+            id: "x".into(),
+            ip: ip_to_mesos(Ipv4Addr::new(127, 0, 0, 1)),
+            port: 6000,
+            ..Default::default()
+        };
+        assert_eq!(endpoint(&bare), Some(("127.0.0.1".to_owned(), 6000)));
+        assert_eq!(redirect_authority(&bare).as_deref(), Some("127.0.0.1:6000"));
+        let nothing = MasterInfo::default();
+        assert_eq!(endpoint(&nothing), None);
+        assert_eq!(redirect_authority(&nothing), None);
     }
 }

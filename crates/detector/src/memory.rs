@@ -29,6 +29,14 @@ struct Member {
     lost: watch::Sender<Option<CandidacyLost>>,
 }
 
+impl std::fmt::Debug for MemoryGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryGroup")
+            .field("members", &self.lock().members.len())
+            .finish()
+    }
+}
+
 impl MemoryGroup {
     pub fn new() -> MemoryGroup {
         let (detection, _) = watch::channel(Detection::Known(None));

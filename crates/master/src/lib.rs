@@ -7,11 +7,14 @@
 
 pub mod allocator;
 mod driver;
+pub mod election;
 mod http;
 pub mod state;
 
+pub use election::{Abdication, Election, Leadership};
+
 use std::collections::BTreeMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -40,6 +43,8 @@ pub struct Config {
     pub max_agent_ping_timeouts: u32,
     /// Extra flag values to show on `/flags` and `/state` (e.g. the command line).
     pub extra_flags: BTreeMap<String, String>,
+    /// How the leader is chosen (`--zk`); standalone by default.
+    pub election: Election,
 }
 
 impl Config {
@@ -53,6 +58,7 @@ impl Config {
             agent_ping_timeout: Duration::from_secs(15),
             max_agent_ping_timeouts: 5,
             extra_flags: BTreeMap::new(),
+            election: Election::Standalone,
         }
     }
 }
@@ -125,14 +131,24 @@ pub async fn serve(
     flags.insert("registry".to_owned(), "in_memory".to_owned());
     flags.extend(config.extra_flags.clone());
     let core_config = state::CoreConfig {
-        master_info,
+        master_info: master_info.clone(),
         heartbeat_interval_secs: config.heartbeat_interval.as_secs_f64(),
         agent_ping_timeout_secs: config.agent_ping_timeout.as_secs_f64(),
         max_agent_ping_timeouts: config.max_agent_ping_timeouts,
         flags: flags.clone(),
         start_time: driver::now(),
     };
+    if let Some(zk) = config.election.describe() {
+        flags.insert("zk".to_owned(), zk);
+    }
     tracing::info!(master_id = %id, %local, advertised = %format!("{hostname}:{port}"), "master starting");
+    // A standalone master leads from its first request on; others wait for the election.
+    let initial = match config.election {
+        Election::Standalone => Leadership::Leading,
+        _ => Leadership::Following(None),
+    };
+    let (leadership_tx, leadership) = tokio::sync::watch::channel(initial);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (commands, driver) = driver::Driver::new(state::Master::new(core_config), &config);
     let driver_task = tokio::spawn(driver.run());
     let app = http::App::new(
@@ -140,18 +156,49 @@ pub async fn serve(
         flags,
         format!("{hostname}:{port}"),
         config.heartbeat_interval,
+        leadership,
     );
     let router = http::router(app);
-    let shutdown_commands = commands.clone();
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
+    let mut http_stop = stop.clone();
+    let server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+    let mut election = Box::pin(election::run(
+        config.election.clone(),
+        master_info,
+        leadership_tx,
+        stop,
+    ));
+    let mut shutdown = Box::pin(shutdown);
+    let outcome = tokio::select! {
+        () = &mut shutdown => {
             tracing::info!("master shutting down");
-            let _ = shutdown_commands.send(driver::Command::Shutdown);
-        })
-        .await;
+            stop_tx.send_replace(true);
+            // Withdraw first: the next leader takes over while we close our streams.
+            let _ = election.await;
+            Ok(())
+        }
+        abdicated = &mut election => match abdicated {
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                tracing::error!("{reason}");
+                Err(anyhow::Error::new(reason))
+            }
+        },
+    };
+    stop_tx.send_replace(true);
     let _ = commands.send(driver::Command::Shutdown);
     drop(commands);
     let _ = tokio::time::timeout(Duration::from_secs(5), driver_task).await;
-    result.context("master HTTP server failed")
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) if outcome.is_ok() => {
+            return Err(anyhow::Error::new(e).context("master HTTP server failed"));
+        }
+        _ => {}
+    }
+    outcome
 }

@@ -50,8 +50,14 @@ pub struct Config {
 impl Config {
     /// Defaults: protobuf, retry forever with backoff ≤ 15 s, 5 missed heartbeats.
     pub fn new(master: MasterAddr, framework_info: FrameworkInfo) -> Self {
+        Config::with_detector(MasterDetector::Standalone(master), framework_info)
+    }
+
+    /// As [`Config::new`], finding the master through `detector` (see
+    /// [`MasterDetector::parse`] for `--master` values, `zk://` included).
+    pub fn with_detector(detector: MasterDetector, framework_info: FrameworkInfo) -> Self {
         Config {
-            detector: MasterDetector::Standalone(master),
+            detector,
             framework_info,
             suppressed_roles: Vec::new(),
             content_type: ContentType::Protobuf,
@@ -158,8 +164,16 @@ pub fn subscribe(config: Config) -> Result<(Scheduler, Events), StartError> {
         config.framework_info.clone(),
         config.suppressed_roles.clone(),
     );
+    let detection = match &config.detector {
+        MasterDetector::Standalone(_) => None,
+        MasterDetector::ZooKeeper {
+            url,
+            session_timeout,
+        } => Some(detector::Detector::zookeeper(url.clone(), *session_timeout)),
+    };
     let driver = Driver {
         core,
+        detection,
         http: http.clone(),
         content_type: config.content_type,
         request_timeout: config.request_timeout,
@@ -187,6 +201,8 @@ pub fn subscribe(config: Config) -> Result<(Scheduler, Events), StartError> {
 
 struct Driver {
     core: Connection,
+    /// The ZooKeeper detector, when the masters are found through one.
+    detection: Option<detector::Detector>,
     http: reqwest::Client,
     content_type: ContentType,
     request_timeout: Duration,
@@ -203,12 +219,14 @@ enum DriverEvent {
     Connection(u64, Input),
     Command(Option<Command>),
     Timer,
+    Detected(Result<Option<api::v1::MasterInfo>, detector::DetectError>),
 }
 
 impl Driver {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let (inputs_tx, mut inputs_rx) = mpsc::unbounded_channel::<(u64, Input)>();
         let mut actions = self.core.handle(now(), Input::Start);
+        let mut leader: Option<api::v1::MasterInfo> = None;
         loop {
             for action in actions.drain(..) {
                 self.execute(action, &inputs_tx);
@@ -221,6 +239,7 @@ impl Driver {
                 Some((generation, input)) = inputs_rx.recv() => DriverEvent::Connection(generation, input),
                 command = commands.recv() => DriverEvent::Command(command),
                 () = sleep_until(deadline) => DriverEvent::Timer,
+                detected = detect(self.detection.as_mut(), leader.as_ref()) => DriverEvent::Detected(detected),
             };
             let input = match event {
                 DriverEvent::Connection(generation, input) if generation == self.generation => {
@@ -230,6 +249,20 @@ impl Driver {
                 DriverEvent::Command(Some(Command::Close) | None) => Input::Close,
                 DriverEvent::Command(Some(Command::TearingDown)) => Input::TearingDown,
                 DriverEvent::Timer => Input::Tick,
+                DriverEvent::Detected(Ok(detected)) => {
+                    let addr = detected.as_ref().and_then(crate::master::leader_addr);
+                    leader = detected;
+                    Input::Detected(addr)
+                }
+                DriverEvent::Detected(Err(e)) => {
+                    // Detection is over for good (bad znode data, ACLs): say so and stop.
+                    tracing::error!("leading master detection failed: {e}");
+                    self.detection = None;
+                    let _ = self.events.send(SchedulerEvent::Disconnected {
+                        reason: format!("leading master detection failed: {e}"),
+                    });
+                    Input::Close
+                }
             };
             actions = self.core.handle(now(), input);
         }
@@ -272,6 +305,16 @@ impl Driver {
         if let Some(task) = self.connection.take() {
             task.abort();
         }
+    }
+}
+
+async fn detect(
+    detection: Option<&mut detector::Detector>,
+    previous: Option<&api::v1::MasterInfo>,
+) -> Result<Option<api::v1::MasterInfo>, detector::DetectError> {
+    match detection {
+        Some(detection) => detection.detect(previous).await,
+        None => std::future::pending().await,
     }
 }
 

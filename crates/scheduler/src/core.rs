@@ -76,6 +76,8 @@ pub enum Input {
     Close,
     /// A TEARDOWN is on its way: the stream ending is expected and means `Closed`.
     TearingDown,
+    /// The detector's news (ZooKeeper): the leading master, or none.
+    Detected(Option<MasterAddr>),
 }
 
 /// The session that calls other than SUBSCRIBE need.
@@ -120,6 +122,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq)]
 enum State {
     Idle,
+    /// No leading master is known; waiting for the detector.
+    NoLeader,
     Backoff {
         until: Instant,
     },
@@ -135,10 +139,12 @@ enum State {
 #[derive(Debug)]
 pub struct Connection {
     policy: Policy,
-    detector: MasterDetector,
     framework_info: FrameworkInfo,
     suppressed_roles: Vec<String>,
-    master: MasterAddr,
+    /// Where the next SUBSCRIBE goes (the leader, or where a redirect pointed).
+    master: Option<MasterAddr>,
+    /// The leading master as detected (the fixed one for a standalone detector).
+    leader: Option<MasterAddr>,
     state: State,
     failures: u32,
     redirects: u32,
@@ -154,14 +160,14 @@ impl Connection {
         framework_info: FrameworkInfo,
         suppressed_roles: Vec<String>,
     ) -> Self {
-        let master = detector.current();
+        let leader = detector.fixed();
         let framework_id = framework_info.id.clone();
         Connection {
             policy,
-            detector,
             framework_info,
             suppressed_roles,
-            master,
+            master: leader.clone(),
+            leader,
             state: State::Idle,
             failures: 0,
             redirects: 0,
@@ -198,9 +204,14 @@ impl Connection {
         match input {
             Input::Start => {
                 if self.state == State::Idle {
-                    self.connect(&mut out);
+                    if self.leader.is_some() {
+                        self.connect(&mut out);
+                    } else {
+                        self.state = State::NoLeader;
+                    }
                 }
             }
+            Input::Detected(leader) => self.detected(leader, &mut out),
             Input::StreamOpened { stream_id } => {
                 if self.state == State::Connecting {
                     self.state = State::Streaming {
@@ -214,8 +225,8 @@ impl Connection {
                     match resolve_location(&location) {
                         Ok(leader) if self.redirects < MAX_REDIRECTS => {
                             self.redirects += 1;
-                            tracing::info!(from = %self.master, to = %leader, "following redirect to the leading master");
-                            self.master = leader;
+                            tracing::info!(from = %self.target(), to = %leader, "following redirect to the leading master");
+                            self.master = Some(leader);
                             self.connect(&mut out);
                         }
                         Ok(_) => self.fail(
@@ -237,7 +248,7 @@ impl Connection {
                         self.fail(now, reason, &mut out);
                     } else {
                         self.close(
-                            format!("master at {} refused SUBSCRIBE: {reason}", self.master),
+                            format!("master at {} refused SUBSCRIBE: {reason}", self.target()),
                             &mut out,
                         );
                     }
@@ -261,7 +272,7 @@ impl Connection {
                 State::Streaming { deadline, .. } if now >= *deadline => {
                     let reason = format!(
                         "no event from master {} for {:?} ({} heartbeat intervals): assuming it is gone",
-                        self.master,
+                        self.target(),
                         self.silence_limit(),
                         self.policy.missed_heartbeats
                     );
@@ -302,8 +313,11 @@ impl Connection {
                         *deadline =
                             now + interval.saturating_mul(self.policy.missed_heartbeats.max(1));
                     }
+                    let Some(master) = self.master.clone() else {
+                        return;
+                    };
                     let session = Session {
-                        master: self.master.clone(),
+                        master,
                         stream_id: stream_id.clone(),
                         framework_id: subscribed.framework_id.clone(),
                         master_info: subscribed.master_info.clone(),
@@ -339,9 +353,13 @@ impl Connection {
             self.framework_id.as_ref(),
             &self.suppressed_roles,
         );
+        let Some(master) = self.master.clone() else {
+            self.state = State::NoLeader;
+            return;
+        };
         self.state = State::Connecting;
         out.push(Action::Subscribe {
-            master: self.master.clone(),
+            master,
             call: Box::new(call),
         });
     }
@@ -361,9 +379,57 @@ impl Connection {
             return;
         }
         let delay = self.policy.backoff(self.failures);
-        tracing::warn!(master = %self.master, ?delay, "scheduler connection failed: {reason}");
-        self.master = self.detector.current();
-        self.state = State::Backoff { until: now + delay };
+        tracing::warn!(master = %self.target(), ?delay, "scheduler connection failed: {reason}");
+        self.master = self.leader.clone();
+        self.state = if self.master.is_some() {
+            State::Backoff { until: now + delay }
+        } else {
+            State::NoLeader
+        };
+    }
+
+    fn target(&self) -> String {
+        self.master
+            .as_ref()
+            .map_or_else(|| "(none)".to_owned(), ToString::to_string)
+    }
+
+    /// A new leader (or none) from the detector. A subscription to another master is
+    /// dropped at once (Mesos's library does the same: it trusts detection over an open
+    /// stream) and the library subscribes to the new leader without waiting out a backoff.
+    fn detected(&mut self, leader: Option<MasterAddr>, out: &mut Vec<Action>) {
+        if leader == self.leader {
+            return;
+        }
+        tracing::info!(
+            leader = %leader.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string),
+            "leading master detected"
+        );
+        self.leader = leader.clone();
+        let connected_elsewhere = matches!(self.state, State::Connecting | State::Streaming { .. })
+            && self.master != leader;
+        if connected_elsewhere {
+            let reason = match &leader {
+                Some(addr) => format!("a new leading master was detected at {addr}"),
+                None => "no leading master is detected".to_owned(),
+            };
+            if matches!(self.state, State::Streaming { .. }) {
+                out.push(Action::Deliver(SchedulerEvent::Disconnected { reason }));
+            }
+            out.push(Action::Disconnect);
+            out.push(Action::SetSession(None));
+        } else if matches!(self.state, State::Connecting | State::Streaming { .. }) {
+            return;
+        }
+        match self.state {
+            State::Idle => self.master = leader,
+            _ => {
+                self.master = leader;
+                self.failures = 0;
+                self.redirects = 0;
+                self.connect(out);
+            }
+        }
     }
 
     fn close(&mut self, reason: String, out: &mut Vec<Action>) {
@@ -714,5 +780,93 @@ mod tests {
         );
         assert!(c.is_closed());
         assert_eq!(c.next_deadline(), None);
+    }
+
+    fn zk_conn() -> Connection {
+        let url = detector::ZkUrl::parse_zk("zk://127.0.0.1:2181/mesos").unwrap();
+        Connection::new(
+            Policy::default(),
+            MasterDetector::ZooKeeper {
+                url,
+                session_timeout: Duration::from_secs(10),
+            },
+            info(),
+            vec![],
+        )
+    }
+
+    /// With ZooKeeper the library waits for a leader, subscribes to it, and moves to the
+    /// next leader at once (framework id kept, no backoff) when detection changes.
+    #[test]
+    fn follows_the_detected_leader() {
+        let t0 = Instant::now();
+        let mut c = zk_conn();
+        assert!(
+            c.handle(t0, Input::Start).is_empty(),
+            "no leader yet: nothing to do"
+        );
+        assert_eq!(c.next_deadline(), None);
+        let m1 = MasterAddr::new("10.0.0.1", 5050);
+        let actions = c.handle(t0, Input::Detected(Some(m1.clone())));
+        assert_eq!(subscribe_target(&actions).unwrap().0, m1);
+        c.handle(
+            t0,
+            Input::StreamOpened {
+                stream_id: "s1".into(),
+            },
+        );
+        c.handle(t0, Input::Event(Box::new(subscribed("fw-1", 15.0))));
+
+        // Same leader again: nothing changes.
+        assert!(c.handle(t0, Input::Detected(Some(m1.clone()))).is_empty());
+
+        // The leader dies: its znode goes, no leader for a while.
+        let actions = c.handle(t0, Input::Detected(None));
+        assert!(actions.contains(&Action::Disconnect));
+        assert!(actions.contains(&Action::SetSession(None)));
+        assert!(matches!(
+            delivered(&actions).as_slice(),
+            [SchedulerEvent::Disconnected { .. }]
+        ));
+        assert_eq!(
+            c.next_deadline(),
+            None,
+            "waits for the detector, not a timer"
+        );
+
+        // A new leader: subscribe there with the framework id, right away.
+        let m2 = MasterAddr::new("10.0.0.2", 5050);
+        let actions = c.handle(t0, Input::Detected(Some(m2.clone())));
+        let (master, call) = subscribe_target(&actions).unwrap();
+        assert_eq!(master, m2);
+        assert_eq!(call.framework_id.unwrap().value, "fw-1");
+    }
+
+    /// A stream to the old leader that breaks before detection catches up backs off; the
+    /// detection of a new leader then cuts the backoff short.
+    #[test]
+    fn detection_cuts_a_backoff_short() {
+        let t0 = Instant::now();
+        let mut c = zk_conn();
+        c.handle(t0, Input::Start);
+        c.handle(t0, Input::Detected(Some(MasterAddr::new("10.0.0.1", 5050))));
+        c.handle(
+            t0,
+            Input::StreamOpened {
+                stream_id: "s1".into(),
+            },
+        );
+        c.handle(t0, Input::Event(Box::new(subscribed("fw-1", 15.0))));
+        let actions = c.handle(
+            t0,
+            Input::StreamEnded {
+                reason: "reset".into(),
+            },
+        );
+        assert!(subscribe_target(&actions).is_none());
+        assert!(c.next_deadline().is_some(), "backing off");
+        let m2 = MasterAddr::new("10.0.0.2", 5050);
+        let actions = c.handle(t0, Input::Detected(Some(m2.clone())));
+        assert_eq!(subscribe_target(&actions).unwrap().0, m2);
     }
 }

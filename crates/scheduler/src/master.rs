@@ -23,8 +23,10 @@ pub enum AddrError {
     BadPort(String),
     #[error("master address '{0}': no host")]
     NoHost(String),
-    #[error("'{0}' is a ZooKeeper URL; only host:port masters are supported so far")]
+    #[error("bad ZooKeeper URL: {0}")]
     ZooKeeper(String),
+    #[error("cannot read the master from file {0}")]
+    File(String),
 }
 
 impl MasterAddr {
@@ -43,7 +45,9 @@ impl MasterAddr {
             return Err(AddrError::Empty);
         }
         if text.starts_with("zk://") || text.starts_with("file://") {
-            return Err(AddrError::ZooKeeper(text.to_owned()));
+            return Err(AddrError::ZooKeeper(format!(
+                "'{text}' is not a host:port address (use MasterDetector::parse)"
+            )));
         }
         let rest = if let Some(rest) = text.strip_prefix("http://") {
             rest
@@ -124,27 +128,61 @@ pub fn resolve_location(location: &str) -> Result<MasterAddr, AddrError> {
     MasterAddr::parse(location)
 }
 
-/// How the library finds the leading master. Only a fixed address exists today; ZooKeeper
-/// detection (`zk://...`) will be another variant, and the connection core asks
-/// [`MasterDetector::current`] again after every failed attempt.
+/// How the library finds the leading master.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MasterDetector {
     /// One master at a fixed address (it may still redirect to the leader).
     Standalone(MasterAddr),
+    /// The masters' ZooKeeper group (`zk://host:port,.../path`, as Mesos masters' `--zk`):
+    /// the library follows whoever leads it, and resubscribes when that changes.
+    ZooKeeper {
+        url: detector::ZkUrl,
+        session_timeout: std::time::Duration,
+    },
 }
 
 impl MasterDetector {
-    /// Parses a `--master` value.
+    /// Parses a `--master` value: `host:port`, `http://host:port`, `zk://...`, or
+    /// `file:///path` holding one of those.
     pub fn parse(text: &str) -> Result<MasterDetector, AddrError> {
-        MasterAddr::parse(text).map(MasterDetector::Standalone)
+        let text = text.trim();
+        let text = match text.strip_prefix("file://") {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| AddrError::File(format!("{path}: {e}")))?
+                .trim()
+                .to_owned(),
+            None => text.to_owned(),
+        };
+        if text.starts_with("zk://") {
+            return detector::ZkUrl::parse_zk(&text)
+                .map(|url| MasterDetector::ZooKeeper {
+                    url,
+                    session_timeout: detector::DEFAULT_SESSION_TIMEOUT,
+                })
+                .map_err(|e| AddrError::ZooKeeper(e.to_string()));
+        }
+        MasterAddr::parse(&text).map(MasterDetector::Standalone)
     }
 
-    /// The master to try next.
-    pub fn current(&self) -> MasterAddr {
+    /// The master known without detection: the fixed one, or none for ZooKeeper (its
+    /// leader arrives as [`crate::core::Input::Detected`]).
+    pub fn fixed(&self) -> Option<MasterAddr> {
         match self {
-            MasterDetector::Standalone(addr) => addr.clone(),
+            MasterDetector::Standalone(addr) => Some(addr.clone()),
+            MasterDetector::ZooKeeper { .. } => None,
         }
     }
+}
+
+/// A detected leader's address (see [`detector::membership::endpoint`]).
+pub fn leader_addr(info: &api::v1::MasterInfo) -> Option<MasterAddr> {
+    let (host, port) = detector::membership::endpoint(info)?;
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Some(MasterAddr::new(host, port))
 }
 
 #[cfg(test)]
@@ -238,6 +276,10 @@ mod tests {
         );
         assert_eq!(addr.to_string(), "127.0.0.1:1234");
         let detector = MasterDetector::parse("127.0.0.1:1234").unwrap();
-        assert_eq!(detector.current(), addr);
+        assert_eq!(detector.fixed(), Some(addr));
+        let zk = MasterDetector::parse("zk://127.0.0.1:2181,127.0.0.1:2182/mesos").unwrap();
+        assert!(matches!(&zk, MasterDetector::ZooKeeper { url, .. } if url.path == "/mesos"));
+        assert_eq!(zk.fixed(), None);
+        assert!(MasterDetector::parse("zk://").is_err());
     }
 }

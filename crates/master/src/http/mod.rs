@@ -14,12 +14,13 @@ use api::internal::{AgentCall, agent_call};
 use api::v1::scheduler::{Call, call};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::Leadership;
 use crate::driver::{Command, View};
 use crate::state::CallOk;
 use crate::state::validation::validate_call;
@@ -37,6 +38,7 @@ struct Inner {
     advertised: String,
     heartbeat: Duration,
     next_conn: AtomicU64,
+    leadership: watch::Receiver<Leadership>,
 }
 
 impl App {
@@ -45,6 +47,7 @@ impl App {
         flags: std::collections::BTreeMap<String, String>,
         advertised: String,
         heartbeat: Duration,
+        leadership: watch::Receiver<Leadership>,
     ) -> Self {
         App(Arc::new(Inner {
             commands,
@@ -52,7 +55,30 @@ impl App {
             advertised,
             heartbeat,
             next_conn: AtomicU64::new(1),
+            leadership,
         }))
+    }
+
+    /// `None` while this master leads; otherwise the answer to a leader-only request
+    /// (Mesos `Master::Http::redirect`): 307 to the leader with the original path and query,
+    /// or 503 when no leader is known.
+    fn not_leading(&self, uri: &Uri) -> Option<Response> {
+        let leader = match &*self.0.leadership.borrow() {
+            Leadership::Leading => return None,
+            Leadership::Following(leader) => leader.clone(),
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        Some(redirect_to(leader.as_deref(), path))
+    }
+
+    /// Where `/redirect` points: the leader, which may be this master.
+    fn leader_authority(&self) -> Option<String> {
+        match &*self.0.leadership.borrow() {
+            Leadership::Leading => Some(self.0.advertised.clone()),
+            Leadership::Following(leader) => leader
+                .as_deref()
+                .and_then(detector::membership::redirect_authority),
+        }
     }
 
     fn next_conn(&self) -> u64 {
@@ -155,10 +181,14 @@ async fn read_post(
 
 async fn scheduler(
     State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
     method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
     let (content_type, bytes) = match read_post(&method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
@@ -244,7 +274,16 @@ fn streaming_response(
     response
 }
 
-async fn agent(State(app): State<App>, method: Method, headers: HeaderMap, body: Body) -> Response {
+async fn agent(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
     let (content_type, bytes) = match read_post(&method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
@@ -313,11 +352,17 @@ async fn read(app: &App, view: View) -> Response {
     }
 }
 
-async fn state(State(app): State<App>) -> Response {
+async fn state(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
     read(&app, View::State).await
 }
 
-async fn state_summary(State(app): State<App>) -> Response {
+async fn state_summary(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
     read(&app, View::StateSummary).await
 }
 
@@ -343,13 +388,34 @@ async fn flags(State(app): State<App>) -> Response {
     json_response(&serde_json::json!({ "flags": app.0.flags }))
 }
 
-/// `/redirect`: 307 to the leader, which is always this master for now.
+/// `/redirect` and `/master/redirect`: 307 to the leader with no path (so that clients
+/// cannot loop), 503 when no leader is known.
 async fn redirect(State(app): State<App>) -> Response {
-    let mut response = text(StatusCode::TEMPORARY_REDIRECT, "");
-    if let Ok(location) = HeaderValue::from_str(&format!("//{}", app.0.advertised)) {
-        response.headers_mut().insert(header::LOCATION, location);
+    match app.leader_authority() {
+        Some(authority) => temporary_redirect(&format!("//{authority}")),
+        None => text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected"),
     }
-    response
+}
+
+fn redirect_to(leader: Option<&api::v1::MasterInfo>, path: &str) -> Response {
+    match leader.and_then(detector::membership::redirect_authority) {
+        Some(authority) => temporary_redirect(&format!("//{authority}{path}")),
+        None => text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected"),
+    }
+}
+
+fn temporary_redirect(location: &str) -> Response {
+    let mut response = text(StatusCode::TEMPORARY_REDIRECT, "");
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot redirect to '{location}'"),
+        ),
+    }
 }
 
 #[allow(dead_code)]
