@@ -51,6 +51,9 @@ impl Master {
             }
         };
         info.id = Some(id.as_str().into());
+        // An agent the master does not know as registered (it was unreachable, or this master
+        // is new) has its tasks' states announced to their frameworks (§6.1 case c).
+        let announce = !self.agents.contains_key(&id);
         if self.agents.contains_key(&id) {
             self.reregister_known_agent(now, &id, conn, info, total);
         } else {
@@ -103,7 +106,7 @@ impl Master {
             conn,
             event: Box::new(registered),
         });
-        self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks);
+        self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks, announce);
         self.allocation_needed = true;
     }
 
@@ -151,6 +154,7 @@ impl Master {
         agent_id: &str,
         frameworks: Vec<FrameworkState>,
         tasks: Vec<v1::Task>,
+        announce: bool,
     ) {
         for state in frameworks {
             let Some(id) = state.framework_info.id.as_ref().map(|i| i.value.clone()) else {
@@ -200,7 +204,23 @@ impl Master {
                     self.release_task(&framework_id, &task_id);
                 }
             } else {
+                let state = task.state();
+                let executor_id = task.executor_id.clone();
                 self.adopt_task(now, agent_id, task);
+                if announce && !state.is_terminal() {
+                    // Mesos 1.5+: tasks of a returning agent are not killed; their frameworks
+                    // learn the current state (no uuid: nothing to acknowledge).
+                    let mut status = Master::master_status(
+                        now,
+                        &task_id,
+                        state,
+                        Reason::AgentReregistered,
+                        "Agent reregistered",
+                        Some(agent_id),
+                    );
+                    status.executor_id = executor_id;
+                    self.send_framework(&framework_id, Master::update_event(status));
+                }
             }
         }
         let missing: Vec<(String, String)> = self

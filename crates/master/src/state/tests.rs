@@ -615,6 +615,53 @@ fn agent_missing_pings_is_removed() {
     assert_eq!(removed_at, Some(6), "5 misses after the first ping");
 }
 
+/// An agent removed as unreachable comes back with its task still running: it is
+/// re-admitted (Mesos 1.5+), the task is not killed, and the framework learns its state
+/// with REASON_AGENT_REREGISTERED and no uuid.
+#[test]
+fn unreachable_agent_returns_and_its_tasks_are_announced() {
+    let (mut m, agent, fw, offer) = setup(info("f"));
+    launch_one(&mut m, &fw, &offer, "t1");
+    allocate(&mut m, 1.0);
+    let mut reported = m.frameworks[&fw].tasks["t1"].task.clone();
+    reported.set_state(TaskState::TaskRunning);
+    for i in 1..=6 {
+        m.tick(15.0 * f64::from(i));
+        m.take_actions();
+    }
+    assert!(!m.agents.contains_key(&agent), "removed after missed pings");
+    let mut info = agent_info("cpus:4;mem:1024");
+    info.id = Some(agent.as_str().into());
+    m.agent_subscribe(
+        100.0,
+        2,
+        "as2".into(),
+        agent_call::Subscribe {
+            agent_info: info,
+            tasks: vec![reported],
+            ..Default::default()
+        },
+    );
+    let actions = m.take_actions();
+    assert!(m.agents.contains_key(&agent), "re-admitted");
+    assert!(
+        agent_events(&actions, 2)
+            .iter()
+            .all(|e| e.r#type() != agent_event::Type::KillTask),
+        "nothing is killed"
+    );
+    let ups = updates(&actions, FW_CONN);
+    assert_eq!(ups.len(), 1, "{ups:?}");
+    assert_eq!(ups[0].task_id.value, "t1");
+    assert_eq!(ups[0].state(), TaskState::TaskRunning);
+    assert_eq!(ups[0].reason(), Reason::AgentReregistered);
+    assert!(ups[0].uuid.is_none());
+    assert_eq!(
+        m.frameworks[&fw].tasks["t1"].state(),
+        TaskState::TaskRunning
+    );
+}
+
 /// PONGs keep an agent alive.
 #[test]
 fn pongs_keep_agent() {
