@@ -198,4 +198,5 @@ pub fn get_json(addr: &str, path: &str) -> Option<serde_json::Value> {
         _ => None,
     }
 }
+pub mod netns;
 pub mod zookeeper;

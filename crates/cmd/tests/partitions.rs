@@ -1,0 +1,576 @@
+//! Agents cut off from the master by real network partitions (issue 6; Mesos
+//! `PartitionTest`, mesos-reference §6.2, §7.5): hosts are network namespaces
+//! (`testkit::netns`), the master runs in h1, agents in h2 and h3, and the test's scheduler
+//! runs on a thread inside h1 (`Host::run`), next to the master.
+//!
+//! Short health checks: pings every second, removal after two misses; the agent's watchdog
+//! fires after the same two seconds without a ping.
+
+mod common;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use api::resources::Resources;
+use api::v1::framework_info::Capability;
+use api::v1::framework_info::capability::Type as CapabilityType;
+use api::v1::scheduler::event;
+use api::v1::task_status::{Reason, Source};
+use api::v1::{CommandInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus};
+use scheduler::{Events, MasterAddr, Scheduler, SchedulerEvent};
+use testkit::netns::{Host, Network};
+use testkit::{ChildGuard, get_json, poll_until_async};
+
+const WAIT: Duration = Duration::from_secs(60);
+const MASTER_PORT: u16 = 5050;
+const AGENT_PORT: u16 = 5051;
+
+/// A master in h1 and agents in h2, h3...; fields drop in order: processes, then the
+/// network (which kills whatever still runs inside), then the directory.
+struct HostCluster {
+    agents: Vec<ChildGuard>,
+    master: ChildGuard,
+    net: Network,
+    dir: tempfile::TempDir,
+}
+
+impl HostCluster {
+    fn start(agents: usize) -> HostCluster {
+        let net = Network::create(1 + agents).expect("create test hosts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let h1 = net.host(1);
+        let master_args = [
+            "master".to_owned(),
+            format!("--ip={}", h1.ip()),
+            format!("--port={MASTER_PORT}"),
+            format!("--work_dir={}", dir.path().join("master").display()),
+            "--agent_ping_timeout=1secs".into(),
+            "--max_agent_ping_timeouts=2".into(),
+            "--allocation_interval=200ms".into(),
+        ];
+        let master = h1
+            .spawn("master", common::BIN, &master_args, dir.path())
+            .expect("spawn the master in h1");
+        let mut cluster = HostCluster {
+            agents: Vec::new(),
+            master,
+            net,
+            dir,
+        };
+        for i in 0..agents {
+            let host = cluster.agent_host(i).clone();
+            let agent = host
+                .spawn(
+                    &format!("agent{i}"),
+                    common::BIN,
+                    cluster.agent_args(i),
+                    cluster.dir.path(),
+                )
+                .expect("spawn an agent");
+            cluster.agents.push(agent);
+        }
+        let master_addr = cluster.master_addr();
+        let registered = cluster.net.host(1).run(|| {
+            testkit::poll_until(WAIT, "every agent to register", || {
+                let state = get_json(&master_addr, "/state")?;
+                let active = state["slaves"]
+                    .as_array()?
+                    .iter()
+                    .filter(|s| s["active"] == true)
+                    .count();
+                (active == agents).then_some(())
+            })
+        });
+        if let Err(error) = registered.and_then(|r| r) {
+            panic!("{error}\n{}", cluster.logs());
+        }
+        cluster
+    }
+
+    fn agent_args(&self, i: usize) -> Vec<String> {
+        let host = self.agent_host(i);
+        vec![
+            "agent".into(),
+            format!("--ip={}", host.ip()),
+            format!("--port={AGENT_PORT}"),
+            format!("--hostname={}", host.ip()),
+            format!("--master={}", self.master_addr()),
+            format!(
+                "--work_dir={}",
+                self.dir.path().join(format!("agent{i}")).display()
+            ),
+            "--resources=cpus:4;mem:4096;disk:10000;ports:[31000-31999]".into(),
+            "--registration_backoff_factor=200ms".into(),
+            "--status_update_retry_interval_min=1secs".into(),
+        ]
+    }
+
+    fn master_addr(&self) -> String {
+        self.net.host(1).addr(MASTER_PORT)
+    }
+
+    /// The host of agent `i` (h2 for agent 0).
+    fn agent_host(&self, i: usize) -> &Host {
+        self.net.host(i + 2)
+    }
+
+    /// Runs `scenario` on a tokio runtime inside h1, next to the master.
+    fn in_master_host<F, Fut>(&self, scenario: F)
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = ()>,
+    {
+        self.net
+            .host(1)
+            .run(|| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                runtime.block_on(scenario());
+            })
+            .expect("enter h1");
+    }
+
+    /// The master's `/state` (call inside h1).
+    async fn master_state(&self) -> Option<serde_json::Value> {
+        let addr = self.master_addr();
+        tokio::task::spawn_blocking(move || get_json(&addr, "/state"))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Agent `i`'s `/state`, fetched from inside its host.
+    async fn agent_state(&self, i: usize) -> Option<serde_json::Value> {
+        let host = self.agent_host(i).clone();
+        tokio::task::spawn_blocking(move || {
+            let addr = host.addr(AGENT_PORT);
+            host.run(|| get_json(&addr, "/state")).ok().flatten()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Waits until the master lists `agent_id` as an active agent.
+    async fn wait_agent_active(&self, agent_id: &str) {
+        let result = poll_until_async(WAIT, "the agent to be active again", || async {
+            let state = self.master_state().await?;
+            state["slaves"]
+                .as_array()?
+                .iter()
+                .any(|s| s["id"] == agent_id && s["active"] == true)
+                .then_some(())
+        })
+        .await;
+        if let Err(error) = result {
+            panic!("{error}\n{}", self.logs());
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut names = vec![self.master.name.clone()];
+        names.extend(self.agents.iter().map(|a| a.name.clone()));
+        names
+            .iter()
+            .map(|name| {
+                format!(
+                    "--- {name} ---\n{}\n",
+                    testkit::read_log(self.dir.path(), name)
+                )
+            })
+            .collect()
+    }
+}
+
+/// A framework on the scheduler library that records every status update it sees.
+struct Framework {
+    client: Scheduler,
+    events: Events,
+    seen: Vec<TaskStatus>,
+}
+
+impl Framework {
+    async fn subscribe(master: &str, partition_aware: bool) -> Framework {
+        let mut info = FrameworkInfo {
+            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            name: "partitions-test".into(),
+            failover_timeout: Some(0.0),
+            ..Default::default()
+        };
+        if partition_aware {
+            let mut capability = Capability::default();
+            capability.set_type(CapabilityType::PartitionAware);
+            info.capabilities.push(capability);
+        }
+        let master = MasterAddr::parse(master).expect("master address");
+        let config = scheduler::client::Config::new(master, info);
+        let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
+        Framework {
+            client,
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next event satisfying `pick`, acknowledging every update on the way.
+    async fn next<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(event::Type, &api::v1::scheduler::Event) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let item = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+            match item {
+                Some(SchedulerEvent::Event(event)) => {
+                    if let Some(update) = &event.update {
+                        self.client
+                            .acknowledge_status(&update.status)
+                            .await
+                            .expect("acknowledge");
+                        self.seen.push(update.status.clone());
+                    }
+                    if let Some(found) = pick(event.r#type(), &event) {
+                        return found;
+                    }
+                }
+                Some(SchedulerEvent::Closed { reason }) => {
+                    panic!("closed while waiting for {what}: {reason}")
+                }
+                Some(_) => {}
+                None => panic!("event stream ended while waiting for {what}"),
+            }
+        }
+    }
+
+    /// An offer from the agent on `host`.
+    async fn offer_on(&mut self, host: &Host) -> Offer {
+        let hostname = host.ip().to_string();
+        self.next("an offer from the agent", |_, e| {
+            e.offers
+                .as_ref()?
+                .offers
+                .iter()
+                .find(|o| o.hostname == hostname)
+                .cloned()
+        })
+        .await
+    }
+
+    /// The first update (already seen or next) for `task` in `state`.
+    async fn status(&mut self, task: &str, state: TaskState) -> TaskStatus {
+        let matches = |s: &TaskStatus| s.task_id.value == task && s.state() == state;
+        if let Some(found) = self.seen.iter().find(|s| matches(s)) {
+            return found.clone();
+        }
+        self.next(&format!("{state:?} for {task}"), |_, e| {
+            let status = &e.update.as_ref()?.status;
+            matches(status).then(|| status.clone())
+        })
+        .await
+    }
+
+    /// Explicit reconciliation of one task: the master's answer.
+    async fn reconcile(&mut self, task: &str, agent: &api::v1::AgentId) -> TaskStatus {
+        self.client
+            .reconcile(vec![(task.into(), Some(agent.clone()))])
+            .await
+            .expect("reconcile");
+        self.next(&format!("the reconciliation of {task}"), |_, e| {
+            let status = &e.update.as_ref()?.status;
+            (status.task_id.value == task && status.reason() == Reason::Reconciliation)
+                .then(|| status.clone())
+        })
+        .await
+    }
+}
+
+fn scalar(name: &str, value: f64) -> Resource {
+    Resources::parse(&format!("{name}:{value}"))
+        .expect("resource")
+        .into_vec()
+        .remove(0)
+}
+
+fn task(id: &str, offer: &Offer, command: &str) -> TaskInfo {
+    TaskInfo {
+        name: id.into(),
+        task_id: id.into(),
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Launches `command` as task `id` on the agent in `host`; waits for TASK_RUNNING and for
+/// the command's process inside `host`.
+async fn launch_running(fw: &mut Framework, host: &Host, id: &str, command: &str) -> Offer {
+    let offer = fw.offer_on(host).await;
+    fw.client
+        .launch(
+            vec![offer.id.clone()],
+            vec![task(id, &offer, command)],
+            None,
+        )
+        .await
+        .expect("launch");
+    fw.status(id, TaskState::TaskRunning).await;
+    // TASK_RUNNING can precede the shell's exec by a moment.
+    poll_until_async(WAIT, "the task's process in its host", || async {
+        host.process_alive(command).then_some(())
+    })
+    .await
+    .expect("the task runs in its host");
+    offer
+}
+
+/// §7.5 `ReregisterSlaveNotPartitionAware` / `ReregisterSlavePartitionAware`: the
+/// partitioned agent's task is reported lost (unreachable), keeps running, and after healing
+/// the agent is re-admitted with the task, which reconciliation reports running.
+fn partitioned_agent_is_readmitted_with_its_task(partition_aware: bool) {
+    let cluster = HostCluster::start(2);
+    let (h2, h3) = (cluster.agent_host(0), cluster.agent_host(1));
+    let marker = "sleep 1000";
+    cluster.in_master_host(|| async {
+        let mut fw = Framework::subscribe(&cluster.master_addr(), partition_aware).await;
+        let offer = launch_running(&mut fw, h2, "long", marker).await;
+        let agent_id = offer.agent_id.value.clone();
+
+        cluster.net.isolate(h2).expect("isolate h2");
+        let cut = Instant::now();
+        let expected = if partition_aware {
+            TaskState::TaskUnreachable
+        } else {
+            TaskState::TaskLost
+        };
+        let lost = fw.status("long", expected).await;
+        let detection = cut.elapsed();
+        println!(
+            "partition -> {expected:?}: {:.2} s (agent_ping_timeout 1 s x 2)",
+            detection.as_secs_f64()
+        );
+        assert_eq!(lost.reason(), Reason::AgentRemoved);
+        assert!(lost.unreachable_time.is_some(), "unreachable_time is set");
+        assert!(
+            lost.uuid.is_none(),
+            "master-generated updates carry no uuid"
+        );
+        fw.next("FAILURE for the partitioned agent", |t, e| {
+            let failure = e.failure.as_ref()?;
+            (t == event::Type::Failure
+                && failure.agent_id.as_ref().map(|a| a.value.as_str()) == Some(agent_id.as_str()))
+            .then_some(())
+        })
+        .await;
+        let h3_name = h3.ip().to_string();
+        let view = poll_until_async(WAIT, "h2's agent unreachable, h3's active", || async {
+            let state = cluster.master_state().await?;
+            let active: Vec<&serde_json::Value> = state["slaves"]
+                .as_array()?
+                .iter()
+                .filter(|s| s["active"] == true)
+                .collect();
+            (state["unreachable_slaves"] == 1
+                && active.len() == 1
+                && active[0]["hostname"] == h3_name.as_str())
+            .then_some(())
+        })
+        .await;
+        view.unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+        assert!(
+            h2.process_alive(marker),
+            "the task still runs while cut off"
+        );
+        let during = fw.reconcile("long", &offer.agent_id).await;
+        assert_eq!(
+            during.state(),
+            expected,
+            "reconciliation during the partition"
+        );
+
+        cluster.net.heal(h2).expect("heal h2");
+        let healed = Instant::now();
+        cluster.wait_agent_active(&agent_id).await;
+        println!(
+            "heal -> agent re-admitted: {:.2} s",
+            healed.elapsed().as_secs_f64()
+        );
+        let after = fw.reconcile("long", &offer.agent_id).await;
+        assert_eq!(after.state(), TaskState::TaskRunning, "{after:?}");
+        assert!(h2.process_alive(marker), "the task still runs in h2");
+        // Mesos also sends each returning task's state with REASON_AGENT_REREGISTERED;
+        // the master does not yet (reported in issue 6), so this is only counted.
+        let reregistered = fw
+            .seen
+            .iter()
+            .filter(|s| s.reason() == Reason::AgentReregistered)
+            .count();
+        println!("REASON_AGENT_REREGISTERED updates after healing: {reregistered}");
+        fw.client.teardown().await.expect("teardown");
+    });
+}
+
+#[test]
+fn partitioned_agent_is_lost_then_readmitted_with_its_task_running() {
+    partitioned_agent_is_readmitted_with_its_task(false);
+}
+
+#[test]
+fn partitioned_agent_is_unreachable_then_readmitted_with_its_task_running() {
+    partitioned_agent_is_readmitted_with_its_task(true);
+}
+
+/// §7.5 `TaskCompletedOnPartitionedAgent`, §6.2: a task that finishes while its agent is
+/// cut off is reported after healing, exactly once (one update with that uuid), and the
+/// agent's update is acknowledged.
+#[test]
+fn update_sent_during_a_partition_arrives_once_after_healing() {
+    let cluster = HostCluster::start(1);
+    let h2 = cluster.agent_host(0);
+    let go = cluster.dir.path().join("go");
+    let command = format!("while [ ! -e {} ]; do sleep 0.1; done", go.display());
+    cluster.in_master_host(|| async {
+        let mut fw = Framework::subscribe(&cluster.master_addr(), false).await;
+        let offer = launch_running(&mut fw, h2, "waiter", &command).await;
+        let agent_id = offer.agent_id.value.clone();
+
+        cluster.net.isolate(h2).expect("isolate h2");
+        fw.status("waiter", TaskState::TaskLost).await;
+        std::fs::write(&go, b"").expect("let the task finish");
+        let finished_on_agent =
+            poll_until_async(WAIT, "the task to finish on the agent", || async {
+                let state = cluster.agent_state(0).await?;
+                let json = state.to_string();
+                json.contains("TASK_FINISHED").then_some(())
+            })
+            .await;
+        finished_on_agent.unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+
+        cluster.net.heal(h2).expect("heal h2");
+        let healed = Instant::now();
+        let finished = fw.status("waiter", TaskState::TaskFinished).await;
+        println!(
+            "heal -> TASK_FINISHED delivered: {:.2} s",
+            healed.elapsed().as_secs_f64()
+        );
+        let uuid = finished
+            .uuid
+            .clone()
+            .expect("the agent's update carries a uuid");
+        assert_eq!(finished.source(), Source::Executor);
+        cluster.wait_agent_active(&agent_id).await;
+        // The acknowledged update leaves the agent's queue (the agent forgets the task).
+        let acknowledged = poll_until_async(WAIT, "the agent to forget the task", || async {
+            let state = cluster.agent_state(0).await?;
+            (!state.to_string().contains("\"waiter\"")).then_some(())
+        })
+        .await;
+        acknowledged.unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+        // A reconciliation round trip: its answer follows every update sent before it.
+        // The task is terminal and acknowledged, so the master no longer tracks it and
+        // answers as Mesos does for an unknown task on a registered agent.
+        let reconciled = fw.reconcile("waiter", &offer.agent_id).await;
+        assert_eq!(reconciled.state(), TaskState::TaskLost, "{reconciled:?}");
+        let copies = fw
+            .seen
+            .iter()
+            .filter(|s| s.uuid.as_ref() == Some(&uuid))
+            .count();
+        assert_eq!(copies, 1, "exactly one TASK_FINISHED with uuid {uuid:?}");
+        let state = cluster.master_state().await.expect("master /state");
+        let finished_in_master = state["frameworks"][0]["completed_tasks"]
+            .as_array()
+            .expect("completed tasks")
+            .iter()
+            .any(|t| t["id"] == "waiter" && t["state"] == "TASK_FINISHED");
+        assert!(
+            finished_in_master,
+            "the master records TASK_FINISHED: {state:#}"
+        );
+        fw.client.teardown().await.expect("teardown");
+    });
+}
+
+/// §3.6, §7.5 `PartitionTest.MasterToSlave`: only master -> agent traffic is dropped; the
+/// agent hears no pings, drops its link by its own watchdog and reregisters (same id, task
+/// still running) once the path is back.
+#[test]
+fn one_way_partition_forces_the_agent_to_reregister() {
+    let cluster = HostCluster::start(1);
+    let (h1, h2) = (cluster.net.host(1), cluster.agent_host(0));
+    let marker = "sleep 1000";
+    cluster.in_master_host(|| async {
+        let mut fw = Framework::subscribe(&cluster.master_addr(), false).await;
+        let offer = launch_running(&mut fw, h2, "long", marker).await;
+        let agent_id = offer.agent_id.value.clone();
+
+        cluster
+            .net
+            .partition_one_way(h1, h2)
+            .expect("drop h1 -> h2");
+        let cut = Instant::now();
+        let watchdog = poll_until_async(WAIT, "the agent to drop its registration", || async {
+            let state = cluster.agent_state(0).await?;
+            (state["registered"] == false).then_some(())
+        })
+        .await;
+        watchdog.unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+        println!(
+            "one-way cut -> agent watchdog: {:.2} s",
+            cut.elapsed().as_secs_f64()
+        );
+        fw.status("long", TaskState::TaskLost).await;
+        println!(
+            "one-way cut -> TASK_LOST: {:.2} s",
+            cut.elapsed().as_secs_f64()
+        );
+
+        cluster.net.heal_all().expect("heal");
+        cluster.wait_agent_active(&agent_id).await;
+        let state = cluster.agent_state(0).await.expect("agent /state");
+        assert_eq!(state["id"], agent_id.as_str(), "the agent kept its id");
+        let after = fw.reconcile("long", &offer.agent_id).await;
+        assert_eq!(after.state(), TaskState::TaskRunning, "{after:?}");
+        assert!(h2.process_alive(marker), "the task still runs in h2");
+        fw.client.teardown().await.expect("teardown");
+    });
+}
+
+/// §7.5 `PartitionedSlaveOrphanedTask`: the framework is torn down while its task's agent is
+/// cut off; when the agent returns, the master has it shut the task down.
+#[test]
+fn task_of_a_framework_torn_down_during_the_partition_is_shut_down_on_return() {
+    let cluster = HostCluster::start(1);
+    let h2 = cluster.agent_host(0);
+    let marker = "sleep 1000";
+    cluster.in_master_host(|| async {
+        let mut fw = Framework::subscribe(&cluster.master_addr(), false).await;
+        let offer = launch_running(&mut fw, h2, "orphan", marker).await;
+        let agent_id = offer.agent_id.value.clone();
+
+        cluster.net.isolate(h2).expect("isolate h2");
+        fw.status("orphan", TaskState::TaskLost).await;
+        fw.client.teardown().await.expect("teardown");
+        assert!(
+            h2.process_alive(marker),
+            "the cut-off agent still runs the task"
+        );
+
+        cluster.net.heal(h2).expect("heal h2");
+        cluster.wait_agent_active(&agent_id).await;
+        let gone = poll_until_async(WAIT, "the orphaned task to be shut down", || async {
+            (!h2.process_alive(marker)).then_some(())
+        })
+        .await;
+        gone.unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    });
+}
