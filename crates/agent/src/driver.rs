@@ -70,6 +70,7 @@ pub(crate) enum Event {
 
 const MAX_REGISTRATION_BACKOFF: Duration = Duration::from_secs(60);
 const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(75);
+const MASTER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) async fn run(
     config: Config,
@@ -327,7 +328,12 @@ impl Agent {
             ),
             master_url: None,
             backoff: config.registration_backoff_factor,
-            client: reqwest::Client::new(),
+            // A master behind a partition must not hold a (re)registration in SYN retries.
+            client: reqwest::Client::builder()
+                .connect_timeout(MASTER_CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .build()
+                .unwrap_or_default(),
             tx,
             endpoint,
             agent_info,

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 pub const STREAM_ID_HEADER: &str = "Trireme-Stream-Id";
 const MAX_RECORD: usize = 64 * 1024 * 1024;
+const SUBSCRIBE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the stream reader reports, tagged with its connection generation.
 #[derive(Debug)]
@@ -54,8 +55,16 @@ async fn read_stream(
         .header("Content-Type", "application/x-protobuf")
         .header("Accept", "application/x-protobuf")
         .body(call.encode_to_vec())
-        .send()
+        .send();
+    // Bounded: a master that accepted the connection but never answers must not keep the
+    // agent from trying again (the stream itself may then stay open for as long as it lives).
+    let response = tokio::time::timeout(SUBSCRIBE_RESPONSE_TIMEOUT, response)
         .await
+        .map_err(|_| {
+            format!(
+                "the master at {url} did not answer SUBSCRIBE within {SUBSCRIBE_RESPONSE_TIMEOUT:?}"
+            )
+        })?
         .map_err(|e| format!("cannot reach the master at {url}: {e}"))?;
     let status = response.status();
     if status != reqwest::StatusCode::OK {

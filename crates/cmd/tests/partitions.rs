@@ -407,14 +407,19 @@ fn partitioned_agent_is_readmitted_with_its_task(partition_aware: bool) {
         let after = fw.reconcile("long", &offer.agent_id).await;
         assert_eq!(after.state(), TaskState::TaskRunning, "{after:?}");
         assert!(h2.process_alive(marker), "the task still runs in h2");
-        // Mesos also sends each returning task's state with REASON_AGENT_REREGISTERED;
-        // the master does not yet (reported in issue 6), so this is only counted.
-        let reregistered = fw
+        // As Mesos 1.5+, the master announced the returning task's state itself (before the
+        // reconciliation answer, which it sent later on the same stream).
+        let announced: Vec<&TaskStatus> = fw
             .seen
             .iter()
-            .filter(|s| s.reason() == Reason::AgentReregistered)
-            .count();
-        println!("REASON_AGENT_REREGISTERED updates after healing: {reregistered}");
+            .filter(|s| s.task_id.value == "long" && s.reason() == Reason::AgentReregistered)
+            .collect();
+        assert_eq!(announced.len(), 1, "{:?}", fw.seen);
+        assert_eq!(announced[0].state(), TaskState::TaskRunning);
+        assert!(
+            announced[0].uuid.is_none(),
+            "master-generated: nothing to acknowledge"
+        );
         fw.client.teardown().await.expect("teardown");
     });
 }
