@@ -3,17 +3,24 @@
 //! a process group of its own, and reports TASK_STARTING, TASK_RUNNING and a terminal
 //! state. Updates are kept until ACKNOWLEDGED and resent on resubscription. Also runs
 //! task groups (LAUNCH_GROUP): each task of the group the same way.
+//!
+//! It is started once per command task, so its start-up is paid per task: no async
+//! runtime and no HTTP library, only threads and std sockets (`http1`). One loop owns the
+//! state and handles one [`Internal`] message at a time, with timers; a reader thread
+//! decodes the SUBSCRIBE stream, a sender thread posts calls in order on a kept-alive
+//! connection, and a waiter thread per task reports its exit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use api::v1::{self, executor, task_status};
-use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use prost::Message;
-use tokio::sync::mpsc;
+
+use crate::http1;
 
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// How long the executor waits for the acknowledgement of its last terminal update.
@@ -82,6 +89,7 @@ pub fn exit_message(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// What the executor's loop reacts to.
 enum Internal {
     Event(Box<executor::Event>),
     StreamClosed(String),
@@ -89,9 +97,11 @@ enum Internal {
         task_id: String,
         status: Option<std::process::ExitStatus>,
     },
-    Escalate {
-        task_id: String,
-    },
+}
+
+/// Timers of the loop.
+enum Timer {
+    Escalate { task_id: String },
     Resubscribe,
     GiveUp,
 }
@@ -104,10 +114,9 @@ struct Running {
 
 struct CommandExecutor {
     env: ExecutorEnv,
-    client: reqwest::Client,
-    url: String,
-    tx: mpsc::UnboundedSender<Internal>,
-    outbox: mpsc::UnboundedSender<executor::Call>,
+    tx: mpsc::Sender<Internal>,
+    outbox: mpsc::Sender<executor::Call>,
+    timers: Vec<(Instant, Timer)>,
     tasks: HashMap<String, Running>,
     /// Tasks launched whose terminal update is not acknowledged yet.
     unacknowledged_tasks: BTreeMap<String, v1::TaskInfo>,
@@ -120,23 +129,24 @@ struct CommandExecutor {
 }
 
 /// Runs the command executor until its tasks are done (or the agent goes away).
-pub async fn run() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let env = ExecutorEnv::from_env()?;
-    run_with(env).await
+    run_with(env)
 }
 
-pub async fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let url = format!("http://{}/api/v1/executor", env.agent_endpoint);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (outbox, outbox_rx) = mpsc::unbounded_channel();
-    tokio::spawn(send_calls(client.clone(), url.clone(), outbox_rx));
+pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
+    let (tx, rx) = mpsc::channel();
+    let (outbox, outbox_rx) = mpsc::channel();
+    let endpoint = env.agent_endpoint.clone();
+    std::thread::Builder::new()
+        .name("calls".into())
+        .spawn(move || send_calls(&endpoint, outbox_rx))
+        .context("cannot start a thread")?;
     let mut exec = CommandExecutor {
         env,
-        client,
-        url,
         tx,
         outbox,
+        timers: Vec::new(),
         tasks: HashMap::new(),
         unacknowledged_tasks: BTreeMap::new(),
         unacknowledged_updates: Vec::new(),
@@ -145,11 +155,16 @@ pub async fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
         disconnected_since: None,
         give_up_armed: false,
     };
-    exec.subscribe();
-    while let Some(internal) = rx.recv().await {
-        match internal {
-            Internal::Event(event) => exec.event(*event),
-            Internal::StreamClosed(reason) => {
+    exec.subscribe()?;
+    loop {
+        let next = exec.timers.iter().map(|(at, _)| *at).min();
+        let received = match next {
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok(Internal::Event(event)) => exec.event(*event),
+            Ok(Internal::StreamClosed(reason)) => {
                 if exec.shutting_down && exec.all_terminal() {
                     return Ok(());
                 }
@@ -166,76 +181,108 @@ pub async fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
                         "could not reach the agent within the recovery timeout ({reason})"
                     );
                 }
-                let tx = exec.tx.clone();
                 let delay = exec
                     .env
                     .subscription_backoff_max
                     .min(Duration::from_secs(1));
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let _ = tx.send(Internal::Resubscribe);
-                });
+                exec.timers
+                    .push((Instant::now() + delay, Timer::Resubscribe));
             }
-            Internal::Resubscribe => exec.subscribe(),
-            Internal::TaskExited { task_id, status } => exec.task_exited(&task_id, status),
-            Internal::Escalate { task_id } => {
-                if let Some(running) = exec.tasks.get(&task_id)
-                    && !running.terminal
-                {
-                    crate::containerizer::kill_group(running.pid, Signal::SIGKILL);
+            Ok(Internal::TaskExited { task_id, status }) => exec.task_exited(&task_id, status),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut exec.timers)
+                    .into_iter()
+                    .partition(|(at, _)| *at <= now);
+                exec.timers = later;
+                for (_, timer) in due {
+                    match timer {
+                        Timer::Escalate { task_id } => {
+                            if let Some(running) = exec.tasks.get(&task_id)
+                                && !running.terminal
+                            {
+                                crate::containerizer::kill_group(running.pid, Signal::SIGKILL);
+                            }
+                        }
+                        Timer::Resubscribe => exec.subscribe()?,
+                        Timer::GiveUp => return Ok(()),
+                    }
                 }
             }
-            Internal::GiveUp => return Ok(()),
+            // The loop holds a sender itself: cannot happen.
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
         if exec.done() {
             return Ok(());
         }
         if exec.launched_any && exec.all_terminal() && !exec.give_up_armed {
             exec.give_up_armed = true;
-            let tx = exec.tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(TERMINAL_ACK_WAIT).await;
-                let _ = tx.send(Internal::GiveUp);
-            });
+            exec.timers
+                .push((Instant::now() + TERMINAL_ACK_WAIT, Timer::GiveUp));
         }
     }
-    Ok(())
 }
 
 /// Posts calls one at a time, in order (so that a task's updates reach the agent in the
-/// order they were made). A failed post is dropped: unacknowledged updates are resent on
-/// resubscription.
-async fn send_calls(
-    client: reqwest::Client,
-    url: String,
-    mut calls: mpsc::UnboundedReceiver<executor::Call>,
-) {
-    while let Some(call) = calls.recv().await {
+/// order they were made), on one kept-alive connection. A failed post is retried on a new
+/// connection, then dropped: unacknowledged updates are resent on resubscription (the
+/// agent ignores duplicates).
+fn send_calls(endpoint: &str, calls: mpsc::Receiver<executor::Call>) {
+    let mut connection: Option<http1::Connection> = None;
+    loop {
+        // A long-running task leaves the executor idle: close the connection then, so an
+        // agent with many tasks does not hold an idle connection per executor.
+        let call = match calls.recv_timeout(IDLE_CONNECTION) {
+            Ok(call) => call,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                connection = None;
+                match calls.recv() {
+                    Ok(call) => call,
+                    Err(_) => return,
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let body = call.encode_to_vec();
         for attempt in 0..3 {
-            let result = client
-                .post(&url)
-                .header("Content-Type", "application/x-protobuf")
-                .body(body.clone())
-                .send()
-                .await;
+            let result = match connection.as_mut() {
+                Some(c) => c.post(EXECUTOR_PATH, &[], &body),
+                None => http1::Connection::open(endpoint).and_then(|mut c| {
+                    let answer = c.post(EXECUTOR_PATH, &[], &body);
+                    connection = Some(c);
+                    answer
+                }),
+            };
             match result {
-                Ok(response) if response.status().is_success() => break,
-                Ok(response) => {
-                    eprintln!("executor: the agent refused a call: {}", response.status());
+                Ok(answer) => {
+                    if !answer.keep_alive {
+                        connection = None;
+                    }
+                    if !(200..300).contains(&answer.status) {
+                        eprintln!(
+                            "executor: the agent refused a call: {} {}",
+                            answer.status,
+                            String::from_utf8_lossy(&answer.body)
+                        );
+                    }
                     break;
                 }
                 Err(error) => {
+                    connection = None;
                     eprintln!(
                         "executor: call to the agent failed (attempt {}): {error}",
                         attempt + 1
                     );
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    std::thread::sleep(Duration::from_millis(100));
                 }
             }
         }
     }
 }
+
+const EXECUTOR_PATH: &str = "/api/v1/executor";
+/// How long the call connection stays open without calls.
+const IDLE_CONNECTION: Duration = Duration::from_secs(2);
 
 impl CommandExecutor {
     fn call(&self, t: executor::call::Type) -> executor::Call {
@@ -248,7 +295,7 @@ impl CommandExecutor {
         call
     }
 
-    fn subscribe(&mut self) {
+    fn subscribe(&mut self) -> anyhow::Result<()> {
         let mut call = self.call(executor::call::Type::Subscribe);
         call.subscribe = Some(executor::call::Subscribe {
             unacknowledged_tasks: self.unacknowledged_tasks.values().cloned().collect(),
@@ -260,20 +307,20 @@ impl CommandExecutor {
                 })
                 .collect(),
         });
-        let request = self
-            .client
-            .post(&self.url)
-            .header("Content-Type", "application/x-protobuf")
-            .header("Accept", "application/x-protobuf")
-            .body(call.encode_to_vec());
+        let body = call.encode_to_vec();
+        let endpoint = self.env.agent_endpoint.clone();
         let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let reason = match read_events(request, &tx).await {
-                Ok(()) => "the agent closed the stream".to_owned(),
-                Err(error) => format!("{error:#}"),
-            };
-            let _ = tx.send(Internal::StreamClosed(reason));
-        });
+        std::thread::Builder::new()
+            .name("events".into())
+            .spawn(move || {
+                let reason = match read_events(&endpoint, &body, &tx) {
+                    Ok(()) => "the agent closed the stream".to_owned(),
+                    Err(error) => format!("{error:#}"),
+                };
+                let _ = tx.send(Internal::StreamClosed(reason));
+            })
+            .context("cannot start a thread")?;
+        Ok(())
     }
 
     fn all_terminal(&self) -> bool {
@@ -445,6 +492,8 @@ impl CommandExecutor {
         }
     }
 
+    /// Starts the task: one process (`/bin/sh -c value`, or `value` with its arguments),
+    /// in a process group of its own, cwd = the sandbox; a thread waits for its exit.
     fn spawn(&self, task: &v1::TaskInfo) -> Result<u32, String> {
         use std::os::unix::process::CommandExt;
         let Some(command) = task.command.as_ref() else {
@@ -477,16 +526,22 @@ impl CommandExecutor {
             process.current_dir(sandbox);
         }
         process.stdin(Stdio::null()).process_group(0);
-        let mut child = tokio::process::Command::from(process)
+        let mut child = process
             .spawn()
             .map_err(|e| format!("Failed to launch command: {e}"))?;
-        let pid = child.id().unwrap_or(0);
+        let pid = child.id();
         let tx = self.tx.clone();
         let task_id = task.task_id.value.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await.ok();
-            let _ = tx.send(Internal::TaskExited { task_id, status });
-        });
+        let waiter = std::thread::Builder::new()
+            .name("wait".into())
+            .spawn(move || {
+                let status = child.wait().ok();
+                let _ = tx.send(Internal::TaskExited { task_id, status });
+            });
+        if let Err(error) = waiter {
+            crate::containerizer::kill_group(pid, Signal::SIGKILL);
+            return Err(format!("Failed to watch the command: {error}"));
+        }
         Ok(pid)
     }
 
@@ -525,12 +580,12 @@ impl CommandExecutor {
         }
         running.killing = true;
         crate::containerizer::kill_group(running.pid, Signal::SIGTERM);
-        let tx = self.tx.clone();
-        let task_id = task_id.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            let _ = tx.send(Internal::Escalate { task_id });
-        });
+        self.timers.push((
+            Instant::now() + grace,
+            Timer::Escalate {
+                task_id: task_id.to_owned(),
+            },
+        ));
     }
 
     fn kill_all(&mut self, signal: Signal) {
@@ -540,20 +595,23 @@ impl CommandExecutor {
     }
 }
 
-async fn read_events(
-    request: reqwest::RequestBuilder,
-    tx: &mpsc::UnboundedSender<Internal>,
-) -> anyhow::Result<()> {
-    let response = request.send().await.context("cannot reach the agent")?;
-    let status = response.status();
-    if status != reqwest::StatusCode::OK {
-        let body = response.text().await.unwrap_or_default();
-        anyhow::bail!("the agent answered SUBSCRIBE with {status}: {body}");
+/// SUBSCRIBE, then decode the RecordIO event stream until it ends.
+fn read_events(endpoint: &str, body: &[u8], tx: &mpsc::Sender<Internal>) -> anyhow::Result<()> {
+    let connection = http1::Connection::open(endpoint).context("cannot reach the agent")?;
+    let accept = [("Accept", "application/x-protobuf")];
+    let mut stream = connection
+        .post_streaming(EXECUTOR_PATH, &accept, body)
+        .context("cannot reach the agent")?;
+    if stream.status != 200 {
+        let body = stream.read_to_end().unwrap_or_default();
+        anyhow::bail!(
+            "the agent answered SUBSCRIBE with {}: {}",
+            stream.status,
+            String::from_utf8_lossy(&body)
+        );
     }
     let mut decoder = api::recordio::Decoder::new(64 * 1024 * 1024);
-    let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.context("the agent stream broke")?;
+    while let Some(chunk) = stream.next_chunk().context("the agent stream broke")? {
         decoder.push(&chunk);
         while let Some(record) = decoder.next()? {
             let event = executor::Event::decode(record.as_slice())

@@ -62,7 +62,13 @@ impl Containerizer for ProcessContainerizer {
         use std::os::unix::process::CommandExt;
         let stdout = std::fs::File::create(spec.sandbox.join("stdout"))?;
         let stderr = std::fs::File::create(spec.sandbox.join("stderr"))?;
-        if let Some((uid, gid)) = spec.user {
+        // Running as the user the agent already is needs no switch; asking std for one
+        // anyway would make it fork() the whole agent (page tables copied, then a
+        // copy-on-write fault per page the agent touches) instead of posix_spawn().
+        let user = spec.user.filter(|&(uid, gid)| {
+            uid != nix::unistd::geteuid().as_raw() || gid != nix::unistd::getegid().as_raw()
+        });
+        if let Some((uid, gid)) = user {
             for path in [
                 spec.sandbox.clone(),
                 spec.sandbox.join("stdout"),
@@ -87,7 +93,7 @@ impl Containerizer for ProcessContainerizer {
         for (name, value) in &spec.env {
             command.env(name, value);
         }
-        if let Some((uid, gid)) = spec.user {
+        if let Some((uid, gid)) = user {
             command.uid(uid).gid(gid);
         }
         let mut child = tokio::process::Command::from(command)

@@ -286,6 +286,8 @@ struct Agent {
     /// (framework, task) -> executor.
     task_index: HashMap<(String, String), String>,
     link: Link,
+    /// The call sender of the current stream (see `master_link::sender`).
+    sender: Option<(String, mpsc::UnboundedSender<AgentCall>)>,
     generation: u64,
     reconnect_token: u64,
     backoff: Duration,
@@ -342,6 +344,7 @@ impl Agent {
             frameworks: BTreeMap::new(),
             task_index: HashMap::new(),
             link: Link::Waiting,
+            sender: None,
             generation: 0,
             reconnect_token: 0,
             last_ping: Instant::now(),
@@ -604,7 +607,7 @@ impl Agent {
         task
     }
 
-    fn send_call(&self, mut call: AgentCall) {
+    fn send_call(&mut self, mut call: AgentCall) {
         if let Link::Connected {
             stream_id,
             registered: true,
@@ -612,9 +615,23 @@ impl Agent {
         } = &self.link
         {
             call.agent_id = self.agent_id.clone().map(v1::AgentId::from);
-            if let Some(url) = &self.master_url {
-                master_link::post(&self.client, url, stream_id, call);
-            }
+            let Some(url) = self.master_url.clone() else {
+                return;
+            };
+            // One sender per stream: a new stream id gets a new one, the old one ends.
+            let current = self
+                .sender
+                .as_ref()
+                .filter(|(id, tx)| id == stream_id && !tx.is_closed());
+            let tx = match current {
+                Some((_, tx)) => tx.clone(),
+                None => {
+                    let tx = master_link::sender(self.client.clone(), url, stream_id.clone());
+                    self.sender = Some((stream_id.clone(), tx.clone()));
+                    tx
+                }
+            };
+            let _ = tx.send(call);
         }
     }
 
@@ -704,13 +721,11 @@ impl Agent {
                 }
             }
             Type::Acknowledge => {
-                if let Some(ack) = event.acknowledge {
-                    let actions = self.sum.acknowledge(
-                        Instant::now(),
-                        &ack.framework_id,
-                        &ack.task_id,
-                        &ack.uuid,
-                    );
+                let now = Instant::now();
+                for ack in event.acknowledge.into_iter().chain(event.acknowledges) {
+                    let actions =
+                        self.sum
+                            .acknowledge(now, &ack.framework_id, &ack.task_id, &ack.uuid);
                     self.apply_sum(actions);
                 }
             }

@@ -7,7 +7,8 @@
 //! - [`containerizer`]: the `Containerizer` trait and the process implementation.
 //! - [`driver`] (private): the one event loop that owns all agent state.
 //! - [`http`] (private): axum routes; handlers turn requests into driver events.
-//! - [`command_executor`]: the `trireme executor` program (runs command tasks).
+//! - [`command_executor`]: the `trireme executor` program (runs command tasks), with
+//!   `http1`, its minimal HTTP/1.1 client.
 //! - [`detect`]: resource detection and `--attributes` parsing.
 
 pub mod command_executor;
@@ -15,6 +16,7 @@ pub mod containerizer;
 pub mod detect;
 mod driver;
 mod http;
+mod http1;
 mod master_link;
 mod paths;
 pub mod status_update;

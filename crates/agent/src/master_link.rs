@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use api::internal::{AgentCall, AgentEvent};
+use api::internal::{AgentCall, AgentEvent, agent_call};
 use futures_util::StreamExt;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -109,24 +109,64 @@ async fn read_stream(
     Ok(())
 }
 
-/// Sends one call on an established stream; failures are only logged (updates are
-/// retried by the status update manager, the rest is unreliable as in Mesos).
-pub fn post(client: &reqwest::Client, url: &str, stream_id: &str, call: AgentCall) {
+/// Most calls taken from the queue for one round of posts.
+const MAX_BATCH: usize = 1024;
+
+/// Starts the sender of calls on an established stream: one request at a time, in order,
+/// on a kept-alive connection. Calls queued while a request is in flight go out in the
+/// next round, consecutive UPDATEs merged into one call (`updates`), so the number of
+/// requests adapts to the load. Failures are only logged (updates are retried by the
+/// status update manager, the rest is unreliable as in Mesos). The sender stops when the
+/// returned channel is dropped.
+pub fn sender(
+    client: reqwest::Client,
+    url: String,
+    stream_id: String,
+) -> mpsc::UnboundedSender<AgentCall> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AgentCall>();
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            for call in merge_updates(std::mem::take(&mut batch)) {
+                post(&client, &url, &stream_id, call).await;
+            }
+        }
+    });
+    tx
+}
+
+/// Merges runs of consecutive UPDATE calls into one call each; other calls keep their place.
+fn merge_updates(calls: Vec<AgentCall>) -> Vec<AgentCall> {
+    let mut out: Vec<AgentCall> = Vec::with_capacity(calls.len());
+    for mut call in calls {
+        let is_update = call.r#type() == agent_call::Type::Update;
+        if is_update
+            && let Some(last) = out.last_mut()
+            && last.r#type() == agent_call::Type::Update
+        {
+            last.updates.extend(call.update.take());
+            last.updates.append(&mut call.updates);
+            continue;
+        }
+        out.push(call);
+    }
+    out
+}
+
+async fn post(client: &reqwest::Client, url: &str, stream_id: &str, call: AgentCall) {
     let request = client
         .post(url)
         .header("Content-Type", "application/x-protobuf")
         .header(STREAM_ID_HEADER, stream_id)
         .timeout(Duration::from_secs(30))
         .body(call.encode_to_vec());
-    tokio::spawn(async move {
-        match request.send().await {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => {
-                let status = response.status();
-                let body = response.text().await.unwrap_or_default();
-                tracing::warn!("master refused a call: {status}: {body}");
-            }
-            Err(error) => tracing::warn!("call to the master failed: {error}"),
+    match request.send().await {
+        Ok(response) if response.status().is_success() => {}
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            tracing::warn!("master refused a call: {status}: {body}");
         }
-    });
+        Err(error) => tracing::warn!("call to the master failed: {error}"),
+    }
 }

@@ -119,10 +119,155 @@ pub fn encode<M: Message + Name>(content_type: ContentType, message: &M) -> Vec<
 }
 
 pub fn from_protobuf<M: Message + Name + Default>(body: &[u8]) -> Result<M, DecodeError> {
-    let dynamic = DynamicMessage::decode(descriptor::<M>(), body)
+    let message = M::decode(body)
         .map_err(|e| DecodeError(format!("Failed to parse body into {}: {e}", M::NAME)))?;
-    check_required(&dynamic)?;
-    M::decode(body).map_err(|e| DecodeError(format!("Failed to parse body into {}: {e}", M::NAME)))
+    // The body parsed, so its wire format is sound: check required fields on the bytes
+    // (building a DynamicMessage for that cost more than everything else a call does).
+    let mut missing = Vec::new();
+    let root = descriptor::<M>();
+    missing_on_wire(&root, &root, body, &mut Vec::new(), &mut missing);
+    if missing.is_empty() {
+        Ok(message)
+    } else {
+        Err(DecodeError(format!(
+            "Missing required fields: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Collects the required fields missing from an encoded message, with their paths, as
+/// `collect_missing` does for a dynamic message: own fields first (declaration order),
+/// then inside present message fields (field-number order, repeated ones by index). The
+/// occurrences of a singular message field are merged, as protobuf parsing merges them.
+/// Stops quietly on malformed input (only called on bytes that decoded). `path` holds
+/// (field number, index) from the root; names are only spelled out for a missing field.
+fn missing_on_wire(
+    root: &MessageDescriptor,
+    descriptor: &MessageDescriptor,
+    mut bytes: &[u8],
+    path: &mut Vec<(u32, Option<usize>)>,
+    missing: &mut Vec<String>,
+) {
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    // Field numbers seen: a bit per number below 128, a list above.
+    let mut seen_low: u128 = 0;
+    let mut seen_high: Vec<u32> = Vec::new();
+    // Occurrences of message fields: (number, bytes), in wire order.
+    let mut nested: Vec<(u32, &[u8])> = Vec::new();
+    while !bytes.is_empty() {
+        let Ok((number, wire_type)) = decode_key(&mut bytes) else {
+            return;
+        };
+        if number < 128 {
+            seen_low |= 1 << number;
+        } else if !seen_high.contains(&number) {
+            seen_high.push(number);
+        }
+        match wire_type {
+            WireType::Varint => {
+                if decode_varint(&mut bytes).is_err() {
+                    return;
+                }
+            }
+            WireType::SixtyFourBit | WireType::ThirtyTwoBit => {
+                let width = if wire_type == WireType::SixtyFourBit {
+                    8
+                } else {
+                    4
+                };
+                if bytes.len() < width {
+                    return;
+                }
+                bytes = &bytes[width..];
+            }
+            WireType::LengthDelimited => {
+                let Ok(length) = decode_varint(&mut bytes) else {
+                    return;
+                };
+                let Some(length) = usize::try_from(length).ok().filter(|l| *l <= bytes.len())
+                else {
+                    return;
+                };
+                let (value, rest) = bytes.split_at(length);
+                bytes = rest;
+                if descriptor
+                    .get_field(number)
+                    .is_some_and(|f| matches!(f.kind(), prost_reflect::Kind::Message(_)))
+                {
+                    nested.push((number, value));
+                }
+            }
+            WireType::StartGroup | WireType::EndGroup => return,
+        }
+    }
+    for field in descriptor.fields() {
+        let number = field.number();
+        let seen = if number < 128 {
+            seen_low & (1 << number) != 0
+        } else {
+            seen_high.contains(&number)
+        };
+        if field.cardinality() == Cardinality::Required && !seen {
+            missing.push(format!("{}{}", spell(root, path), field.name()));
+        }
+    }
+    nested.sort_by_key(|(number, _)| *number);
+    let mut next = 0;
+    while next < nested.len() {
+        let number = nested[next].0;
+        let count = nested[next..]
+            .iter()
+            .take_while(|(n, _)| *n == number)
+            .count();
+        let group = &nested[next..next + count];
+        next += count;
+        let Some(field) = descriptor.get_field(number) else {
+            continue;
+        };
+        let prost_reflect::Kind::Message(inner) = field.kind() else {
+            continue;
+        };
+        if field.is_map() {
+            // Map entries have no required fields.
+        } else if field.is_list() {
+            for (index, (_, value)) in group.iter().enumerate() {
+                path.push((number, Some(index)));
+                missing_on_wire(root, &inner, value, path, missing);
+                path.pop();
+            }
+        } else {
+            path.push((number, None));
+            if let [(_, value)] = group {
+                missing_on_wire(root, &inner, value, path, missing);
+            } else {
+                let merged: Vec<u8> = group.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+                missing_on_wire(root, &inner, &merged, path, missing);
+            }
+            path.pop();
+        }
+    }
+}
+
+/// The text prefix (`a.b[2].`) of a path of (field number, index) from `root`.
+fn spell(root: &MessageDescriptor, path: &[(u32, Option<usize>)]) -> String {
+    let mut text = String::new();
+    let mut descriptor = root.clone();
+    for (number, index) in path {
+        let Some(field) = descriptor.get_field(*number) else {
+            break;
+        };
+        text.push_str(field.name());
+        if let Some(index) = index {
+            text.push_str(&format!("[{index}]"));
+        }
+        text.push('.');
+        match field.kind() {
+            prost_reflect::Kind::Message(inner) => descriptor = inner,
+            _ => break,
+        }
+    }
+    text
 }
 
 pub fn from_json<M: Message + Name + Default>(body: &[u8]) -> Result<M, DecodeError> {
@@ -336,5 +481,83 @@ mod tests {
             ContentType::from_header("application/json; charset=utf-8"),
             Some(ContentType::Json)
         );
+    }
+    /// The wire-level check finds what the dynamic-message check finds, in the same order,
+    /// also deep inside repeated fields and across merged occurrences.
+    #[test]
+    fn wire_check_matches_the_dynamic_check() {
+        let task = |name: &str, with_command: bool| v1::TaskInfo {
+            name: name.into(),
+            task_id: v1::TaskId::from("t"),
+            agent_id: v1::AgentId::from("a"),
+            command: with_command.then(v1::CommandInfo::default),
+            ..Default::default()
+        };
+        let launch = v1::offer::Operation {
+            r#type: Some(v1::offer::operation::Type::Launch as i32),
+            launch: Some(v1::offer::operation::Launch {
+                task_infos: vec![task("ok", true), task("x", false)],
+            }),
+            ..Default::default()
+        };
+        let call = Call {
+            r#type: Some(call::Type::Accept as i32),
+            accept: Some(call::Accept {
+                offer_ids: vec![v1::OfferId::from("o")],
+                operations: vec![launch],
+                filters: None,
+            }),
+            ..Default::default()
+        };
+        let mut bytes = call.encode_to_vec();
+        // prost always encodes required fields, so a missing one is made by hand: a
+        // `subscribe` whose framework_info lacks `name`.
+        let mut framework = v1::FrameworkInfo {
+            user: "u".into(),
+            name: "n".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        framework.truncate(3); // keeps `user`, drops `name`
+        let mut subscribe = Vec::new();
+        prost::encoding::encode_key(
+            1,
+            prost::encoding::WireType::LengthDelimited,
+            &mut subscribe,
+        );
+        prost::encoding::encode_varint(framework.len() as u64, &mut subscribe);
+        subscribe.extend_from_slice(&framework);
+        prost::encoding::encode_key(3, prost::encoding::WireType::LengthDelimited, &mut bytes);
+        prost::encoding::encode_varint(subscribe.len() as u64, &mut bytes);
+        bytes.extend_from_slice(&subscribe);
+        let dynamic = DynamicMessage::decode(descriptor::<Call>(), bytes.as_slice()).unwrap();
+        let mut expected = Vec::new();
+        collect_missing(&dynamic, "", &mut expected);
+        let mut found = Vec::new();
+        let root = descriptor::<Call>();
+        missing_on_wire(&root, &root, &bytes, &mut Vec::new(), &mut found);
+        assert!(!expected.is_empty());
+        assert_eq!(found, expected);
+        // A singular message field sent twice is merged before checking.
+        let mut twice = Vec::new();
+        let user = v1::FrameworkInfo {
+            user: "u".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let name = v1::FrameworkInfo {
+            name: "n".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        for part in [&user[..3], &name[name.len() - 3..]] {
+            prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut twice);
+            prost::encoding::encode_varint(part.len() as u64, &mut twice);
+            twice.extend_from_slice(part);
+        }
+        let mut found = Vec::new();
+        let root = descriptor::<call::Subscribe>();
+        missing_on_wire(&root, &root, &twice, &mut Vec::new(), &mut found);
+        assert_eq!(found, Vec::<String>::new());
     }
 }

@@ -10,6 +10,11 @@
 //!   and the agent with N `sleep 3600` tasks running through the real executor;
 //! - `cpu_s ...`: CPU seconds used by each process during a phase (where the time goes).
 //!
+//! The scheduler does what a busy framework can: many LAUNCHes per ACCEPT, and every
+//! status update acknowledged by its own ACKNOWLEDGE call (as the v1 API has it), those
+//! HTTP/1.1 requests pipelined on a few kept-alive connections (TRIREME_BENCH_ACK_LANES
+//! [4]); it prints this with the figures.
+//!
 //! Environment (defaults in brackets): TRIREME_BENCH_PHASES [real,fake,memory],
 //! TRIREME_BENCH_TASKS [2000] and TRIREME_BENCH_INFLIGHT [128] and TRIREME_BENCH_BATCH [32]
 //! for the real phase; TRIREME_BENCH_FAKE_TASKS [100000], TRIREME_BENCH_FAKE_AGENTS [4],
@@ -339,7 +344,7 @@ async fn run_load(
     mut held: VecDeque<Offer>,
     load: &Load,
 ) -> anyhow::Result<Outcome> {
-    let acks = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut acks = AckPipe::connect(client, lanes()).await?;
     let mut outcome = Outcome::default();
     let mut launched = 0usize;
     let mut start: Option<Instant> = None;
@@ -475,16 +480,7 @@ async fn run_load(
                 let status = update.status;
                 if let Some(ack) = calls::acknowledge_status(&status) {
                     outcome.acks += 1;
-                    let client = client.clone();
-                    let permit = acks.clone().acquire_owned().await?;
-                    tokio::spawn(async move {
-                        if let Err(e) = client.call(ack).await
-                            && !STOPPING.load(Ordering::Relaxed)
-                        {
-                            eprintln!("ACKNOWLEDGE failed: {e}");
-                        }
-                        drop(permit);
-                    });
+                    acks.send(ack)?;
                 }
                 let state = status.state();
                 let reached = if load.until_running {
@@ -515,13 +511,173 @@ async fn run_load(
         }
     }
     outcome.elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
+    if !load.until_running {
+        acks.drain(Duration::from_secs(60)).await?;
+    }
     Ok(outcome)
 }
 
-async fn wait_acks_drained(client: &Scheduler) {
-    // Every ack task holds a clone of the client; one more call round trip lets the queue
-    // settle before teardown.
-    let _ = client.reconcile(vec![]).await;
+fn lanes() -> usize {
+    env_usize("TRIREME_BENCH_ACK_LANES", 4).max(1)
+}
+
+/// Acknowledgements sent the way a busy framework can send them: each ACKNOWLEDGE is still
+/// one v1 call carrying one uuid, but the HTTP/1.1 requests are pipelined on a few
+/// kept-alive connections ("lanes"): whatever is queued is written at once, the answers
+/// are read in order and must all be 2xx.
+struct AckPipe {
+    lanes: Vec<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
+    next: usize,
+    head: String,
+    framework_id: api::v1::FrameworkId,
+    sent: usize,
+    answered: Arc<std::sync::atomic::AtomicUsize>,
+    error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl AckPipe {
+    async fn connect(client: &Scheduler, lanes: usize) -> anyhow::Result<AckPipe> {
+        use tokio::io::AsyncWriteExt as _;
+        let session = client.session().context("not subscribed")?;
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let error = Arc::new(std::sync::Mutex::new(None));
+        let mut senders = Vec::new();
+        for _ in 0..lanes {
+            let stream =
+                tokio::net::TcpStream::connect((session.master.host.as_str(), session.master.port))
+                    .await
+                    .context("connecting an ACK lane")?;
+            stream.set_nodelay(true)?;
+            let (read, mut write) = stream.into_split();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+            tokio::spawn(async move {
+                let mut queued = Vec::new();
+                while rx.recv_many(&mut queued, 4096).await > 0 {
+                    let bytes = queued.concat();
+                    queued.clear();
+                    if write.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let (answered, error) = (answered.clone(), error.clone());
+            tokio::spawn(async move {
+                let result = read_answers(read, &answered).await;
+                if let Err(e) = result
+                    && !STOPPING.load(Ordering::Relaxed)
+                    && let Ok(mut slot) = error.lock()
+                {
+                    slot.get_or_insert(format!("{e:#}"));
+                }
+            });
+            senders.push(tx);
+        }
+        let head = format!(
+            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: {}\r\nAccept: {}\r\nMesos-Stream-Id: {}\r\n",
+            session.master.host,
+            session.master.port,
+            ContentType::Protobuf.mime(),
+            ContentType::Protobuf.mime(),
+            session.stream_id
+        );
+        Ok(AckPipe {
+            lanes: senders,
+            next: 0,
+            head,
+            framework_id: session.framework_id.clone(),
+            sent: 0,
+            answered,
+            error,
+        })
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn send(&mut self, mut call: api::v1::scheduler::Call) -> anyhow::Result<()> {
+        if let Some(error) = self.failure() {
+            bail!("ACKNOWLEDGE failed: {error}");
+        }
+        if call.framework_id.is_none() {
+            call.framework_id = Some(self.framework_id.clone());
+        }
+        let body = api::codec::encode(ContentType::Protobuf, &call);
+        let mut request = Vec::with_capacity(self.head.len() + 32 + body.len());
+        request.extend_from_slice(self.head.as_bytes());
+        request.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        request.extend_from_slice(&body);
+        self.next = (self.next + 1) % self.lanes.len();
+        self.lanes[self.next]
+            .send(request)
+            .map_err(|_| anyhow::anyhow!("an ACK lane closed"))?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Waits until every acknowledgement sent was answered.
+    async fn drain(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(error) = self.failure() {
+                bail!("ACKNOWLEDGE failed: {error}");
+            }
+            if self.answered.load(Ordering::Relaxed) >= self.sent {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} of {} acknowledgements answered after {timeout:?}",
+                    self.answered.load(Ordering::Relaxed),
+                    self.sent
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Reads HTTP/1.1 answers in order; every one must be 2xx.
+async fn read_answers(
+    read: tokio::net::tcp::OwnedReadHalf,
+    answered: &std::sync::atomic::AtomicUsize,
+) -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line {line:?}"))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await? == 0 {
+                bail!("connection closed inside an answer");
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().context("bad Content-Length")?;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).await?;
+        if !(200..300).contains(&status) {
+            bail!("{status}: {}", String::from_utf8_lossy(&body));
+        }
+        answered.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn content_type() -> ContentType {
@@ -585,8 +741,13 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
         if let Some(failure) = &outcome.first_failure {
             println!("  first failure: {failure}");
         }
+        println!(
+            "  scheduler: up to {} LAUNCHes per ACCEPT, at most {} tasks in flight; each status update acknowledged by its own ACKNOWLEDGE call, the HTTP requests pipelined on {} kept-alive connections",
+            load.batch,
+            load.max_in_flight,
+            lanes()
+        );
         println!("  cpu_s {}", before.report(&after, outcome.elapsed));
-        wait_acks_drained(&client).await;
         let _ = client.teardown().await;
         anyhow::Ok(())
     }

@@ -43,8 +43,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if executor_cmd::is_plain_invocation() {
+        return report(
+            executor_cmd::run(executor_cmd::ExecutorArgs {}).map(|()| ExitCode::SUCCESS),
+        );
+    }
     let cli = Cli::parse();
-    match run(cli) {
+    report(run(cli))
+}
+
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("trireme: {error:#}");
@@ -55,23 +64,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init();
-    // The command executor is started once per task: a single-threaded runtime keeps its
-    // start-up cheap. Everything else gets the multi-threaded one.
-    let runtime = match cli.command {
-        Command::Executor(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        _ => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?,
-    };
+    // The command executor needs no async runtime (it runs once per task: start-up counts).
+    if let Command::Executor(args) = cli.command {
+        return executor_cmd::run(args).map(|()| ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Master(args) => master_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Agent(args) => agent_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Local(args) => local::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Execute(args) => execute::run(args).await,
-            Command::Executor(args) => executor_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Executor(args) => executor_cmd::run(args).map(|()| ExitCode::SUCCESS),
             Command::Log { command } => log::run(command).await.map(|()| ExitCode::SUCCESS),
         }
     })

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use api::internal::{AgentCall, AgentEvent, agent_call};
+use api::internal::{AgentCall, AgentEvent, agent_call, agent_event};
 use api::v1::scheduler::{Call, Event};
 use tokio::sync::{mpsc, oneshot};
 
@@ -190,7 +190,12 @@ impl Driver {
         true
     }
 
+    /// Executes the core's actions in order. The acknowledgements for one agent are merged
+    /// into one ACKNOWLEDGE event, sent before the next other event for that agent (or at
+    /// the end of the batch): per agent the order of events is kept, and a batch of
+    /// scheduler ACKs costs the agent one event.
     fn execute(&mut self) {
+        let mut acks: HashMap<ConnId, AgentEvent> = HashMap::new();
         for action in self.master.take_actions() {
             match action {
                 Action::Framework { conn, event } => {
@@ -199,15 +204,85 @@ impl Driver {
                     }
                 }
                 Action::Agent { conn, event } => {
-                    if let Some(tx) = self.agents.get(&conn) {
-                        let _ = tx.send(*event);
+                    if event.r#type() == agent_event::Type::Acknowledge {
+                        merge_acks(acks.entry(conn).or_default(), *event);
+                        continue;
                     }
+                    let Some(tx) = self.agents.get(&conn) else {
+                        continue;
+                    };
+                    if let Some(pending) = acks.remove(&conn) {
+                        let _ = tx.send(pending);
+                    }
+                    let _ = tx.send(*event);
                 }
                 Action::Close { conn } => {
+                    if let Some(pending) = acks.remove(&conn)
+                        && let Some(tx) = self.agents.get(&conn)
+                    {
+                        let _ = tx.send(pending);
+                    }
                     self.frameworks.remove(&conn);
                     self.agents.remove(&conn);
                 }
             }
         }
+        for (conn, pending) in acks {
+            if let Some(tx) = self.agents.get(&conn) {
+                let _ = tx.send(pending);
+            }
+        }
+    }
+}
+
+/// Appends the acknowledgements of `event` to `into` (an empty event becomes ACKNOWLEDGE).
+fn merge_acks(into: &mut AgentEvent, event: AgentEvent) {
+    into.set_type(agent_event::Type::Acknowledge);
+    for ack in event.acknowledge.into_iter().chain(event.acknowledges) {
+        if into.acknowledge.is_none() {
+            into.acknowledge = Some(ack);
+        } else {
+            into.acknowledges.push(ack);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(task: &str) -> AgentEvent {
+        AgentEvent {
+            r#type: Some(agent_event::Type::Acknowledge as i32),
+            acknowledge: Some(agent_event::Acknowledge {
+                framework_id: "f".into(),
+                task_id: task.into(),
+                uuid: vec![1; 16],
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn acked(event: &AgentEvent) -> Vec<String> {
+        event
+            .acknowledge
+            .iter()
+            .chain(&event.acknowledges)
+            .map(|a| a.task_id.value.clone())
+            .collect()
+    }
+
+    #[test]
+    fn acknowledgements_merge_in_order() {
+        let mut merged = AgentEvent::default();
+        merge_acks(&mut merged, ack("a"));
+        merge_acks(&mut merged, ack("b"));
+        let mut batch = ack("c");
+        batch
+            .acknowledges
+            .push(ack("d").acknowledge.unwrap_or_default());
+        merge_acks(&mut merged, batch);
+        assert_eq!(merged.r#type(), agent_event::Type::Acknowledge);
+        assert_eq!(acked(&merged), ["a", "b", "c", "d"]);
     }
 }

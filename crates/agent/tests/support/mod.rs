@@ -71,7 +71,10 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
     if !is_subscribe && headers.get("Trireme-Stream-Id").is_none() {
         return (StatusCode::BAD_REQUEST, "no stream id").into_response();
     }
-    let _ = shared.calls.send(call);
+    // The agent batches updates (`update` + `updates`); tests see one call per update.
+    for call in split_updates(call) {
+        let _ = shared.calls.send(call);
+    }
     if !is_subscribe {
         return StatusCode::ACCEPTED.into_response();
     }
@@ -90,6 +93,27 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
         .header("Trireme-Stream-Id", uuid::Uuid::new_v4().to_string())
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+/// One UPDATE call per update of a batched UPDATE call; other calls unchanged.
+pub fn split_updates(mut call: AgentCall) -> Vec<AgentCall> {
+    if call.r#type() != agent_call::Type::Update || call.updates.is_empty() {
+        return vec![call];
+    }
+    let updates: Vec<agent_call::Update> = call
+        .update
+        .take()
+        .into_iter()
+        .chain(std::mem::take(&mut call.updates))
+        .collect();
+    updates
+        .into_iter()
+        .map(|update| {
+            let mut one = call.clone();
+            one.update = Some(update);
+            one
+        })
+        .collect()
 }
 
 impl FakeMaster {

@@ -66,21 +66,51 @@ pub fn scheduler_body(
             event = state.events.recv() => event?,
             _ = state.heartbeat.tick() => Event { r#type: Some(event::Type::Heartbeat as i32), ..Default::default() },
         };
-        let record = api::recordio::encode(&codec::encode(state.accept, &event));
-        Some((Ok::<Bytes, Infallible>(Bytes::from(record)), state))
+        let mut chunk = Vec::new();
+        append_record(&mut chunk, state.accept, &event);
+        while chunk.len() < MAX_CHUNK
+            && let Ok(event) = state.events.try_recv()
+        {
+            append_record(&mut chunk, state.accept, &event);
+        }
+        Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), state))
     });
     Body::from_stream(stream)
 }
 
-/// An agent stream: protobuf AgentEvents.
+/// Events already queued when a chunk is written go into the same chunk (one write for
+/// many events under load), up to about this many bytes.
+const MAX_CHUNK: usize = 1024 * 1024;
+
+/// Appends `event` as one RecordIO record, encoded straight into `chunk`.
+fn append_record<M: Message + prost::Name>(chunk: &mut Vec<u8>, accept: ContentType, event: &M) {
+    match accept {
+        ContentType::Protobuf => {
+            let length = event.encoded_len();
+            chunk.reserve(length + 12);
+            chunk.extend_from_slice(length.to_string().as_bytes());
+            chunk.push(b'\n');
+            // Encoding into a Vec with enough room cannot fail.
+            let _ = event.encode(chunk);
+        }
+        ContentType::Json => {
+            chunk.extend_from_slice(&api::recordio::encode(&codec::encode(accept, event)))
+        }
+    }
+}
+
+/// An agent stream: protobuf AgentEvents (queued events batched into one chunk).
 pub fn agent_body(events: mpsc::UnboundedReceiver<AgentEvent>, guard: CloseGuard) -> Body {
     let stream = futures_util::stream::unfold((events, guard), |(mut events, guard)| async move {
         let event = events.recv().await?;
-        let record = api::recordio::encode(&event.encode_to_vec());
-        Some((
-            Ok::<Bytes, Infallible>(Bytes::from(record)),
-            (events, guard),
-        ))
+        let mut chunk = Vec::new();
+        append_record(&mut chunk, ContentType::Protobuf, &event);
+        while chunk.len() < MAX_CHUNK
+            && let Ok(event) = events.try_recv()
+        {
+            append_record(&mut chunk, ContentType::Protobuf, &event);
+        }
+        Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), (events, guard)))
     });
     Body::from_stream(stream)
 }

@@ -361,8 +361,12 @@ impl Master {
         use agent_call::Type;
         match call.r#type() {
             Type::Update => {
-                let update = call.update.ok_or("Expecting 'update' to be present")?;
-                self.status_update(now, &agent_id, update);
+                if call.update.is_none() && call.updates.is_empty() {
+                    return Err("Expecting 'update' or 'updates' to be present".into());
+                }
+                for update in call.update.into_iter().chain(call.updates) {
+                    self.status_update(now, &agent_id, update);
+                }
             }
             Type::Pong => {
                 if let Some(agent) = self.agents.get_mut(&agent_id) {

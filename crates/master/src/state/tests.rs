@@ -421,6 +421,59 @@ fn update_and_acknowledge_round_trip() {
     assert_eq!(m.frameworks[&fw].completed_tasks.len(), 1);
 }
 
+/// One UPDATE call may carry many updates (`update` then `updates`): each reaches the
+/// framework, in order; a call with neither is refused.
+#[test]
+fn batched_updates_are_each_forwarded_in_order() {
+    let (mut m, agent, fw, offer) = setup(info("f"));
+    launch_one(&mut m, &fw, &offer, "t1");
+    let update = |task: &str, state: TaskState, uuid: u8| {
+        let mut status = v1::TaskStatus {
+            task_id: task.into(),
+            uuid: Some(vec![uuid; 16]),
+            ..Default::default()
+        };
+        status.set_state(state);
+        agent_call::Update {
+            framework_id: fw.as_str().into(),
+            status,
+            latest_state: Some(state as i32),
+        }
+    };
+    let batch = AgentCall {
+        r#type: Some(agent_call::Type::Update as i32),
+        agent_id: Some(agent.as_str().into()),
+        update: Some(update("t1", TaskState::TaskStarting, 1)),
+        updates: vec![
+            update("t1", TaskState::TaskRunning, 2),
+            update("t1", TaskState::TaskFinished, 3),
+        ],
+        ..Default::default()
+    };
+    let stream = format!("as{AGENT_CONN}");
+    assert_eq!(m.agent_call(2.0, Some(&stream), batch), Ok(()));
+    let ups = updates(&m.take_actions(), FW_CONN);
+    let seen: Vec<(TaskState, u8)> = ups
+        .iter()
+        .map(|s| (s.state(), s.uuid.as_ref().map_or(0, |u| u[0])))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (TaskState::TaskStarting, 1),
+            (TaskState::TaskRunning, 2),
+            (TaskState::TaskFinished, 3)
+        ]
+    );
+    assert_eq!(m.agents[&agent].free.scalar("cpus"), 4.0);
+    let empty = AgentCall {
+        r#type: Some(agent_call::Type::Update as i32),
+        agent_id: Some(agent.as_str().into()),
+        ..Default::default()
+    };
+    assert!(m.agent_call(2.0, Some(&stream), empty).is_err());
+}
+
 /// Implicit reconciliation: every non-terminal task, REASON_RECONCILIATION, no uuid.
 #[test]
 fn implicit_reconcile_reports_known_tasks() {
