@@ -3,6 +3,7 @@
 //! own (`execute`) return it.
 
 mod agent_cmd;
+mod etcd;
 mod execute;
 mod executor_cmd;
 mod flags;
@@ -35,6 +36,11 @@ enum Command {
     Execute(execute::ExecuteArgs),
     /// The built-in command executor (started by the agent, not by hand).
     Executor(executor_cmd::ExecutorArgs),
+    /// The etcd framework: scheduler, member executor, client proxy.
+    Etcd {
+        #[command(subcommand)]
+        command: etcd::EtcdCommand,
+    },
     /// Replicated-log tools: initialize, read, replica, bench.
     Log {
         #[command(subcommand)]
@@ -78,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Local(args) => local::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Execute(args) => execute::run(args).await,
             Command::Executor(args) => executor_cmd::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Etcd { command } => etcd::run(command).await,
             Command::Log { command } => log::run(command).await.map(|()| ExitCode::SUCCESS),
         }
     })

@@ -17,8 +17,14 @@ pub struct Config {
     pub disk_mb: f64,
     /// Path of the etcd binary on the agents.
     pub etcd_binary: String,
-    /// etcd's `--data-dir`, relative to the task sandbox.
+    /// etcd's `--data-dir`, relative to the task sandbox (used when `data_root` is unset).
     pub data_dir: String,
+    /// A stable directory on every agent for the members' data dirs, `<data_root>/<name>`:
+    /// it outlives the task and the sandbox. `None`: `data_dir` in the sandbox.
+    pub data_root: Option<String>,
+    /// The member supervisor's argv prefix (`[trireme, "etcd", "executor"]`): the task runs
+    /// `executor... --control=<host>:<control port> -- <etcd argv>`. Empty: etcd itself.
+    pub executor: Vec<String>,
     /// `Filters.refuse_seconds` on every decline.
     pub refuse_seconds: f64,
     /// How often the cluster's health is probed.
@@ -48,6 +54,8 @@ impl Config {
             disk_mb: 0.0,
             etcd_binary: "etcd".to_owned(),
             data_dir: "etcd_data".to_owned(),
+            data_root: None,
+            executor: Vec::new(),
             refuse_seconds: 15.0,
             health_interval: Duration::from_secs(5),
             probe_timeout: Duration::from_secs(15),

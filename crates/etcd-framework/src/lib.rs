@@ -7,6 +7,10 @@
 //! [`health::health_verdict`] (health), [`reseed::choose_reseed_candidate`] (reseed).
 //! `docs/etcd-framework.md` says what the driver does with each action.
 //!
+//! [`io`] is the I/O around it (the `trireme etcd` scheduler driver, etcd client, state
+//! stores, admin API, member supervisor, proxy). Nothing outside `io` uses tokio, sockets,
+//! files or the clock.
+//!
 //! Invariants (property-tested in `tests/it`): at most one membership change in flight; no
 //! removal of a member by our own action unless a quorum of live voters remains; nothing
 //! launched or added while unhealthy, immutable or reconciling; at most one member per
@@ -15,6 +19,7 @@
 pub mod command;
 pub mod config;
 pub mod health;
+pub mod io;
 pub mod offer;
 pub mod reconciler;
 pub mod reseed;

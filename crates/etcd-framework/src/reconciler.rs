@@ -496,7 +496,10 @@ impl Reconciler {
         EtcdCommand {
             binary: self.config.etcd_binary.clone(),
             name: member.name.clone(),
-            data_dir: self.config.data_dir.clone(),
+            data_dir: match &self.config.data_root {
+                Some(root) => format!("{}/{}", root.trim_end_matches('/'), member.name),
+                None => self.config.data_dir.clone(),
+            },
             listen_host: listen_host_for(&member.hostname),
             advertise_host: member.hostname.clone(),
             peer_port: member.ports.peer,
@@ -1037,10 +1040,24 @@ impl Reconciler {
 #[cfg(test)]
 mod tests;
 
-/// The TaskInfo for a member: the etcd command line without a shell, the command as JSON in
-/// `data` for a future supervisor, resources cut from the offer.
+/// The TaskInfo for a member: the etcd command line without a shell (behind the member
+/// supervisor when `Config::executor` is set), the command as JSON in `data`, resources cut
+/// from the offer.
 fn task_info(offer: &Offer, config: &Config, member: &Member, command: &EtcdCommand) -> TaskInfo {
-    let argv = command.argv();
+    let mut argv = command.argv();
+    if let Some(program) = config.executor.first() {
+        let control = format!(
+            "--control={}",
+            crate::command::http_url(&command.listen_host, member.ports.control)
+                .trim_start_matches("http://")
+        );
+        let mut wrapped = config.executor.clone();
+        wrapped.push(control);
+        wrapped.push("--".to_owned());
+        wrapped.append(&mut argv);
+        argv = wrapped;
+        debug_assert_eq!(argv.first(), Some(program));
+    }
     TaskInfo {
         name: member.name.clone(),
         task_id: TaskId::from(member.task_id.as_str()),
@@ -1048,7 +1065,7 @@ fn task_info(offer: &Offer, config: &Config, member: &Member, command: &EtcdComm
         resources: task_resources(offer, config, member.ports),
         command: Some(CommandInfo {
             shell: Some(false),
-            value: Some(command.binary.clone()),
+            value: argv.first().cloned(),
             arguments: argv,
             ..CommandInfo::default()
         }),

@@ -164,3 +164,4 @@ pub fn process_alive(fragment: &str) -> bool {
             .unwrap_or(false)
     })
 }
+pub mod etcd;

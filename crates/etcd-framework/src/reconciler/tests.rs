@@ -648,3 +648,36 @@ fn a_late_answer_to_a_re_sent_probe_is_ignored() {
     assert_eq!(h.r.probe_sent, None);
     assert!(h.r.verdict().is_healthy());
 }
+
+/// Brief (issue 7, executor): with a supervisor configured the task runs
+/// `trireme etcd executor --control=<host:control port> -- <etcd argv>`, and the data dir is
+/// the member's stable `<data_root>/<name>`, so a reseed finds it again.
+#[test]
+fn supervisor_wraps_the_etcd_command_and_data_lives_under_the_data_root() {
+    let mut config = Config::new("etcd", 3);
+    config.executor = vec!["/bin/trireme".into(), "etcd".into(), "executor".into()];
+    config.data_root = Some("/var/lib/trireme-etcd/".into());
+    let mut h = Harness::with(config);
+    h.subscribe();
+    let actions = h.step(Input::Offers(vec![offer(
+        "o1",
+        "a1",
+        "10.0.0.1",
+        &[(31000, 31002)],
+    )]));
+    let task = launches(&actions)[0];
+    let command = task.command.as_ref().expect("a command");
+    assert_eq!(command.value.as_deref(), Some("/bin/trireme"));
+    assert_eq!(
+        command.arguments[..6],
+        [
+            "/bin/trireme",
+            "etcd",
+            "executor",
+            "--control=10.0.0.1:31002",
+            "--",
+            "etcd"
+        ]
+    );
+    assert!(argv_has(task, "--data-dir=/var/lib/trireme-etcd/etcd-1"));
+}
