@@ -17,8 +17,9 @@ use api::v1::framework_info::capability::Type as CapabilityType;
 use api::v1::scheduler::event;
 use api::v1::task_status::{Reason, Source};
 use api::v1::{CommandInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus};
-use scheduler::{Events, MasterAddr, Scheduler, SchedulerEvent};
+use scheduler::{Events, MasterDetector, Scheduler, SchedulerEvent};
 use testkit::netns::{Host, Network};
+use testkit::zookeeper::ZooKeeper;
 use testkit::{ChildGuard, get_json, poll_until_async};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -205,8 +206,9 @@ impl Framework {
             capability.set_type(CapabilityType::PartitionAware);
             info.capabilities.push(capability);
         }
-        let master = MasterAddr::parse(master).expect("master address");
-        let config = scheduler::client::Config::new(master, info);
+        // `host:port`, or `zk://...` to follow the leader through ZooKeeper.
+        let detector = MasterDetector::parse(master).expect("master address");
+        let config = scheduler::client::Config::with_detector(detector, info);
         let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
         Framework {
             client,
@@ -578,4 +580,276 @@ fn task_of_a_framework_torn_down_during_the_partition_is_shut_down_on_return() {
         .await;
         gone.unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     });
+}
+
+// ------------------------------------------------------------------ HA masters in hosts
+
+/// ZooKeeper in h1, masters in h2 and h3, an agent in h4 (ZooKeeper detection everywhere,
+/// session timeout 2 s); the test's scheduler runs in a host that keeps its links to both
+/// masters (h4 when a master is cut from ZooKeeper, h1 when the agent's host is cut off).
+/// Fields drop in order.
+struct HaHosts {
+    agent: ChildGuard,
+    masters: Vec<Option<ChildGuard>>,
+    zk: ZooKeeper,
+    net: Network,
+    dir: tempfile::TempDir,
+}
+
+impl HaHosts {
+    fn start() -> HaHosts {
+        let net = Network::create(4).expect("create test hosts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zk = ZooKeeper::start_in(net.host(1)).expect("ZooKeeper in h1");
+        let url = zk.url("/trireme");
+        let masters = (2..=3)
+            .map(|h| {
+                let host = net.host(h);
+                let args = [
+                    "master".to_owned(),
+                    format!("--ip={}", host.ip()),
+                    format!("--port={MASTER_PORT}"),
+                    format!("--zk={url}"),
+                    "--zk_session_timeout=2secs".into(),
+                    "--quorum=2".into(),
+                    format!("--work_dir={}", dir.path().join(format!("m{h}")).display()),
+                    "--agent_ping_timeout=1secs".into(),
+                    "--max_agent_ping_timeouts=3".into(),
+                    "--allocation_interval=200ms".into(),
+                    "--heartbeat_interval=1secs".into(),
+                ];
+                Some(
+                    host.spawn(&format!("master-h{h}"), common::BIN, &args, dir.path())
+                        .expect("spawn a master"),
+                )
+            })
+            .collect();
+        let h4 = net.host(4);
+        let agent_args = [
+            "agent".to_owned(),
+            format!("--ip={}", h4.ip()),
+            format!("--port={AGENT_PORT}"),
+            format!("--hostname={}", h4.ip()),
+            format!("--master={url}"),
+            "--zk_session_timeout=2secs".into(),
+            format!("--work_dir={}", dir.path().join("agent").display()),
+            "--resources=cpus:4;mem:4096;disk:10000;ports:[31000-31999]".into(),
+            "--registration_backoff_factor=200ms".into(),
+            "--status_update_retry_interval_min=1secs".into(),
+        ];
+        let agent = h4
+            .spawn("agent", common::BIN, &agent_args, dir.path())
+            .expect("spawn the agent");
+        HaHosts {
+            agent,
+            masters,
+            zk,
+            net,
+            dir,
+        }
+    }
+
+    fn master_host(&self, i: usize) -> &Host {
+        self.net.host(i + 2)
+    }
+
+    /// The master (0 = h2, 1 = h3) whose `/state` answers 200: the leader. Call inside a host.
+    fn leader(&self) -> Option<usize> {
+        (0..2).find(|&i| {
+            self.masters[i].is_some()
+                && matches!(
+                    testkit::http_get(&self.master_host(i).addr(MASTER_PORT), "/state"),
+                    Ok((200, _))
+                )
+        })
+    }
+
+    /// Waits (inside a host) for leader `not`'s successor with the agent active on it.
+    async fn wait_leader_with_agent(&self, not: Option<usize>) -> usize {
+        let found = poll_until_async(WAIT, "a leader with the agent active", || async {
+            let leader = self.leader().filter(|&l| Some(l) != not)?;
+            let addr = self.master_host(leader).addr(MASTER_PORT);
+            let state = tokio::task::spawn_blocking(move || get_json(&addr, "/state"))
+                .await
+                .ok()??;
+            let active = state["slaves"]
+                .as_array()?
+                .iter()
+                .any(|s| s["active"] == true);
+            active.then_some(leader)
+        })
+        .await;
+        found.unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
+    fn in_host<F, Fut>(&self, host: usize, scenario: F)
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = ()>,
+    {
+        self.net
+            .host(host)
+            .run(|| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                runtime.block_on(scenario());
+            })
+            .expect("enter the host");
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for name in ["master-h2", "master-h3", "agent"] {
+            out.push_str(&format!(
+                "--- {name} ---\n{}\n",
+                testkit::read_log(self.dir.path(), name)
+            ));
+        }
+        out
+    }
+}
+
+/// Launches one `sleep` task with `marker` and waits until it runs; returns its offer.
+async fn launch_sleeper(fw: &mut Framework, marker: &str) -> Offer {
+    let offers = fw
+        .next("offers", |_, e| e.offers.as_ref().map(|o| o.offers.clone()))
+        .await;
+    let offer = offers[0].clone();
+    fw.client
+        .launch(
+            vec![offer.id.clone()],
+            vec![task("long", &offer, &format!("sleep {marker}"))],
+            None,
+        )
+        .await
+        .expect("launch");
+    fw.next("TASK_RUNNING", |_, e| {
+        let status = &e.update.as_ref()?.status;
+        (status.task_id.value == "long" && status.state() == TaskState::TaskRunning).then_some(())
+    })
+    .await;
+    offer
+}
+
+/// §7.3 in real hosts: the leading master cut off from ZooKeeper exits (it can no longer be
+/// sure it leads) while the other master is elected; the agent and the scheduler follow the
+/// new leader and the task never stops.
+#[test]
+fn leader_cut_off_from_zookeeper_exits_and_the_other_master_takes_over() {
+    let mut hosts = HaHosts::start();
+    let marker = format!("{}.25", 7000 + std::process::id() % 1000);
+    let mut old_leader = None;
+    let hosts_ref = &hosts;
+    hosts_ref.in_host(4, || async {
+        let leader = hosts_ref.wait_leader_with_agent(None).await;
+        let mut fw = Framework::subscribe(&hosts_ref.zk.url("/trireme"), false).await;
+        let offer = launch_sleeper(&mut fw, &marker).await;
+        let framework_id = fw.client.framework_id().expect("subscribed");
+
+        // Cut the leader off from ZooKeeper (both ways); everything else still talks.
+        let leader_host = hosts_ref.master_host(leader).clone();
+        hosts_ref
+            .net
+            .partition(&leader_host, hosts_ref.net.host(1))
+            .expect("partition");
+        let cut = Instant::now();
+        let next = hosts_ref.wait_leader_with_agent(Some(leader)).await;
+        println!(
+            "leader cut off from ZooKeeper -> other master leads with the agent back: {:.2} s",
+            cut.elapsed().as_secs_f64()
+        );
+        assert_ne!(next, leader);
+        let next_addr = hosts_ref.master_host(next).addr(MASTER_PORT);
+        let session = poll_until_async(
+            WAIT,
+            "the scheduler to resubscribe to the new leader",
+            || {
+                let session = fw.client.session();
+                let next_addr = next_addr.clone();
+                async move { session.filter(|s| s.master.to_string() == next_addr) }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", hosts_ref.logs()));
+        assert_eq!(
+            session.framework_id, framework_id,
+            "same framework after failover"
+        );
+        assert!(
+            hosts_ref
+                .net
+                .host(4)
+                .process_alive(&format!("sleep {marker}")),
+            "the task still runs in h4"
+        );
+        let after = fw.reconcile("long", &offer.agent_id).await;
+        assert_eq!(after.state(), TaskState::TaskRunning, "{after:?}");
+        old_leader = Some(leader);
+    });
+    let old = old_leader.expect("the scenario ran");
+    let mut guard = hosts.masters[old].take().expect("the old leader");
+    let waited = Instant::now();
+    let code = guard
+        .wait_exit(WAIT)
+        .unwrap_or_else(|e| panic!("the cut-off leader kept running: {e}\n{}", hosts.logs()));
+    assert_ne!(code, Some(0), "it exits with a failure status");
+    println!(
+        "waited {:.2} s more for the old leader's exit",
+        waited.elapsed().as_secs_f64()
+    );
+    let log = testkit::read_log(hosts.dir.path(), &guard.name);
+    assert!(
+        log.contains("lost candidacy") || log.contains("lost leadership"),
+        "says why: {log}"
+    );
+}
+
+/// The minority side: the agent's host cut off from everyone loses ZooKeeper and its master,
+/// goes master-less and keeps its task running; the master gives it up (TASK_LOST). After
+/// healing it finds the leader through ZooKeeper again, is re-admitted, and the task runs on.
+#[test]
+fn agent_cut_off_goes_master_less_keeps_its_task_and_returns() {
+    let mut hosts = HaHosts::start();
+    let marker = format!("{}.75", 7000 + std::process::id() % 1000);
+    let hosts_ref = &hosts;
+    hosts_ref.in_host(1, || async {
+        hosts_ref.wait_leader_with_agent(None).await;
+        let mut fw = Framework::subscribe(&hosts_ref.zk.url("/trireme"), false).await;
+        let offer = launch_sleeper(&mut fw, &marker).await;
+
+        let h4 = hosts_ref.net.host(4).clone();
+        hosts_ref.net.isolate(&h4).expect("isolate h4");
+        let lost = fw
+            .next("TASK_LOST", |_, e| {
+                let status = &e.update.as_ref()?.status;
+                (status.task_id.value == "long" && status.state() == TaskState::TaskLost)
+                    .then(|| status.clone())
+            })
+            .await;
+        assert_eq!(lost.reason(), Reason::AgentRemoved);
+        let dir = hosts_ref.dir.path().to_owned();
+        poll_until_async(WAIT, "the agent to go master-less", || {
+            let log = testkit::read_log(&dir, "agent");
+            async move { log.contains("lost the leading master").then_some(()) }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", hosts_ref.logs()));
+        assert!(
+            h4.process_alive(&format!("sleep {marker}")),
+            "a master-less agent keeps its task"
+        );
+
+        hosts_ref.net.heal(&h4).expect("heal h4");
+        hosts_ref.wait_leader_with_agent(None).await;
+        let after = fw.reconcile("long", &offer.agent_id).await;
+        assert_eq!(after.state(), TaskState::TaskRunning, "{after:?}");
+        assert!(
+            h4.process_alive(&format!("sleep {marker}")),
+            "the task still runs in h4"
+        );
+    });
+    assert!(hosts.agent.is_running(), "the agent never exited");
 }

@@ -18,9 +18,12 @@ const JARS: [(&str, &str); 2] = [
     ("libslf4j-java", "slf4j-simple.jar"),
 ];
 
-/// A standalone ZooKeeper 3.8 server on 127.0.0.1.
+/// A standalone ZooKeeper 3.8 server on 127.0.0.1, or on a test host's address.
 pub struct ZooKeeper {
     dir: tempfile::TempDir,
+    /// The test host it runs in (`None`: the root namespace, on loopback).
+    host: Option<crate::netns::Host>,
+    address: std::net::Ipv4Addr,
     port: u16,
     classpath: String,
     server: Option<ChildGuard>,
@@ -35,7 +38,29 @@ impl ZooKeeper {
         std::fs::create_dir_all(dir.path().join("data"))?;
         let mut zk = ZooKeeper {
             dir,
+            host: None,
+            address: std::net::Ipv4Addr::LOCALHOST,
             port: free_port(),
+            classpath,
+            server: None,
+            starts: 0,
+        };
+        zk.write_config()?;
+        zk.launch()?;
+        Ok(zk)
+    }
+
+    /// Starts a server inside a test host, on the host's address and port 2181 (reachable
+    /// only from inside the test network), and waits until it answers `ruok`.
+    pub fn start_in(host: &crate::netns::Host) -> anyhow::Result<ZooKeeper> {
+        let classpath = classpath()?;
+        let dir = tempfile::Builder::new().prefix("trireme-zk-").tempdir()?;
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        let mut zk = ZooKeeper {
+            dir,
+            host: Some(host.clone()),
+            address: host.ip(),
+            port: 2181,
             classpath,
             server: None,
             starts: 0,
@@ -49,12 +74,12 @@ impl ZooKeeper {
         self.port
     }
 
-    /// `127.0.0.1:<port>`, a ZooKeeper connect string.
+    /// `<address>:<port>`, a ZooKeeper connect string.
     pub fn connect_string(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.address, self.port)
     }
 
-    /// `zk://127.0.0.1:<port><path>` (`path` starts with `/`).
+    /// `zk://<address>:<port><path>` (`path` starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("zk://{}{path}", self.connect_string())
     }
@@ -97,7 +122,12 @@ impl ZooKeeper {
 
     /// True when the server answers `ruok` with `imok` within 1 s.
     pub fn is_serving(&self) -> bool {
-        four_letter_word(self.port, "ruok").is_ok_and(|answer| answer == "imok")
+        let address = std::net::SocketAddr::from((self.address, self.port));
+        let ask = || four_letter_word_at(address, "ruok").is_ok_and(|answer| answer == "imok");
+        match &self.host {
+            None => ask(),
+            Some(host) => host.run(ask).unwrap_or(false),
+        }
     }
 
     /// The server's output so far, for failure messages.
@@ -112,11 +142,12 @@ impl ZooKeeper {
         let data = self.dir.path().join("data");
         let config = format!(
             "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
-             clientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
+             clientPortAddress={}\nadmin.enableServer=false\n\
              4lw.commands.whitelist=ruok,srvr,stat,mntr,cons,dump,envi\n\
              minSessionTimeout=1000\nmaxSessionTimeout=60000\n",
             data.display(),
-            self.port
+            self.port,
+            self.address
         );
         std::fs::write(self.dir.path().join("zoo.cfg"), config)?;
         Ok(())
@@ -124,7 +155,10 @@ impl ZooKeeper {
 
     fn launch(&mut self) -> anyhow::Result<()> {
         self.starts += 1;
-        let mut command = Command::new("java");
+        let mut command = match &self.host {
+            None => Command::new("java"),
+            Some(host) => host.command("java"),
+        };
         command
             .arg("-Xmx256m")
             .arg("-cp")
@@ -163,7 +197,11 @@ impl Drop for ZooKeeper {
 
 /// Sends a four-letter word (`ruok`, `stat`, `mntr`...) and returns the answer.
 pub fn four_letter_word(port: u16, word: &str) -> std::io::Result<String> {
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    four_letter_word_at(std::net::SocketAddr::from(([127, 0, 0, 1], port)), word)
+}
+
+/// [`four_letter_word`] to any address.
+pub fn four_letter_word_at(address: std::net::SocketAddr, word: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(1)))?;
     stream.write_all(word.as_bytes())?;

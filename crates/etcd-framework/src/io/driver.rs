@@ -164,7 +164,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             tracing::error!("admin server stopped: {e}");
         }
     });
-    let (scheduler, mut events) = scheduler::subscribe(scheduler::Config::with_detector(master, info))?;
+    let (scheduler, mut events) =
+        scheduler::subscribe(scheduler::Config::with_detector(master, info))?;
     let (answers, mut answers_rx) = mpsc::unbounded_channel();
     let probe_key = format!("/trireme/{}/health", options.config.framework_name).into_bytes();
     let mut driver = Driver {
