@@ -5,11 +5,13 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const PROTOS: [&str; 4] = [
+const PROTOS: [&str; 6] = [
     "proto/mesos.proto",
     "proto/scheduler.proto",
     "proto/executor.proto",
     "proto/agent_protocol.proto",
+    "proto/maintenance.proto",
+    "proto/master.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

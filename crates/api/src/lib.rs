@@ -1,7 +1,8 @@
 //! Trireme's wire types. No I/O and no other workspace crate lives here.
 //!
 //! - [`v1`]: Mesos's v1 messages (core, [`v1::scheduler`], [`v1::executor`]) with Mesos's
-//!   field numbers, generated from `proto/`.
+//!   field numbers, generated from `proto/`; [`v1::master`] and [`v1::maintenance`] are
+//!   the operator API.
 //! - [`internal`]: Trireme's own master <-> agent protocol.
 //! - [`codec`]: both encodings Mesos uses, protobuf and Mesos's JSON mapping.
 //! - [`recordio`]: the framing of v1 event streams.
@@ -24,6 +25,14 @@ pub mod mesos {
 
         pub mod executor {
             include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
+        }
+
+        pub mod maintenance {
+            include!(concat!(env!("OUT_DIR"), "/mesos.v1.maintenance.rs"));
+        }
+
+        pub mod master {
+            include!(concat!(env!("OUT_DIR"), "/mesos.v1.master.rs"));
         }
     }
 }

@@ -55,6 +55,11 @@ pub enum Command {
     AgentClosed {
         conn: ConnId,
     },
+    /// A v1 operator call (`/api/v1`, `/maintenance/*`, `/machine/*`).
+    Operator {
+        call: Box<api::v1::master::Call>,
+        reply: oneshot::Sender<Result<crate::state::OperatorOk, CallError>>,
+    },
     Read {
         view: View,
         reply: oneshot::Sender<serde_json::Value>,
@@ -172,6 +177,9 @@ impl Driver {
             Command::AgentClosed { conn } => {
                 self.agents.remove(&conn);
                 self.master.agent_closed(now, conn);
+            }
+            Command::Operator { call, reply } => {
+                let _ = reply.send(self.master.operator_call(now, *call));
             }
             Command::Read { view, reply } => {
                 // Reads see offers from events handled so far.

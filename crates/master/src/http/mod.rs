@@ -2,6 +2,7 @@
 //! endpoints. Handlers decode and validate, then hand a command to the driver; they
 //! decide nothing else. libprocess serves every master route under `/master/` too.
 
+mod operator;
 mod stream;
 
 use std::convert::Infallible;
@@ -89,6 +90,12 @@ impl App {
 fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/scheduler", any(scheduler))
+        .route("/api/v1", any(operator::api))
+        .route("/api/v1/{*call}", any(operator::api))
+        .route("/maintenance/schedule", any(operator::schedule))
+        .route("/maintenance/status", any(operator::status))
+        .route("/machine/down", any(operator::machine_down))
+        .route("/machine/up", any(operator::machine_up))
         .route("/internal/agent", any(agent))
         .route("/state", get(state))
         .route("/state.json", get(state))

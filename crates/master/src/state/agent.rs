@@ -43,6 +43,13 @@ impl Master {
                 return;
             }
         };
+        // Gone agents and agents of DOWN machines are told to shut down (§6.1).
+        let claimed = info.id.as_ref().map(|i| i.value.as_str());
+        if let Some(message) = self.refusal(claimed, &info.hostname) {
+            tracing::info!(agent_id = ?claimed, hostname = %info.hostname, message, "agent refused");
+            self.refuse_agent(conn, message);
+            return;
+        }
         let id = match &info.id {
             Some(id) if !id.value.is_empty() => id.value.clone(),
             _ => {
@@ -302,7 +309,7 @@ impl Master {
 
     /// Ends a task on the master's own authority: status to the framework, resources back,
     /// task to the completed list.
-    fn master_terminal(
+    pub(super) fn master_terminal(
         &mut self,
         now: f64,
         framework_id: &str,

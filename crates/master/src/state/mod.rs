@@ -10,6 +10,7 @@
 //! framework or agent removal walks that framework's or agent's tasks.
 
 mod agent;
+mod operator;
 mod scheduler;
 pub mod validation;
 mod view;
@@ -23,6 +24,8 @@ use api::v1::task_status::{Reason, Source};
 use api::v1::{self, AgentInfo, FrameworkInfo, MasterInfo, TaskState, TaskStatus};
 
 use crate::allocator::{self, Filter};
+
+pub use operator::OperatorOk;
 
 /// A connection (event stream) as the driver names it.
 pub type ConnId = u64;
@@ -253,6 +256,10 @@ pub struct Master {
     pub(crate) agents: BTreeMap<String, Agent>,
     /// Agents removed after missing pings (unreachable), by id, with when.
     pub(crate) unreachable_agents: HashMap<String, f64>,
+    /// Agents the operator marked gone: refused forever.
+    pub(crate) gone_agents: operator::GoneAgents,
+    /// The maintenance schedule and DOWN machines.
+    pub(crate) maintenance: operator::Maintenance,
     pub(crate) offers: HashMap<String, OfferEntry>,
     conns: HashMap<ConnId, (Owner, String)>,
     next_framework: u64,
@@ -293,6 +300,8 @@ impl Master {
             removed_framework_ids: HashSet::new(),
             agents: BTreeMap::new(),
             unreachable_agents: HashMap::new(),
+            gone_agents: HashMap::new(),
+            maintenance: operator::Maintenance::default(),
             offers: HashMap::new(),
             conns: HashMap::new(),
             next_framework: 0,
@@ -397,6 +406,10 @@ impl Master {
     }
 
     fn make_offer(&mut self, allocation: allocator::Allocation) -> Option<v1::Offer> {
+        let unavailability = self
+            .agents
+            .get(&allocation.agent)
+            .and_then(|a| self.maintenance.unavailability_for(&a.info.hostname));
         let agent = self.agents.get_mut(&allocation.agent)?;
         let framework = self.frameworks.get_mut(&allocation.framework)?;
         self.next_offer += 1;
@@ -418,6 +431,7 @@ impl Master {
             hostname: agent.info.hostname.clone(),
             resources: resources.allocated_to(&allocation.role).into_vec(),
             attributes: agent.info.attributes.clone(),
+            unavailability,
             allocation_info: Some(v1::resource::AllocationInfo {
                 role: Some(allocation.role.clone()),
             }),
