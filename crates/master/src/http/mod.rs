@@ -186,6 +186,31 @@ async fn read_post(
     }
 }
 
+/// The front of every leader-only POST API: 307/503 unless this master leads, then
+/// [`read_post`]'s checks.
+async fn leader_post(
+    app: &App,
+    uri: &Uri,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(ContentType, Bytes), Response> {
+    if let Some(response) = app.not_leading(uri) {
+        return Err(response);
+    }
+    read_post(method, headers, body).await
+}
+
+/// Decodes a request body, or answers 400 with the decoder's reason.
+// The error is the handler's whole answer, returned at once: no point boxing it.
+#[allow(clippy::result_large_err)]
+fn decode_or_400<M: prost::Message + prost::Name + Default>(
+    content_type: ContentType,
+    bytes: &[u8],
+) -> Result<M, Response> {
+    codec::decode(content_type, bytes).map_err(|e| text(StatusCode::BAD_REQUEST, e.0))
+}
+
 async fn scheduler(
     State(app): State<App>,
     OriginalUri(uri): OriginalUri,
@@ -193,16 +218,13 @@ async fn scheduler(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
-        return response;
-    }
-    let (content_type, bytes) = match read_post(&method, &headers, body).await {
+    let (content_type, bytes) = match leader_post(&app, &uri, &method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
     };
-    let call: Call = match codec::decode(content_type, &bytes) {
+    let call: Call = match decode_or_400(content_type, &bytes) {
         Ok(call) => call,
-        Err(e) => return text(StatusCode::BAD_REQUEST, e.0),
+        Err(response) => return response,
     };
     if let Err(message) = validate_call(&call) {
         return text(
@@ -288,10 +310,7 @@ async fn agent(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
-        return response;
-    }
-    let (content_type, bytes) = match read_post(&method, &headers, body).await {
+    let (content_type, bytes) = match leader_post(&app, &uri, &method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
     };

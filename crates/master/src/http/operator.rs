@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 
-use super::{App, header_str, json_response, method_not_allowed, read_post, text};
+use super::{App, decode_or_400, header_str, json_response, leader_post, method_not_allowed, text};
 use crate::driver::Command;
 use crate::state::OperatorOk;
 
@@ -58,16 +58,13 @@ pub(super) async fn api(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
-        return response;
-    }
-    let (content_type, bytes) = match read_post(&method, &headers, body).await {
+    let (content_type, bytes) = match leader_post(&app, &uri, &method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
     };
-    let call: Call = match codec::decode(content_type, &bytes) {
+    let call: Call = match decode_or_400(content_type, &bytes) {
         Ok(call) => call,
-        Err(e) => return text(StatusCode::BAD_REQUEST, e.0),
+        Err(response) => return response,
     };
     let Some(accept) = ContentType::from_accept(header_str(&headers, header::ACCEPT.as_str()))
     else {
