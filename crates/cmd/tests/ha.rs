@@ -350,7 +350,11 @@ async fn killing_the_leader_keeps_tasks_running_under_a_new_one() {
         running.insert(next(&client, &mut events, "TASK_RUNNING", is_running_update).await);
     }
     let pattern = format!("sleep {marker}");
-    assert!(common_process_count(&pattern) >= 2, "both tasks run");
+    // RUNNING is reported once the shell is started; `sleep` appears a moment later.
+    poll_until(WAIT, "both task processes", || {
+        (common_process_count(&pattern) >= 2).then_some(())
+    })
+    .unwrap();
 
     // kill -9 the leader.
     let old = tokio::task::block_in_place(|| cluster.leader()).expect("a leader");

@@ -38,7 +38,24 @@ impl HaCluster {
             cluster.start_master(i);
         }
         cluster.wait_leader(None, Duration::from_secs(60));
+        cluster.wait_all_know_the_leader(Duration::from_secs(60));
         cluster
+    }
+
+    /// Waits until every running master names a leader on `/redirect` (followers learn the
+    /// leader a moment after it is elected; until then they answer 503).
+    pub fn wait_all_know_the_leader(&self, timeout: Duration) {
+        for i in 0..self.masters.len() {
+            if self.masters[i].is_none() {
+                continue;
+            }
+            let addr = self.master_addr(i);
+            poll_until(timeout, "every master to know the leader", || {
+                let (status, _, _) = request(&addr, "GET", "/redirect", None, b"").ok()?;
+                (status == 307).then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+        }
     }
 
     /// ZooKeeper and room for `masters` masters, none started yet.
