@@ -145,6 +145,8 @@ pub struct Connection {
     master: Option<MasterAddr>,
     /// The leading master as detected (the fixed one for a standalone detector).
     leader: Option<MasterAddr>,
+    /// Whether `leader` comes from a detector (ZooKeeper) rather than being fixed.
+    detected_leader: bool,
     state: State,
     failures: u32,
     redirects: u32,
@@ -166,6 +168,7 @@ impl Connection {
             policy,
             framework_info,
             suppressed_roles,
+            detected_leader: leader.is_none(),
             master: leader.clone(),
             leader,
             state: State::Idle,
@@ -221,7 +224,16 @@ impl Connection {
                 }
             }
             Input::Redirected { location } => {
-                if self.state == State::Connecting {
+                if self.state == State::Connecting && self.detected_leader {
+                    // As Mesos's library: with a detector, a redirect means that master has
+                    // not caught up with the election yet (it may point at the old leader);
+                    // retry the detected leader after a backoff instead of following it.
+                    self.fail(
+                        now,
+                        format!("redirected to '{location}' by a master that does not lead yet"),
+                        &mut out,
+                    );
+                } else if self.state == State::Connecting {
                     match resolve_location(&location) {
                         Ok(leader) if self.redirects < MAX_REDIRECTS => {
                             self.redirects += 1;
@@ -867,6 +879,27 @@ mod tests {
         assert!(c.next_deadline().is_some(), "backing off");
         let m2 = MasterAddr::new("10.0.0.2", 5050);
         let actions = c.handle(t0, Input::Detected(Some(m2.clone())));
+        assert_eq!(subscribe_target(&actions).unwrap().0, m2);
+    }
+
+    /// With a detector, a 307 (a master that has not seen the election yet, possibly
+    /// pointing at the old leader) is retried at the detected leader, never followed.
+    #[test]
+    fn with_a_detector_redirects_are_retried_not_followed() {
+        let t0 = Instant::now();
+        let mut c = zk_conn();
+        c.handle(t0, Input::Start);
+        let m2 = MasterAddr::new("10.0.0.2", 5050);
+        c.handle(t0, Input::Detected(Some(m2.clone())));
+        let actions = c.handle(
+            t0,
+            Input::Redirected {
+                location: "//10.0.0.1:5050/api/v1/scheduler".into(),
+            },
+        );
+        assert!(subscribe_target(&actions).is_none(), "not followed");
+        let retry = c.next_deadline().expect("backing off");
+        let actions = c.handle(retry, Input::Tick);
         assert_eq!(subscribe_target(&actions).unwrap().0, m2);
     }
 }
