@@ -134,6 +134,18 @@ pub fn run() -> anyhow::Result<()> {
     run_with(env)
 }
 
+/// [`run`] as a program's `main`: an error is one line on stderr, prefixed by `program`,
+/// and a non-zero exit.
+pub fn main(program: &str) -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{program}: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel();
     let (outbox, outbox_rx) = mpsc::channel();

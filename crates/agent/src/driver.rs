@@ -296,6 +296,7 @@ struct Agent {
     next_connection: u64,
     is_root: bool,
     executor_program: PathBuf,
+    executor_args: Vec<String>,
 }
 
 fn now_secs() -> f64 {
@@ -318,11 +319,8 @@ impl Agent {
         agent_info: v1::AgentInfo,
     ) -> Agent {
         let agent_id = paths::read_agent_id(&config.work_dir);
-        let executor_program = config
-            .executor_path
-            .clone()
-            .or_else(|| std::env::current_exe().ok())
-            .unwrap_or_else(|| PathBuf::from("trireme"));
+        let (executor_program, executor_args) = config.executor_command();
+        tracing::info!(program = %executor_program.display(), ?executor_args, "command executor");
         Agent {
             sum: StatusUpdateManager::new(
                 config.status_update_retry_interval_min,
@@ -352,6 +350,7 @@ impl Agent {
             next_connection: 0,
             is_root: nix::unistd::geteuid().is_root(),
             executor_program,
+            executor_args,
             config,
         }
     }
@@ -1183,7 +1182,7 @@ impl Agent {
             }
             Kind::Command | Kind::Fake => (
                 self.executor_program.clone(),
-                self.config.executor_args.clone(),
+                self.executor_args.clone(),
                 Vec::new(),
             ),
         };

@@ -22,7 +22,7 @@ mod paths;
 pub mod status_update;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How executors run.
@@ -63,10 +63,14 @@ pub struct Config {
     /// Passed to checkpointing executors as MESOS_SUBSCRIPTION_BACKOFF_MAX.
     pub executor_reregistration_timeout: Duration,
     pub containerizer: ContainerizerKind,
-    /// The program started as the command executor; `None` = this binary.
+    /// The program started as the command executor (with `executor_args`); `None` = the
+    /// small `trireme-executor` from `launcher_dir` if it is there, else this binary.
     pub executor_path: Option<PathBuf>,
-    /// Its arguments (default `["executor"]`).
+    /// Arguments for `executor_path` or this binary (default `["executor"]`).
     pub executor_args: Vec<String>,
+    /// Mesos `--launcher_dir`: where `trireme-executor` is looked for (default: the
+    /// directory of the running binary).
+    pub launcher_dir: Option<PathBuf>,
     /// Flags as given on the command line, served at `/flags`.
     pub flags: Vec<(String, String)>,
 }
@@ -91,10 +95,39 @@ impl Config {
             containerizer: ContainerizerKind::Process,
             executor_path: None,
             executor_args: vec!["executor".to_owned()],
+            launcher_dir: None,
             flags: Vec::new(),
         }
     }
+
+    /// The program and arguments that start the command executor. The standalone
+    /// `trireme-executor` is preferred over `trireme executor`: it is the same code in a
+    /// binary a third the size, and since one executor starts per task, its start-up
+    /// (loading, relocation, page faults) is paid on every launch.
+    pub fn executor_command(&self) -> (PathBuf, Vec<String>) {
+        let this = std::env::current_exe().ok();
+        if let Some(path) = &self.executor_path {
+            return (path.clone(), self.executor_args.clone());
+        }
+        let dir = self.launcher_dir.clone().or_else(|| {
+            this.as_deref()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+        });
+        if let Some(small) = dir.map(|d| d.join(EXECUTOR_BINARY))
+            && small.is_file()
+        {
+            return (small, Vec::new());
+        }
+        (
+            this.unwrap_or_else(|| PathBuf::from("trireme")),
+            self.executor_args.clone(),
+        )
+    }
 }
+
+/// The file name of the standalone command executor, looked for in `--launcher_dir`.
+pub const EXECUTOR_BINARY: &str = "trireme-executor";
 
 /// Runs the agent until `shutdown` resolves (then kills its executors and returns `Ok`) or
 /// the master shuts it down (returns an error saying why).
@@ -109,4 +142,51 @@ pub async fn serve(
 /// Formats a duration in Mesos's syntax (`5secs`, `100ms`).
 pub fn format_duration(d: Duration) -> String {
     api::duration::format(d)
+}
+
+#[cfg(test)]
+mod executor_command_tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::new("127.0.0.1:5050".into(), PathBuf::from("/nonexistent"))
+    }
+
+    #[test]
+    fn the_small_executor_in_launcher_dir_is_preferred() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(EXECUTOR_BINARY), b"").unwrap();
+        let mut c = config();
+        c.launcher_dir = Some(dir.path().to_path_buf());
+        assert_eq!(
+            c.executor_command(),
+            (dir.path().join(EXECUTOR_BINARY), Vec::new())
+        );
+    }
+
+    #[test]
+    fn without_it_this_binary_runs_the_executor_subcommand() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config();
+        c.launcher_dir = Some(dir.path().to_path_buf());
+        let (program, args) = c.executor_command();
+        assert_eq!(program, std::env::current_exe().unwrap());
+        assert_eq!(args, vec!["executor".to_owned()]);
+    }
+
+    #[test]
+    fn an_explicit_executor_path_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(EXECUTOR_BINARY), b"").unwrap();
+        let mut c = config();
+        c.launcher_dir = Some(dir.path().to_path_buf());
+        c.executor_path = Some(PathBuf::from("/opt/trireme/bin/trireme"));
+        assert_eq!(
+            c.executor_command(),
+            (
+                PathBuf::from("/opt/trireme/bin/trireme"),
+                vec!["executor".to_owned()]
+            )
+        );
+    }
 }

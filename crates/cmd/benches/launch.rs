@@ -747,12 +747,26 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
             load.max_in_flight,
             lanes()
         );
+        if !fake {
+            println!("  executor: {}", executor_used());
+        }
         println!("  cpu_s {}", before.report(&after, outcome.elapsed));
         let _ = client.teardown().await;
         anyhow::Ok(())
     }
     .await;
     result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", cluster.logs()))
+}
+
+/// Which command executor the agents start (the agent's rule: `trireme-executor` next to
+/// `trireme` if it is there, else `trireme executor`).
+fn executor_used() -> &'static str {
+    let small = std::path::Path::new(BIN).with_file_name(agent::EXECUTOR_BINARY);
+    if small.is_file() {
+        "trireme-executor (the standalone binary)"
+    } else {
+        "trireme executor (the standalone binary is missing)"
+    }
 }
 
 async fn phase_memory() -> anyhow::Result<()> {

@@ -60,9 +60,14 @@ pub struct AgentArgs {
     /// TASK_RUNNING then TASK_FINISHED without any process).
     #[arg(long, visible_alias = "containerizers", default_value = "process")]
     containerizer: String,
-    /// Program started as the command executor (default: this binary, `executor` subcommand).
+    /// Program started as the command executor (default: `trireme-executor` from
+    /// --launcher_dir, else this binary's `executor` subcommand).
     #[arg(long)]
     executor_path: Option<PathBuf>,
+    /// Directory holding Trireme's helper binaries (`trireme-executor`); default: the
+    /// directory of this binary.
+    #[arg(long)]
+    launcher_dir: Option<PathBuf>,
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -95,6 +100,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     config.executor_reregistration_timeout = args.executor_reregistration_timeout;
     config.containerizer = containerizer;
     config.executor_path = args.executor_path.clone();
+    config.launcher_dir = args.launcher_dir.clone();
     config.flags = vec![
         ("ip".into(), args.ip.to_string()),
         ("port".into(), args.port.to_string()),
@@ -108,6 +114,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             args.attributes.clone().unwrap_or_default(),
         ),
         ("containerizer".into(), args.containerizer.clone()),
+        (
+            "launcher_dir".into(),
+            args.launcher_dir
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        ),
         (
             "executor_shutdown_grace_period".into(),
             agent::format_duration(args.executor_shutdown_grace_period),

@@ -344,7 +344,7 @@ impl RunningAgent {
 
 pub fn test_config(master: &str, work_dir: &Path) -> agent::Config {
     let mut config = agent::Config::new(master.to_owned(), work_dir.to_owned());
-    config.executor_path = Some(PathBuf::from(env!("CARGO_BIN_EXE_trireme-executor")));
+    config.executor_path = Some(PathBuf::from(env!("CARGO_BIN_EXE_agent-test-executor")));
     config.executor_args = Vec::new();
     config.registration_backoff_factor = Duration::from_millis(50);
     config.status_update_retry_interval_min = Duration::from_secs(30);
