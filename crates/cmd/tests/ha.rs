@@ -9,8 +9,8 @@ mod ha;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use api::resources::Resources;
-use api::v1::{CommandInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState};
+use api::v1::{FrameworkInfo, TaskState};
+use common::framework::task;
 use ha::{HaCluster, header, request};
 use scheduler::{Events, MasterDetector, Scheduler, SchedulerEvent};
 use testkit::{ChildGuard, free_port, poll_until};
@@ -224,27 +224,6 @@ fn pymesos_finds_the_leader_through_zookeeper() {
 
 // ------------------------------------------------------------------ full failover
 
-fn scalar(name: &str, value: f64) -> Resource {
-    Resources::parse(&format!("{name}:{value}"))
-        .expect("resource")
-        .into_vec()
-        .remove(0)
-}
-
-fn sleeper(id: &str, offer: &Offer, marker: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: id.into(),
-        agent_id: offer.agent_id.clone(),
-        resources: vec![scalar("cpus", 0.1), scalar("mem", 16.0)],
-        command: Some(CommandInfo {
-            value: Some(format!("sleep {marker}")),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 /// Waits for the next event matching `pick`, acknowledging updates on the way.
 async fn next<T>(
     client: &Scheduler,
@@ -334,7 +313,7 @@ async fn killing_the_leader_keeps_tasks_running_under_a_new_one() {
                 client
                     .launch(
                         vec![offer.id.clone()],
-                        vec![sleeper(&id, &offer, &marker)],
+                        vec![task(&id, &offer, &format!("sleep {marker}"))],
                         None,
                     )
                     .await

@@ -6,19 +6,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 use api::codec::{self, ContentType};
-use api::resources::Resources;
+use api::v1::TaskState;
 use api::v1::master::{Call, Response, call, response};
-use api::v1::scheduler::event;
 use api::v1::task_status::Reason;
-use api::v1::{CommandInfo, FrameworkInfo, Offer, TaskInfo, TaskState, TaskStatus};
 use common::Cluster;
-use scheduler::{Events, MasterAddr, Scheduler, SchedulerEvent};
+use common::framework::{Framework, WAIT};
 use testkit::{get_json, poll_until};
-
-const WAIT: Duration = Duration::from_secs(60);
 
 /// One HTTP/1.1 request on a fresh connection; (status, body).
 fn request(
@@ -90,107 +85,6 @@ fn call_protobuf(addr: &str, call: &Call) -> (u16, Option<Response>) {
     let decoded = (status == 200 && !answer.is_empty())
         .then(|| codec::from_protobuf::<Response>(&answer).expect("a protobuf Response"));
     (status, decoded)
-}
-
-struct Framework {
-    client: Scheduler,
-    events: Events,
-    seen: Vec<TaskStatus>,
-}
-
-impl Framework {
-    async fn subscribe(master: &str) -> Framework {
-        let info = FrameworkInfo {
-            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
-            name: "operator-test".into(),
-            failover_timeout: Some(0.0),
-            ..Default::default()
-        };
-        let master = MasterAddr::parse(master).expect("master address");
-        let config = scheduler::client::Config::new(master, info);
-        let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
-        Framework {
-            client,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    async fn next<T>(
-        &mut self,
-        what: &str,
-        mut pick: impl FnMut(&api::v1::scheduler::Event) -> Option<T>,
-    ) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let item = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-            match item {
-                Some(SchedulerEvent::Event(event)) => {
-                    if let Some(update) = &event.update {
-                        if update.status.uuid.is_some() {
-                            self.client
-                                .acknowledge_status(&update.status)
-                                .await
-                                .expect("acknowledge");
-                        }
-                        self.seen.push(update.status.clone());
-                    }
-                    if let Some(found) = pick(&event) {
-                        return found;
-                    }
-                }
-                Some(SchedulerEvent::Closed { reason }) => {
-                    panic!("closed while waiting for {what}: {reason}")
-                }
-                Some(_) => {}
-                None => panic!("event stream ended while waiting for {what}"),
-            }
-        }
-    }
-
-    async fn status(&mut self, task: &str, state: TaskState) -> TaskStatus {
-        let matches = |s: &TaskStatus| s.task_id.value == task && s.state() == state;
-        if let Some(found) = self.seen.iter().find(|s| matches(s)) {
-            return found.clone();
-        }
-        self.next(&format!("{state:?} for {task}"), |e| {
-            let status = &e.update.as_ref()?.status;
-            matches(status).then(|| status.clone())
-        })
-        .await
-    }
-
-    /// Launches `command` as task `id` on the first offer; waits for TASK_RUNNING.
-    async fn launch_running(&mut self, id: &str, command: &str) -> Offer {
-        let offer = self
-            .next("an offer", |e| {
-                (e.r#type() == event::Type::Offers)
-                    .then(|| e.offers.as_ref()?.offers.first().cloned())
-                    .flatten()
-            })
-            .await;
-        let task = TaskInfo {
-            name: id.into(),
-            task_id: id.into(),
-            agent_id: offer.agent_id.clone(),
-            resources: Resources::parse("cpus:0.1;mem:32")
-                .expect("resources")
-                .into_vec(),
-            command: Some(CommandInfo {
-                value: Some(command.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        self.client
-            .launch(vec![offer.id.clone()], vec![task], None)
-            .await
-            .expect("launch");
-        self.status(id, TaskState::TaskRunning).await;
-        offer
-    }
 }
 
 /// Kills (by PID) the task processes a shut-down agent left behind, found by their
@@ -273,7 +167,7 @@ fn gone_agent_loses_its_task_exits_and_is_refused_after_restart() {
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
-        let mut fw = Framework::subscribe(&addr).await;
+        let mut fw = Framework::subscribe(&addr, "operator-test").await;
         let offer = fw.launch_running("t1", command).await;
         let agent_id = offer.agent_id.value.clone();
 

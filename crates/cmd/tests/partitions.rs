@@ -9,20 +9,17 @@
 mod common;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use api::resources::Resources;
-use api::v1::framework_info::Capability;
-use api::v1::framework_info::capability::Type as CapabilityType;
+use api::codec::ContentType;
 use api::v1::scheduler::event;
 use api::v1::task_status::{Reason, Source};
-use api::v1::{CommandInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus};
-use scheduler::{Events, MasterDetector, Scheduler, SchedulerEvent};
+use api::v1::{Offer, TaskState, TaskStatus};
+use common::framework::{self, Framework, WAIT};
 use testkit::netns::{Host, Network};
 use testkit::zookeeper::ZooKeeper;
 use testkit::{ChildGuard, get_json, poll_until_async};
 
-const WAIT: Duration = Duration::from_secs(60);
 const MASTER_PORT: u16 = 5050;
 const AGENT_PORT: u16 = 5051;
 
@@ -186,146 +183,22 @@ impl HostCluster {
     }
 }
 
-/// A framework on the scheduler library that records every status update it sees.
-struct Framework {
-    client: Scheduler,
-    events: Events,
-    seen: Vec<TaskStatus>,
-}
-
-impl Framework {
-    async fn subscribe(master: &str, partition_aware: bool) -> Framework {
-        let mut info = FrameworkInfo {
-            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
-            name: "partitions-test".into(),
-            failover_timeout: Some(0.0),
-            ..Default::default()
-        };
-        if partition_aware {
-            let mut capability = Capability::default();
-            capability.set_type(CapabilityType::PartitionAware);
-            info.capabilities.push(capability);
-        }
-        // `host:port`, or `zk://...` to follow the leader through ZooKeeper.
-        let detector = MasterDetector::parse(master).expect("master address");
-        let config = scheduler::client::Config::with_detector(detector, info);
-        let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
-        Framework {
-            client,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next event satisfying `pick`, acknowledging every update on the way.
-    async fn next<T>(
-        &mut self,
-        what: &str,
-        mut pick: impl FnMut(event::Type, &api::v1::scheduler::Event) -> Option<T>,
-    ) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let item = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-            match item {
-                Some(SchedulerEvent::Event(event)) => {
-                    if let Some(update) = &event.update {
-                        self.client
-                            .acknowledge_status(&update.status)
-                            .await
-                            .expect("acknowledge");
-                        self.seen.push(update.status.clone());
-                    }
-                    if let Some(found) = pick(event.r#type(), &event) {
-                        return found;
-                    }
-                }
-                Some(SchedulerEvent::Closed { reason }) => {
-                    panic!("closed while waiting for {what}: {reason}")
-                }
-                Some(_) => {}
-                None => panic!("event stream ended while waiting for {what}"),
-            }
-        }
-    }
-
-    /// An offer from the agent on `host`.
-    async fn offer_on(&mut self, host: &Host) -> Offer {
-        let hostname = host.ip().to_string();
-        self.next("an offer from the agent", |_, e| {
-            e.offers
-                .as_ref()?
-                .offers
-                .iter()
-                .find(|o| o.hostname == hostname)
-                .cloned()
-        })
-        .await
-    }
-
-    /// The first update (already seen or next) for `task` in `state`.
-    async fn status(&mut self, task: &str, state: TaskState) -> TaskStatus {
-        let matches = |s: &TaskStatus| s.task_id.value == task && s.state() == state;
-        if let Some(found) = self.seen.iter().find(|s| matches(s)) {
-            return found.clone();
-        }
-        self.next(&format!("{state:?} for {task}"), |_, e| {
-            let status = &e.update.as_ref()?.status;
-            matches(status).then(|| status.clone())
-        })
-        .await
-    }
-
-    /// Explicit reconciliation of one task: the master's answer.
-    async fn reconcile(&mut self, task: &str, agent: &api::v1::AgentId) -> TaskStatus {
-        self.client
-            .reconcile(vec![(task.into(), Some(agent.clone()))])
-            .await
-            .expect("reconcile");
-        self.next(&format!("the reconciliation of {task}"), |_, e| {
-            let status = &e.update.as_ref()?.status;
-            (status.task_id.value == task && status.reason() == Reason::Reconciliation)
-                .then(|| status.clone())
-        })
-        .await
-    }
-}
-
-fn scalar(name: &str, value: f64) -> Resource {
-    Resources::parse(&format!("{name}:{value}"))
-        .expect("resource")
-        .into_vec()
-        .remove(0)
-}
-
-fn task(id: &str, offer: &Offer, command: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: id.into(),
-        agent_id: offer.agent_id.clone(),
-        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+/// The test's framework, partition-aware or not.
+async fn subscribe(master: &str, aware: bool) -> Framework {
+    let info = framework::info("partitions-test");
+    let info = if aware {
+        framework::partition_aware(info)
+    } else {
+        info
+    };
+    Framework::subscribe_with(master, info, ContentType::Protobuf).await
 }
 
 /// Launches `command` as task `id` on the agent in `host`; waits for TASK_RUNNING and for
 /// the command's process inside `host`.
 async fn launch_running(fw: &mut Framework, host: &Host, id: &str, command: &str) -> Offer {
-    let offer = fw.offer_on(host).await;
-    fw.client
-        .launch(
-            vec![offer.id.clone()],
-            vec![task(id, &offer, command)],
-            None,
-        )
-        .await
-        .expect("launch");
-    fw.status(id, TaskState::TaskRunning).await;
+    let offer = fw.offer_from(&host.ip().to_string()).await;
+    fw.launch_running_on(&offer, id, command).await;
     // TASK_RUNNING can precede the shell's exec by a moment.
     poll_until_async(WAIT, "the task's process in its host", || async {
         host.process_alive(command).then_some(())
@@ -343,7 +216,7 @@ fn partitioned_agent_is_readmitted_with_its_task(partition_aware: bool) {
     let (h2, h3) = (cluster.agent_host(0), cluster.agent_host(1));
     let marker = "sleep 1000";
     cluster.in_master_host(|| async {
-        let mut fw = Framework::subscribe(&cluster.master_addr(), partition_aware).await;
+        let mut fw = subscribe(&cluster.master_addr(), partition_aware).await;
         let offer = launch_running(&mut fw, h2, "long", marker).await;
         let agent_id = offer.agent_id.value.clone();
 
@@ -446,7 +319,7 @@ fn update_sent_during_a_partition_arrives_once_after_healing() {
     let go = cluster.dir.path().join("go");
     let command = format!("while [ ! -e {} ]; do sleep 0.1; done", go.display());
     cluster.in_master_host(|| async {
-        let mut fw = Framework::subscribe(&cluster.master_addr(), false).await;
+        let mut fw = subscribe(&cluster.master_addr(), false).await;
         let offer = launch_running(&mut fw, h2, "waiter", &command).await;
         let agent_id = offer.agent_id.value.clone();
 
@@ -516,7 +389,7 @@ fn one_way_partition_forces_the_agent_to_reregister() {
     let (h1, h2) = (cluster.net.host(1), cluster.agent_host(0));
     let marker = "sleep 1000";
     cluster.in_master_host(|| async {
-        let mut fw = Framework::subscribe(&cluster.master_addr(), false).await;
+        let mut fw = subscribe(&cluster.master_addr(), false).await;
         let offer = launch_running(&mut fw, h2, "long", marker).await;
         let agent_id = offer.agent_id.value.clone();
 
@@ -560,7 +433,7 @@ fn task_of_a_framework_torn_down_during_the_partition_is_shut_down_on_return() {
     let h2 = cluster.agent_host(0);
     let marker = "sleep 1000";
     cluster.in_master_host(|| async {
-        let mut fw = Framework::subscribe(&cluster.master_addr(), false).await;
+        let mut fw = subscribe(&cluster.master_addr(), false).await;
         let offer = launch_running(&mut fw, h2, "orphan", marker).await;
         let agent_id = offer.agent_id.value.clone();
 
@@ -714,24 +587,7 @@ impl HaHosts {
 
 /// Launches one `sleep` task with `marker` and waits until it runs; returns its offer.
 async fn launch_sleeper(fw: &mut Framework, marker: &str) -> Offer {
-    let offers = fw
-        .next("offers", |_, e| e.offers.as_ref().map(|o| o.offers.clone()))
-        .await;
-    let offer = offers[0].clone();
-    fw.client
-        .launch(
-            vec![offer.id.clone()],
-            vec![task("long", &offer, &format!("sleep {marker}"))],
-            None,
-        )
-        .await
-        .expect("launch");
-    fw.next("TASK_RUNNING", |_, e| {
-        let status = &e.update.as_ref()?.status;
-        (status.task_id.value == "long" && status.state() == TaskState::TaskRunning).then_some(())
-    })
-    .await;
-    offer
+    fw.launch_running("long", &format!("sleep {marker}")).await
 }
 
 /// §7.3 in real hosts: the leading master cut off from ZooKeeper exits (it can no longer be
@@ -745,7 +601,7 @@ fn leader_cut_off_from_zookeeper_exits_and_the_other_master_takes_over() {
     let hosts_ref = &hosts;
     hosts_ref.in_host(4, || async {
         let leader = hosts_ref.wait_leader_with_agent(None).await;
-        let mut fw = Framework::subscribe(&hosts_ref.zk.url("/trireme"), false).await;
+        let mut fw = subscribe(&hosts_ref.zk.url("/trireme"), false).await;
         let offer = launch_sleeper(&mut fw, &marker).await;
         let framework_id = fw.client.framework_id().expect("subscribed");
 
@@ -817,7 +673,7 @@ fn agent_cut_off_goes_master_less_keeps_its_task_and_returns() {
     let hosts_ref = &hosts;
     hosts_ref.in_host(1, || async {
         hosts_ref.wait_leader_with_agent(None).await;
-        let mut fw = Framework::subscribe(&hosts_ref.zk.url("/trireme"), false).await;
+        let mut fw = subscribe(&hosts_ref.zk.url("/trireme"), false).await;
         let offer = launch_sleeper(&mut fw, &marker).await;
 
         let h4 = hosts_ref.net.host(4).clone();

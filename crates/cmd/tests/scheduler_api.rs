@@ -7,121 +7,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use api::codec::ContentType;
-use api::resources::Resources;
-use api::v1::scheduler::event;
 use api::v1::task_status::Reason;
-use api::v1::{CommandInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus};
+use api::v1::{Offer, TaskInfo, TaskState};
 use common::Cluster;
-use scheduler::{Events, MasterAddr, Scheduler, SchedulerEvent};
+use common::framework::{self, Framework, task};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Framework {
-    client: Scheduler,
-    events: Events,
-    /// Every status update received so far, so a wait never loses another task's update.
-    seen: Vec<TaskStatus>,
-}
-
-impl Framework {
-    async fn subscribe(cluster: &Cluster, content_type: ContentType) -> Framework {
-        let info = FrameworkInfo {
-            user: whoami(),
-            name: "scheduler-api-test".into(),
-            failover_timeout: Some(0.0),
-            ..Default::default()
-        };
-        let master = MasterAddr::parse(&cluster.master_addr).expect("master address");
-        let mut config = scheduler::client::Config::new(master, info);
-        config.content_type = content_type;
-        let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
-        Framework {
-            client,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next master event satisfying `pick`, acknowledging every update on the way.
-    async fn next<T>(
-        &mut self,
-        what: &str,
-        mut pick: impl FnMut(&event::Type, &api::v1::scheduler::Event) -> Option<T>,
-    ) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let item = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-            match item {
-                Some(SchedulerEvent::Event(event)) => {
-                    if let Some(update) = &event.update {
-                        self.client
-                            .acknowledge_status(&update.status)
-                            .await
-                            .expect("acknowledge");
-                        self.seen.push(update.status.clone());
-                    }
-                    if let Some(found) = pick(&event.r#type(), &event) {
-                        return found;
-                    }
-                }
-                Some(SchedulerEvent::Closed { reason }) => {
-                    panic!("closed while waiting for {what}: {reason}")
-                }
-                Some(_) => {}
-                None => panic!("event stream ended while waiting for {what}"),
-            }
-        }
-    }
-
-    async fn offers(&mut self) -> Vec<Offer> {
-        self.next("offers", |_, e| e.offers.as_ref().map(|o| o.offers.clone()))
-            .await
-    }
-
-    async fn status(&mut self, task: &str, state: TaskState) -> TaskStatus {
-        let matches = |s: &TaskStatus| s.task_id.value == task && s.state() == state;
-        if let Some(found) = self.seen.iter().find(|s| matches(s)) {
-            return found.clone();
-        }
-        let what = format!("{state:?} for {task}");
-        self.next(&what, |_, e| {
-            let status = &e.update.as_ref()?.status;
-            (status.task_id.value == task && status.state() == state).then(|| status.clone())
-        })
-        .await
-    }
-}
-
-fn whoami() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn scalar(name: &str, value: f64) -> Resource {
-    Resources::parse(&format!("{name}:{value}"))
-        .expect("resource")
-        .into_vec()
-        .remove(0)
-}
-
-fn task(id: &str, offer: &Offer, command: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: id.into(),
-        agent_id: offer.agent_id.clone(),
-        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+async fn subscribe(cluster: &Cluster, content_type: ContentType) -> Framework {
+    let info = framework::info("scheduler-api-test");
+    Framework::subscribe_with(&cluster.master_addr, info, content_type).await
 }
 
 async fn three_tasks_on_two_agents(content_type: ContentType) {
     let cluster = Cluster::start(2);
-    let mut fw = Framework::subscribe(&cluster, content_type).await;
+    let mut fw = subscribe(&cluster, content_type).await;
     let mut by_agent: BTreeMap<String, Offer> = BTreeMap::new();
     while by_agent.len() < 2 {
         for offer in fw.offers().await {
@@ -173,7 +71,7 @@ async fn one_framework_runs_three_tasks_on_two_agents_in_protobuf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_stops_a_long_running_task() {
     let cluster = Cluster::start(1);
-    let mut fw = Framework::subscribe(&cluster, ContentType::Json).await;
+    let mut fw = subscribe(&cluster, ContentType::Json).await;
     let offer = fw.offers().await.remove(0);
     let marker = format!("sleep 1000{}", testkit::free_port());
     fw.client
@@ -205,7 +103,7 @@ async fn kill_stops_a_long_running_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_agent_is_not_reoffered_within_its_filter_until_revive() {
     let cluster = Cluster::start_with(2, &["--allocation_interval=100ms"], &[]);
-    let mut fw = Framework::subscribe(&cluster, ContentType::Protobuf).await;
+    let mut fw = subscribe(&cluster, ContentType::Protobuf).await;
     let mut first: BTreeMap<String, Offer> = BTreeMap::new();
     while first.len() < 2 {
         for offer in fw.offers().await {
@@ -262,7 +160,7 @@ async fn a_declined_agent_is_not_reoffered_within_its_filter_until_revive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_answers_with_the_latest_state_and_lost_for_unknown_tasks() {
     let cluster = Cluster::start(1);
-    let mut fw = Framework::subscribe(&cluster, ContentType::Json).await;
+    let mut fw = subscribe(&cluster, ContentType::Json).await;
     let offer = fw.offers().await.remove(0);
     fw.client
         .launch(
@@ -303,7 +201,7 @@ async fn reconcile_answers_with_the_latest_state_and_lost_for_unknown_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_kills_every_task_of_the_framework() {
     let cluster = Cluster::start(2);
-    let mut fw = Framework::subscribe(&cluster, ContentType::Protobuf).await;
+    let mut fw = subscribe(&cluster, ContentType::Protobuf).await;
     let marker = format!("sleep 1000{}", testkit::free_port());
     let offers = fw.offers().await;
     let tasks: Vec<TaskInfo> = (0..2)
