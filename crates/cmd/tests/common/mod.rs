@@ -165,3 +165,4 @@ pub fn process_alive(fragment: &str) -> bool {
     })
 }
 pub mod etcd;
+pub mod registry;
