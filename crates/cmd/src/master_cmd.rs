@@ -29,10 +29,48 @@ pub struct MasterArgs {
     /// Hostname advertised in MasterInfo (default: the advertised IP).
     #[arg(long)]
     hostname: Option<String>,
-    /// Working directory (unused until the replicated registry lands; accepted for
-    /// compatibility with Mesos unit files).
+    /// Working directory: the registry's replica of the log lives in
+    /// `<work_dir>/replicated_log` (required with --registry=replicated_log).
     #[arg(long)]
     work_dir: Option<std::path::PathBuf>,
+    /// Where the registry is kept: `replicated_log` (durable, shared by the masters) or
+    /// `in_memory` (lost when the process exits; for tests).
+    #[arg(long, default_value = "replicated_log", value_parser = ["replicated_log", "in_memory"])]
+    registry: String,
+    /// The replicated log's replica set, `host:port,...` (each master's log address).
+    /// Without it a standalone master runs a one-replica log. Required with --zk and
+    /// --registry=replicated_log (replica discovery through ZooKeeper is not implemented).
+    #[arg(long, value_delimiter = ',')]
+    log_replicas: Vec<String>,
+    /// The port of this master's replica of the log (default: --port + 1). Its address in
+    /// --log_replicas is `<advertise_ip>:<log_port>`.
+    #[arg(long)]
+    log_port: Option<u16>,
+    /// Initialise an all-empty replica set automatically.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    log_auto_initialize: bool,
+    /// How long a newly elected master may take to recover the registry before it exits.
+    #[arg(long, default_value = "60secs", value_parser = parse_duration)]
+    registry_fetch_timeout: Duration,
+    /// How long one store of registry operations may take before the master exits.
+    #[arg(long, default_value = "20secs", value_parser = parse_duration)]
+    registry_store_timeout: Duration,
+    /// After a failover, how long recovered agents have to reregister before they are
+    /// marked unreachable (at least 10mins, as Mesos).
+    #[arg(long, visible_alias = "slave_reregister_timeout", default_value = "10mins", value_parser = parse_duration)]
+    agent_reregister_timeout: Duration,
+    /// At most N agent removals per DURATION (`N/DURATION`, e.g. `1/10mins`) for failed
+    /// health checks and agents that did not reregister after a failover. Unset: no limit.
+    #[arg(long, visible_alias = "slave_removal_rate_limit")]
+    agent_removal_rate_limit: Option<String>,
+    /// The largest share of recovered agents that may be removed after a failover for not
+    /// reregistering (`N%`); above it the master exits so that an operator can look.
+    #[arg(
+        long,
+        visible_alias = "recovery_slave_removal_limit",
+        default_value = "100%"
+    )]
+    recovery_agent_removal_limit: String,
     /// The longest time between allocation passes.
     #[arg(long, default_value = "1secs", value_parser = parse_duration)]
     allocation_interval: Duration,
@@ -78,6 +116,23 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     if args.quorum == Some(0) {
         anyhow::bail!("--quorum must be at least 1");
     }
+    if args.agent_reregister_timeout < MIN_AGENT_REREGISTER_TIMEOUT {
+        anyhow::bail!(
+            "--agent_reregister_timeout must be at least 10mins (got {})",
+            api::duration::format(args.agent_reregister_timeout)
+        );
+    }
+    if args.registry_fetch_timeout.is_zero() || args.registry_store_timeout.is_zero() {
+        anyhow::bail!("--registry_fetch_timeout and --registry_store_timeout must be positive");
+    }
+    let removal_interval = args
+        .agent_removal_rate_limit
+        .as_deref()
+        .map(parse_rate_limit)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("invalid --agent_removal_rate_limit: {e}"))?;
+    let removal_limit = parse_percentage(&args.recovery_agent_removal_limit)
+        .map_err(|e| anyhow::anyhow!("invalid --recovery_agent_removal_limit: {e}"))?;
     let election = match &args.zk {
         None => master::Election::Standalone,
         Some(zk) => master::Election::ZooKeeper {
@@ -112,7 +167,141 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     if let Some(quorum) = args.quorum {
         extra.insert("quorum".to_owned(), quorum.to_string());
     }
+    extra.insert(
+        "agent_reregister_timeout".to_owned(),
+        api::duration::format(args.agent_reregister_timeout),
+    );
+    extra.insert(
+        "recovery_agent_removal_limit".to_owned(),
+        args.recovery_agent_removal_limit.clone(),
+    );
+    if let Some(limit) = &args.agent_removal_rate_limit {
+        extra.insert("agent_removal_rate_limit".to_owned(), limit.clone());
+    }
+    extra.insert(
+        "log_auto_initialize".to_owned(),
+        args.log_auto_initialize.to_string(),
+    );
+    config.registry = registry_store(&args, advertise_ip, local.port())?;
+    if let master::RegistryStore::ReplicatedLog(log) = &config.registry {
+        extra.insert("log_replicas".to_owned(), log.servers.join(","));
+        extra.insert("log_address".to_owned(), log.self_addr.clone());
+    }
+    config.registry_fetch_timeout = args.registry_fetch_timeout;
+    config.registry_store_timeout = args.registry_store_timeout;
+    config.registry_policy = master::state::RegistryPolicy {
+        agent_reregister_timeout_secs: args.agent_reregister_timeout.as_secs_f64(),
+        removal_interval_secs: removal_interval,
+        recovery_agent_removal_limit: removal_limit,
+    };
     config.extra_flags = extra;
     config.election = election;
     master::serve(config, listener, crate::flags::shutdown_signal()).await
+}
+
+/// Mesos `MIN_AGENT_REREGISTER_TIMEOUT`.
+const MIN_AGENT_REREGISTER_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The registry's store from the flags (Mesos `src/master/main.cpp`): a replica of the log
+/// in `<work_dir>/replicated_log`, whose address is `<advertise_ip>:<log_port>`.
+fn registry_store(
+    args: &MasterArgs,
+    advertise_ip: IpAddr,
+    port: u16,
+) -> anyhow::Result<master::RegistryStore> {
+    if args.registry == "in_memory" {
+        return Ok(master::RegistryStore::InMemory);
+    }
+    let Some(work_dir) = &args.work_dir else {
+        anyhow::bail!(
+            "--work_dir is needed for the replicated log based registry (or use --registry=in_memory)"
+        );
+    };
+    if args.zk.is_some() && args.quorum.is_none() {
+        anyhow::bail!("--quorum is required with --zk and --registry=replicated_log");
+    }
+    let standalone = args.log_replicas.is_empty();
+    if args.zk.is_some() && standalone {
+        anyhow::bail!(
+            "--log_replicas is required with --zk and --registry=replicated_log: list every master's log address (host:log_port); discovering replicas through ZooKeeper is not implemented"
+        );
+    }
+    let log_port = match args.log_port {
+        Some(p) => p,
+        None => port
+            .checked_add(1)
+            .context("--port + 1 is not a port; set --log_port")?,
+    };
+    let self_addr = format!("{advertise_ip}:{log_port}");
+    let servers = if standalone {
+        vec![self_addr.clone()]
+    } else {
+        args.log_replicas.clone()
+    };
+    let mut config = replog::Config::new(work_dir.join("replicated_log"), self_addr, servers);
+    config.quorum = args.quorum;
+    config.auto_initialize = args.log_auto_initialize;
+    // A one-replica log talks to no peer: unless --log_port is given it listens on any
+    // free port, so that a standalone master never collides on --port + 1.
+    let listen_port = if standalone && args.log_port.is_none() {
+        0
+    } else {
+        log_port
+    };
+    config.listen = Some(SocketAddr::new(args.ip, listen_port));
+    config.seed = u64::from(log_port) ^ u64::from(std::process::id());
+    Ok(master::RegistryStore::ReplicatedLog(Box::new(config)))
+}
+
+/// `N/DURATION` (Mesos `--agent_removal_rate_limit`, e.g. `1/10mins`): the seconds between
+/// two removals.
+fn parse_rate_limit(text: &str) -> Result<f64, String> {
+    let (n, duration) = text
+        .split_once('/')
+        .ok_or_else(|| format!("'{text}' is not of the form N/DURATION (e.g. 1/10mins)"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{n}' is not a positive count"))?;
+    if n == 0 {
+        return Err("the count must be positive".into());
+    }
+    let duration = parse_duration(duration.trim())?;
+    if duration.is_zero() {
+        return Err("the duration must be positive".into());
+    }
+    Ok(duration.as_secs_f64() / f64::from(n))
+}
+
+/// `N%` with 0 <= N <= 100, as a fraction.
+fn parse_percentage(text: &str) -> Result<f64, String> {
+    let number = text
+        .strip_suffix('%')
+        .ok_or_else(|| format!("'{text}' must end with '%'"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{number}' is not a number"))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("{value}% is not between 0% and 100%"));
+    }
+    Ok(value / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_and_percentages_parse_as_mesos_writes_them() {
+        assert_eq!(parse_rate_limit("1/10mins"), Ok(600.0));
+        assert_eq!(parse_rate_limit("2/1secs"), Ok(0.5));
+        assert!(parse_rate_limit("0/1secs").is_err());
+        assert!(parse_rate_limit("1").is_err());
+        assert!(parse_rate_limit("x/1secs").is_err());
+        assert_eq!(parse_percentage("100%"), Ok(1.0));
+        assert_eq!(parse_percentage("25%"), Ok(0.25));
+        assert!(parse_percentage("25").is_err());
+        assert!(parse_percentage("101%").is_err());
+    }
 }

@@ -105,6 +105,7 @@ fn without_a_known_leader_leader_only_endpoints_answer_503() {
         &format!("--port={port}"),
         &format!("--zk=zk://127.0.0.1:{nowhere}/trireme"),
         "--zk_session_timeout=2secs",
+        "--registry=in_memory",
     ]);
     let _master = ChildGuard::spawn("master", command, dir.path()).unwrap();
     let addr = format!("127.0.0.1:{port}");

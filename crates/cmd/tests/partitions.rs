@@ -485,6 +485,7 @@ impl HaHosts {
                     format!("--zk={url}"),
                     "--zk_session_timeout=2secs".into(),
                     "--quorum=2".into(),
+                    "--registry=in_memory".into(),
                     format!("--work_dir={}", dir.path().join(format!("m{h}")).display()),
                     "--agent_ping_timeout=1secs".into(),
                     "--max_agent_ping_timeouts=3".into(),

@@ -28,7 +28,10 @@ fn main() {
         max_agent_ping_timeouts: 5,
         flags: BTreeMap::new(),
         start_time: 0.0,
+        registry: Default::default(),
     });
+    // No registrar here: registry operations succeed at once.
+    m.auto_apply_registry();
     let info = v1::AgentInfo {
         hostname: "h".into(),
         resources: Resources::parse("cpus:100000;mem:10000000")

@@ -1,14 +1,24 @@
-//! The driver: one tokio task that owns the core, feeds it commands from the HTTP layer
-//! and timer ticks, runs coalesced allocation passes and executes the core's actions.
+//! The driver: one tokio task that owns the core and the registrar handle, feeds the core
+//! commands from the HTTP layer, timer ticks and the registrar's answers, runs coalesced
+//! allocation passes and executes the core's actions.
+//!
+//! Registry: on election (`Command::Elected`) it recovers the registrar (which starts the
+//! log writer, fencing any older one) and hands the registry to the core; only then does
+//! `recovered` turn true and leader-only endpoints serve. `Action::Registry` operations are
+//! queued on the registrar in the order the core emitted them, and their outcomes come back
+//! as `Command::RegistryApplied`. Any registrar failure, or an `Action::Abort`, ends the
+//! driver with a reason on `fatal`: the master exits and never serves on.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::internal::{AgentCall, AgentEvent, agent_call, agent_event};
+use api::v1::MasterInfo;
 use api::v1::scheduler::{Call, Event};
-use tokio::sync::{mpsc, oneshot};
+use registry::{Registrar, RegistrarError, Registry};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::state::{Action, CallError, CallOk, ConnId, Master};
+use crate::state::{Action, CallError, CallOk, ConnId, Master, OpId, OperatorOk};
 
 /// Seconds since the Unix epoch: the only clock read of the master.
 pub fn now() -> f64 {
@@ -64,7 +74,28 @@ pub enum Command {
         view: View,
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// This master leads: recover the registry, then serve.
+    Elected,
+    /// The master must exit with this reason (e.g. after changing the log's replica set).
+    Exit(String),
+    /// The registrar's recovery finished.
+    Recovered(Box<Result<Registry, RegistrarError>>),
+    /// A registry operation's outcome (`Err`: the registrar failed).
+    RegistryApplied {
+        id: OpId,
+        result: Result<bool, String>,
+    },
     Shutdown,
+}
+
+/// What the driver needs besides the core.
+pub struct Registrarship {
+    pub registrar: Registrar,
+    pub master_info: MasterInfo,
+    /// Turns true once the registry is recovered (leader-only endpoints serve from then on).
+    pub recovered: watch::Sender<bool>,
+    /// Why the master must exit (registrar failure, post-recovery removal limit).
+    pub fatal: watch::Sender<Option<String>>,
 }
 
 /// Most commands handled before an allocation pass and a flush of actions.
@@ -76,10 +107,20 @@ pub struct Driver {
     frameworks: HashMap<ConnId, mpsc::UnboundedSender<Event>>,
     agents: HashMap<ConnId, mpsc::UnboundedSender<AgentEvent>>,
     tick: Duration,
+    registry: Registrarship,
+    /// The driver's own command sender, for answers of spawned registrar calls.
+    own: mpsc::UnboundedSender<Command>,
+    operator_replies: HashMap<OpId, oneshot::Sender<Result<OperatorOk, CallError>>>,
+    recovery_started: Option<std::time::Instant>,
+    failed: bool,
 }
 
 impl Driver {
-    pub fn new(master: Master, config: &crate::Config) -> (mpsc::UnboundedSender<Command>, Driver) {
+    pub fn new(
+        master: Master,
+        config: &crate::Config,
+        registry: Registrarship,
+    ) -> (mpsc::UnboundedSender<Command>, Driver) {
         let (tx, rx) = mpsc::unbounded_channel();
         let tick = config
             .allocation_interval
@@ -91,6 +132,11 @@ impl Driver {
             frameworks: HashMap::new(),
             agents: HashMap::new(),
             tick,
+            registry,
+            own: tx.clone(),
+            operator_replies: HashMap::new(),
+            recovery_started: None,
+            failed: false,
         };
         (tx, driver)
     }
@@ -122,8 +168,19 @@ impl Driver {
                 self.master.allocate(now());
             }
             self.execute();
+            if self.failed {
+                break;
+            }
         }
         self.close_all();
+    }
+
+    /// The master must exit: nothing more is served or stored.
+    fn fail(&mut self, reason: String) {
+        tracing::error!("{reason}");
+        self.registry.recovered.send_replace(false);
+        self.registry.fatal.send_replace(Some(reason));
+        self.failed = true;
     }
 
     fn close_all(&mut self) {
@@ -178,8 +235,50 @@ impl Driver {
                 self.agents.remove(&conn);
                 self.master.agent_closed(now, conn);
             }
-            Command::Operator { call, reply } => {
-                let _ = reply.send(self.master.operator_call(now, *call));
+            Command::Operator { call, reply } => match self.master.operator_call(now, *call) {
+                Ok(OperatorOk::Pending(id)) => {
+                    self.operator_replies.insert(id, reply);
+                }
+                result => {
+                    let _ = reply.send(result);
+                }
+            },
+            Command::Elected => {
+                tracing::info!("elected: recovering the registry");
+                self.recovery_started = Some(std::time::Instant::now());
+                let registrar = self.registry.registrar.clone();
+                let info = self.registry.master_info.clone();
+                let own = self.own.clone();
+                tokio::spawn(async move {
+                    let result = registrar.recover(Some(info)).await;
+                    let _ = own.send(Command::Recovered(Box::new(result)));
+                });
+            }
+            Command::Recovered(result) => match *result {
+                Ok(registry) => {
+                    let took = self
+                        .recovery_started
+                        .map(|t| t.elapsed())
+                        .unwrap_or_default();
+                    self.master.recover(now, &registry);
+                    tracing::info!(
+                        agents = registry.agent_count(),
+                        took_ms = took.as_millis() as u64,
+                        "registry recovered; serving as the leading master"
+                    );
+                    self.registry.recovered.send_replace(true);
+                }
+                Err(e) => {
+                    self.fail(format!("Recovery failed: {e}; exiting"));
+                    return false;
+                }
+            },
+            Command::Exit(reason) => {
+                self.fail(reason);
+                return false;
+            }
+            Command::RegistryApplied { id, result } => {
+                self.master.registry_applied(now, id, result);
             }
             Command::Read { view, reply } => {
                 // Reads see offers from events handled so far.
@@ -223,6 +322,31 @@ impl Driver {
                         let _ = tx.send(pending);
                     }
                     let _ = tx.send(*event);
+                }
+                Action::Registry { id, op } => {
+                    // Queued now, in the core's order; the outcome comes back as a command.
+                    let stored = self.registry.registrar.submit(op);
+                    let own = self.own.clone();
+                    tokio::spawn(async move {
+                        let result = match stored.await {
+                            Ok(Ok(())) => Ok(true),
+                            Ok(Err(refused)) => {
+                                tracing::warn!(%refused, "registry operation not permitted");
+                                Ok(false)
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
+                        let _ = own.send(Command::RegistryApplied { id, result });
+                    });
+                }
+                Action::OperatorReply { id, result } => {
+                    if let Some(reply) = self.operator_replies.remove(&id) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Action::Abort { reason } => {
+                    self.fail(reason);
+                    return;
                 }
                 Action::Close { conn } => {
                     if let Some(pending) = acks.remove(&conn)

@@ -45,6 +45,37 @@ pub struct Config {
     pub extra_flags: BTreeMap<String, String>,
     /// How the leader is chosen (`--zk`); standalone by default.
     pub election: Election,
+    /// Where the registry lives (`--registry`); in memory by default.
+    pub registry: RegistryStore,
+    /// `--registry_fetch_timeout` (60secs): recovering the registry on election.
+    pub registry_fetch_timeout: Duration,
+    /// `--registry_store_timeout` (20secs): one store of registry operations.
+    pub registry_store_timeout: Duration,
+    /// `--agent_reregister_timeout`, `--agent_removal_rate_limit`,
+    /// `--recovery_agent_removal_limit`.
+    pub registry_policy: state::RegistryPolicy,
+}
+
+/// Where the registry is kept.
+#[derive(Debug, Clone, Default)]
+pub enum RegistryStore {
+    /// `--registry=in_memory`: lost with the process (tests, `trireme local`).
+    #[default]
+    InMemory,
+    /// `--registry=replicated_log`: this master's replica of the log shared by the masters.
+    ReplicatedLog(Box<replog::Config>),
+    /// An in-memory log shared by masters in one process (tests: a master "restarted" on
+    /// it recovers what the previous one stored; faults can be injected).
+    Shared(registry::MemoryLog),
+}
+
+impl RegistryStore {
+    fn name(&self) -> &'static str {
+        match self {
+            RegistryStore::InMemory | RegistryStore::Shared(_) => "in_memory",
+            RegistryStore::ReplicatedLog(_) => "replicated_log",
+        }
+    }
 }
 
 impl Config {
@@ -59,6 +90,10 @@ impl Config {
             max_agent_ping_timeouts: 5,
             extra_flags: BTreeMap::new(),
             election: Election::Standalone,
+            registry: RegistryStore::InMemory,
+            registry_fetch_timeout: Duration::from_secs(60),
+            registry_store_timeout: Duration::from_secs(20),
+            registry_policy: state::RegistryPolicy::default(),
         }
     }
 }
@@ -128,7 +163,15 @@ pub async fn serve(
         "max_agent_ping_timeouts".to_owned(),
         config.max_agent_ping_timeouts.to_string(),
     );
-    flags.insert("registry".to_owned(), "in_memory".to_owned());
+    flags.insert("registry".to_owned(), config.registry.name().to_owned());
+    flags.insert(
+        "registry_fetch_timeout".to_owned(),
+        secs(config.registry_fetch_timeout),
+    );
+    flags.insert(
+        "registry_store_timeout".to_owned(),
+        secs(config.registry_store_timeout),
+    );
     flags.extend(config.extra_flags.clone());
     let core_config = state::CoreConfig {
         master_info: master_info.clone(),
@@ -137,6 +180,7 @@ pub async fn serve(
         max_agent_ping_timeouts: config.max_agent_ping_timeouts,
         flags: flags.clone(),
         start_time: driver::now(),
+        registry: config.registry_policy.clone(),
     };
     if let Some(zk) = config.election.describe() {
         flags.insert("zk".to_owned(), zk);
@@ -147,16 +191,58 @@ pub async fn serve(
         Election::Standalone => Leadership::Leading,
         _ => Leadership::Following(None),
     };
+    let (registrar, log) = open_registrar(&config).await?;
     let (leadership_tx, leadership) = tokio::sync::watch::channel(initial);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let (commands, driver) = driver::Driver::new(state::Master::new(core_config), &config);
+    let (recovered_tx, recovered) = tokio::sync::watch::channel(false);
+    let (fatal_tx, mut fatal) = tokio::sync::watch::channel(None::<String>);
+    let registrarship = driver::Registrarship {
+        registrar: registrar.clone(),
+        master_info: master_info.clone(),
+        recovered: recovered_tx,
+        fatal: fatal_tx,
+    };
+    let (commands, driver) =
+        driver::Driver::new(state::Master::new(core_config), &config, registrarship);
     let driver_task = tokio::spawn(driver.run());
+    // Once elected, the driver recovers the registry before anything is served as leader.
+    {
+        let mut leadership = leadership.clone();
+        let commands = commands.clone();
+        tokio::spawn(async move {
+            if leadership
+                .wait_for(|l| *l == Leadership::Leading)
+                .await
+                .is_ok()
+            {
+                let _ = commands.send(driver::Command::Elected);
+            }
+        });
+    }
+    if matches!(config.election, Election::Standalone) {
+        // A standalone master leads at once: it answers nothing before its registry is
+        // recovered (a one-replica log recovers in milliseconds).
+        let mut ready = recovered.clone();
+        tokio::select! {
+            ok = ready.wait_for(|r| *r) => {
+                if ok.is_err() {
+                    anyhow::bail!("the master stopped before recovering its registry");
+                }
+            }
+            reason = fatal_reason(&mut fatal) => {
+                let _ = commands.send(driver::Command::Shutdown);
+                anyhow::bail!("{reason}");
+            }
+        }
+    }
     let app = http::App::new(
         commands.clone(),
         flags,
         format!("{hostname}:{port}"),
         config.heartbeat_interval,
         leadership,
+        recovered,
+        (registrar, log),
     );
     let router = http::router(app);
     let mut http_stop = stop.clone();
@@ -182,6 +268,9 @@ pub async fn serve(
             let _ = election.await;
             Ok(())
         }
+        reason = fatal_reason(&mut fatal) => {
+            Err(anyhow::anyhow!("{reason}"))
+        }
         abdicated = &mut election => match abdicated {
             Ok(()) => Ok(()),
             Err(reason) => {
@@ -201,4 +290,53 @@ pub async fn serve(
         _ => {}
     }
     outcome
+}
+
+/// Opens this master's replica of the log (or the in-memory store) and the registrar on it.
+async fn open_registrar(
+    config: &Config,
+) -> anyhow::Result<(registry::Registrar, Option<replog::Log>)> {
+    let registrar_config = registry::RegistrarConfig {
+        registry_fetch_timeout: config.registry_fetch_timeout,
+        registry_store_timeout: config.registry_store_timeout,
+        ..Default::default()
+    };
+    Ok(match &config.registry {
+        RegistryStore::InMemory => (
+            registry::Registrar::in_memory(registry::MemoryLog::new(), registrar_config),
+            None,
+        ),
+        RegistryStore::Shared(log) => (
+            registry::Registrar::in_memory(log.clone(), registrar_config),
+            None,
+        ),
+        RegistryStore::ReplicatedLog(log_config) => {
+            let mut log_config = (**log_config).clone();
+            log_config.start_timeout = config.registry_fetch_timeout;
+            let path = log_config.path.clone();
+            let log = replog::Log::open(log_config).await.with_context(|| {
+                format!(
+                    "cannot open the registry's replica of the log in {}",
+                    path.display()
+                )
+            })?;
+            tracing::info!(replica = %log.local_addr(), path = %path.display(), "replica of the registry's log open");
+            (
+                registry::Registrar::replicated_log(log.clone(), registrar_config),
+                Some(log),
+            )
+        }
+    })
+}
+
+/// Waits for the driver's reason to exit (never resolves if the driver is gone without one).
+async fn fatal_reason(fatal: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
+    let reason = match fatal.wait_for(|f| f.is_some()).await {
+        Ok(reason) => reason.clone(),
+        Err(_) => None,
+    };
+    match reason {
+        Some(reason) => reason,
+        None => std::future::pending().await,
+    }
 }

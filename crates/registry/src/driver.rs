@@ -122,6 +122,22 @@ impl Registrar {
         rx.await.map_err(|_| RegistrarError::Stopped)?
     }
 
+    /// Like [`Registrar::apply_detailed`], but queues `op` before returning: operations
+    /// submitted one after another are applied (and stored) in that order even when the
+    /// returned futures are polled in another order (e.g. from separate tasks).
+    pub fn submit(
+        &self,
+        op: Operation,
+    ) -> impl std::future::Future<Output = Result<Result<(), OpError>, RegistrarError>> + Send + 'static
+    {
+        let (reply, rx) = oneshot::channel();
+        let sent = self.send(Command::Apply { op, reply });
+        async move {
+            sent?;
+            rx.await.map_err(|_| RegistrarError::Stopped)?
+        }
+    }
+
     /// A copy of the committed registry (e.g. for a `/registry` endpoint). O(registry).
     pub async fn registry(&self) -> Result<Registry, RegistrarError> {
         let (reply, rx) = oneshot::channel();

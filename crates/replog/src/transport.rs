@@ -78,8 +78,16 @@ async fn write_loop(
     rx: &mut mpsc::UnboundedReceiver<Message>,
 ) -> Option<()> {
     let mut buf = BytesMut::with_capacity(64 << 10);
+    let mut probe = [0u8; 1];
     loop {
-        let msg = rx.recv().await?;
+        // Peers never write on this connection: anything readable is its end (the peer
+        // died or restarted). Noticing it now, rather than on a write that the kernel
+        // accepts and the peer then resets, keeps the next message from being lost on a
+        // dead connection (an election would otherwise wait for its timeout).
+        let msg = tokio::select! {
+            msg = rx.recv() => msg?,
+            _ = stream.read(&mut probe) => return Some(()),
+        };
         encode_frame(self_addr, &msg, &mut buf);
         while buf.len() < (1 << 20) {
             match rx.try_recv() {

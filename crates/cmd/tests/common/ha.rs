@@ -94,6 +94,8 @@ impl HaCluster {
             .arg(format!("--zk={}", self.zk_url))
             .arg(format!("--zk_session_timeout={}", self.session_timeout))
             .arg("--quorum=2")
+            // These masters share no log (the registry scenarios are in registry_ha.rs).
+            .arg("--registry=in_memory")
             .arg(format!(
                 "--work_dir={}",
                 self.dir.path().join(format!("master{i}")).display()

@@ -166,3 +166,4 @@ pub fn process_alive(fragment: &str) -> bool {
 }
 pub mod etcd;
 pub mod framework;
+pub mod registry;

@@ -3,6 +3,7 @@
 //! decide nothing else. libprocess serves every master route under `/master/` too.
 
 mod operator;
+mod registry;
 mod stream;
 
 use std::convert::Infallible;
@@ -40,6 +41,11 @@ struct Inner {
     heartbeat: Duration,
     next_conn: AtomicU64,
     leadership: watch::Receiver<Leadership>,
+    /// True once the leader has recovered the registry.
+    recovered: watch::Receiver<bool>,
+    registrar: ::registry::Registrar,
+    /// This master's replica of the log (`--registry=replicated_log`).
+    log: Option<replog::Log>,
 }
 
 impl App {
@@ -49,6 +55,8 @@ impl App {
         advertised: String,
         heartbeat: Duration,
         leadership: watch::Receiver<Leadership>,
+        recovered: watch::Receiver<bool>,
+        (registrar, log): (::registry::Registrar, Option<replog::Log>),
     ) -> Self {
         App(Arc::new(Inner {
             commands,
@@ -57,15 +65,25 @@ impl App {
             heartbeat,
             next_conn: AtomicU64::new(1),
             leadership,
+            recovered,
+            registrar,
+            log,
         }))
     }
 
-    /// `None` while this master leads; otherwise the answer to a leader-only request
-    /// (Mesos `Master::Http::redirect`): 307 to the leader with the original path and query,
-    /// or 503 when no leader is known.
+    /// `None` while this master leads and has recovered the registry; otherwise the
+    /// answer to a leader-only request (Mesos `Master::Http::redirect`): 307 to the leader
+    /// with the original path and query, 503 when no leader is known, and 503 while the
+    /// leader is still recovering.
     fn not_leading(&self, uri: &Uri) -> Option<Response> {
         let leader = match &*self.0.leadership.borrow() {
-            Leadership::Leading => return None,
+            Leadership::Leading if *self.0.recovered.borrow() => return None,
+            Leadership::Leading => {
+                return Some(text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Master has not finished recovery",
+                ));
+            }
             Leadership::Following(leader) => leader.clone(),
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -109,6 +127,8 @@ fn routes() -> Router<App> {
 
 pub fn router(app: App) -> Router {
     Router::new()
+        .route("/registrar(1)/registry", get(registry::registry))
+        .route("/log/reconfigure", any(registry::reconfigure))
         .merge(routes())
         .nest("/master", routes())
         .fallback(not_found)
@@ -419,8 +439,34 @@ async fn state_summary(State(app): State<App>, OriginalUri(uri): OriginalUri) ->
     read(&app, View::StateSummary).await
 }
 
+/// `/metrics/snapshot`: the core's counters plus Mesos's `registrar/log/recovered` (1 once
+/// this master's replica of the log is VOTING) and `registrar/log/ensemble_size`.
 async fn metrics(State(app): State<App>) -> Response {
-    read(&app, View::Metrics).await
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Read {
+        view: View::Metrics,
+        reply,
+    };
+    if app.0.commands.send(command).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    }
+    let Ok(mut value) = answer.await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    };
+    if let (Some(log), serde_json::Value::Object(map)) = (&app.0.log, &mut value)
+        && let Some(status) = log.status().await
+    {
+        let voting = status.status == replog::types::Status::Voting;
+        map.insert(
+            "registrar/log/recovered".into(),
+            serde_json::json!(u8::from(voting)),
+        );
+        map.insert(
+            "registrar/log/ensemble_size".into(),
+            serde_json::json!(status.members.len()),
+        );
+    }
+    json_response(&value)
 }
 
 async fn health() -> Response {

@@ -74,7 +74,7 @@ pub(super) async fn api(
         );
     };
     match perform(&app, call).await {
-        Ok(OperatorOk::Empty) => text(StatusCode::OK, ""),
+        Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => text(StatusCode::OK, ""),
         Ok(OperatorOk::Response(response)) => {
             let mut out = (StatusCode::OK, codec::encode(accept, &*response)).into_response();
             out.headers_mut().insert(
@@ -117,7 +117,7 @@ pub(super) async fn schedule(
             Ok(OperatorOk::Response(r)) => json_response(&codec::to_json_value(
                 &r.get_maintenance_schedule.unwrap_or_default().schedule,
             )),
-            Ok(OperatorOk::Empty) => json_response(&serde_json::json!({})),
+            Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => json_response(&serde_json::json!({})),
             Err(response) => response,
         };
     }
@@ -161,7 +161,7 @@ pub(super) async fn status(
         Ok(OperatorOk::Response(r)) => json_response(&codec::to_json_value(
             &r.get_maintenance_status.unwrap_or_default().status,
         )),
-        Ok(OperatorOk::Empty) => json_response(&serde_json::json!({})),
+        Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => json_response(&serde_json::json!({})),
         Err(response) => response,
     }
 }

@@ -8,6 +8,7 @@ use api::v1::scheduler::{Event, event};
 use api::v1::task_status::Reason;
 use api::v1::{self, TaskState};
 
+use super::registrar::{Joining, Pending, Registration, info_changed};
 use super::validation::framework_roles;
 use super::{Agent, ConnId, Framework, Master, Owner, TaskEntry, role_of_resources};
 
@@ -23,7 +24,9 @@ fn agent_error(message: impl Into<String>) -> AgentEvent {
 
 impl Master {
     /// An agent opened its stream with SUBSCRIBE: register it (new id) or reregister it
-    /// (its `agent_info.id`), adopting the tasks it reports.
+    /// (its `agent_info.id`), adopting the tasks it reports. What must be durable first
+    /// (§6.1: AdmitAgent, UpdateAgent, MarkAgentReachable) is stored before the agent is
+    /// answered; see `registrar.rs`.
     pub fn agent_subscribe(
         &mut self,
         now: f64,
@@ -31,8 +34,8 @@ impl Master {
         stream_id: String,
         subscribe: agent_call::Subscribe,
     ) {
-        let mut info = subscribe.agent_info;
-        let total = match Resources::from_vec(info.resources.clone()) {
+        let mut subscribe = subscribe;
+        let total = match Resources::from_vec(subscribe.agent_info.resources.clone()) {
             Ok(r) => r.unallocated(),
             Err(e) => {
                 self.outbox.push(super::Action::Agent {
@@ -44,28 +47,114 @@ impl Master {
             }
         };
         // Gone agents and agents of DOWN machines are told to shut down (§6.1).
-        let claimed = info.id.as_ref().map(|i| i.value.as_str());
-        if let Some(message) = self.refusal(claimed, &info.hostname) {
-            tracing::info!(agent_id = ?claimed, hostname = %info.hostname, message, "agent refused");
+        let claimed = subscribe.agent_info.id.as_ref().map(|i| i.value.as_str());
+        if let Some(message) = self.refusal(claimed, &subscribe.agent_info.hostname) {
+            tracing::info!(agent_id = ?claimed, hostname = %subscribe.agent_info.hostname, message, "agent refused");
             self.refuse_agent(conn, message);
             return;
         }
-        let id = match &info.id {
-            Some(id) if !id.value.is_empty() => id.value.clone(),
-            _ => {
-                self.next_agent += 1;
-                format!("{}-S{}", self.cfg.master_info.id, self.next_agent - 1)
+        let claimed = claimed.filter(|id| !id.is_empty()).map(str::to_owned);
+        let Some(id) = claimed else {
+            // A new agent. One that subscribes again before its admission is stored keeps
+            // that admission (Mesos ignores the duplicate registration).
+            if let Some(op) = self.admission_in_flight(&subscribe.agent_info) {
+                if let Some(old) = self.rebind_admission(op, conn, stream_id) {
+                    self.outbox.push(super::Action::Close { conn: old });
+                }
+                return;
             }
+            self.next_agent += 1;
+            let id = format!("{}-S{}", self.cfg.master_info.id, self.next_agent - 1);
+            subscribe.agent_info.id = Some(id.as_str().into());
+            let op = registry::op::admit_agent(subscribe.agent_info.clone());
+            let registration = Registration {
+                conn: Some(conn),
+                stream_id,
+                subscribe,
+                total,
+                joining: Joining::New,
+            };
+            self.store(now, op, Pending::Register(Box::new(registration)));
+            return;
         };
-        info.id = Some(id.as_str().into());
-        // An agent the master does not know as registered (it was unreachable, or this master
-        // is new) has its tasks' states announced to their frameworks (§6.1 case c).
-        let announce = !self.agents.contains_key(&id);
+        if self.agent_busy(&id) {
+            // An operation for this agent is in flight (reregistration, marking it
+            // unreachable or gone): ignore this attempt; the agent retries.
+            tracing::info!(agent_id = %id, "ignoring a reregistration while the registry is updated for this agent");
+            self.outbox.push(super::Action::Close { conn });
+            return;
+        }
+        subscribe.agent_info.id = Some(id.as_str().into());
+        let (joining, old) = if let Some(agent) = self.agents.get(&id) {
+            (Joining::Known, Some(agent.info.clone()))
+        } else if let Some(info) = self.seam.recovered.get(&id) {
+            (Joining::Recovered, Some(info.clone()))
+        } else {
+            (Joining::Returning, None)
+        };
+        self.cancel_removal(&id);
+        let registration = Registration {
+            conn: Some(conn),
+            stream_id,
+            subscribe,
+            total,
+            joining,
+        };
+        match old {
+            Some(old) if !info_changed(&old, &registration.subscribe.agent_info) => {
+                self.registered(now, registration, true);
+            }
+            Some(_) => {
+                let op = registry::op::update_agent(registration.subscribe.agent_info.clone());
+                self.store(now, op, Pending::Register(Box::new(registration)));
+            }
+            None => {
+                let op = registry::op::mark_reachable(registration.subscribe.agent_info.clone());
+                self.store(now, op, Pending::Register(Box::new(registration)));
+            }
+        }
+    }
+
+    /// A (re)registration whose registry operation is durable (or needed none): the agent
+    /// is registered and told so, and its reported tasks are adopted.
+    pub(crate) fn registered(&mut self, now: f64, registration: Registration, applied: bool) {
+        let Registration {
+            conn,
+            stream_id,
+            subscribe,
+            total,
+            joining,
+        } = registration;
+        let info = subscribe.agent_info;
+        let id = info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+        if !applied && joining == Joining::New {
+            // AdmitAgent refused: the id is taken (it cannot happen with fresh ids).
+            tracing::error!(agent_id = %id, "the registry refused to admit the agent");
+            if let Some(conn) = conn {
+                self.outbox.push(super::Action::Agent {
+                    conn,
+                    event: Box::new(agent_error(format!("Agent id '{id}' is already admitted"))),
+                });
+                self.outbox.push(super::Action::Close { conn });
+            }
+            return;
+        }
+        if !applied {
+            tracing::warn!(agent_id = %id, ?joining, "the registry refused the agent's update; registering it anyway");
+        }
+        // Tasks of an agent this master did not know (it was unreachable, or unknown) are
+        // announced to their frameworks (§6.1 case c); recovered agents' are not (case b).
+        let announce = joining == Joining::Returning;
         if self.agents.contains_key(&id) {
-            self.reregister_known_agent(now, &id, conn, info, total);
+            self.reregister_known_agent(now, &id, info, total);
         } else {
             let returning = self.unreachable_agents.remove(&id).is_some();
-            tracing::info!(agent_id = %id, hostname = %info.hostname, returning, "agent registered");
+            let recovered = self.seam.recovered.remove(&id).is_some();
+            tracing::info!(agent_id = %id, hostname = %info.hostname, returning, recovered, "agent registered");
             self.total += &total;
             self.agents.insert(
                 id.clone(),
@@ -90,29 +179,32 @@ impl Master {
             );
         }
         if let Some(agent) = self.agents.get_mut(&id) {
-            agent.conn = Some(conn);
-            agent.stream_id = Some(stream_id);
+            agent.conn = conn;
+            agent.stream_id = conn.map(|_| stream_id);
             agent.version = subscribe.version;
             agent.missed_pings = 0;
             agent.ping_outstanding = false;
             agent.next_ping = now + self.cfg.agent_ping_timeout_secs;
         }
-        self.conns.insert(conn, (Owner::Agent, id.clone()));
-        let registered = AgentEvent {
-            r#type: Some(agent_event::Type::Registered as i32),
-            registered: Some(agent_event::Registered {
-                agent_id: id.as_str().into(),
-                master_info: self.cfg.master_info.clone(),
-                total_ping_timeout_seconds: Some(
-                    self.cfg.agent_ping_timeout_secs * f64::from(self.cfg.max_agent_ping_timeouts),
-                ),
-            }),
-            ..Default::default()
-        };
-        self.outbox.push(super::Action::Agent {
-            conn,
-            event: Box::new(registered),
-        });
+        if let Some(conn) = conn {
+            self.conns.insert(conn, (Owner::Agent, id.clone()));
+            let registered = AgentEvent {
+                r#type: Some(agent_event::Type::Registered as i32),
+                registered: Some(agent_event::Registered {
+                    agent_id: id.as_str().into(),
+                    master_info: self.cfg.master_info.clone(),
+                    total_ping_timeout_seconds: Some(
+                        self.cfg.agent_ping_timeout_secs
+                            * f64::from(self.cfg.max_agent_ping_timeouts),
+                    ),
+                }),
+                ..Default::default()
+            };
+            self.outbox.push(super::Action::Agent {
+                conn,
+                event: Box::new(registered),
+            });
+        }
         self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks, announce);
         self.allocation_needed = true;
     }
@@ -123,7 +215,6 @@ impl Master {
         &mut self,
         now: f64,
         id: &str,
-        conn: ConnId,
         info: v1::AgentInfo,
         total: Resources,
     ) {
@@ -143,7 +234,6 @@ impl Master {
             self.conns.remove(&old);
             self.outbox.push(super::Action::Close { conn: old });
         }
-        let _ = conn;
         self.total -= &agent.total;
         self.total += &total;
         agent.free = &(&total - &agent.used) - &agent.offered;
@@ -171,6 +261,7 @@ impl Master {
                 let roles = framework_roles(&state.framework_info);
                 let mut framework = Framework::new(id.clone(), state.framework_info, roles, now);
                 framework.recovered = true;
+                framework.failover_deadline = self.take_recovered_deadline(&id);
                 tracing::info!(framework_id = %id, "recovered framework from agent");
                 self.frameworks.insert(id, framework);
             }
@@ -193,6 +284,7 @@ impl Master {
                 let mut framework =
                     Framework::new(framework_id.clone(), info, vec!["*".into()], now);
                 framework.recovered = true;
+                framework.failover_deadline = self.take_recovered_deadline(&framework_id);
                 self.frameworks.insert(framework_id.clone(), framework);
             }
             let known = self
@@ -380,6 +472,13 @@ impl Master {
                     agent.missed_pings = 0;
                     agent.ping_outstanding = false;
                 }
+                // A removal still waiting for the rate limiter is cancelled (§6.2).
+                if self.cancel_removal(&agent_id) {
+                    tracing::info!(
+                        agent_id,
+                        "agent answered a ping; its pending removal is cancelled"
+                    );
+                }
             }
             Type::ExecutorMessage => {
                 let message = call
@@ -404,8 +503,14 @@ impl Master {
             }
             Type::Unregister => {
                 tracing::info!(agent_id, "agent unregistered");
-                self.remove_agent(now, &agent_id, "Agent unregistered");
-                self.unreachable_agents.remove(&agent_id);
+                if !self.agent_busy(&agent_id) {
+                    // RemoveAgent first; the agent goes when it is durable.
+                    let op = registry::op::remove_agent(agent_id.clone());
+                    let pending = Pending::Remove {
+                        agent_id: agent_id.clone(),
+                    };
+                    self.store(now, op, pending);
+                }
             }
             Type::Subscribe => return Err("SUBSCRIBE must open a stream".into()),
             Type::Unknown => return Err("Expecting 'type' to be present".into()),
@@ -491,6 +596,7 @@ impl Master {
     /// none until it reregisters. Its tasks stay (they still run there).
     pub fn agent_closed(&mut self, _now: f64, conn: ConnId) {
         let Some((Owner::Agent, id)) = self.conns.get(&conn).cloned() else {
+            self.registration_stream_closed(conn);
             return;
         };
         self.conns.remove(&conn);
@@ -544,9 +650,10 @@ impl Master {
             });
         }
         for id in remove {
-            tracing::warn!(agent_id = %id, "agent missed too many pings; removing it");
-            self.remove_agent(now, &id, "Agent failed health check");
-            self.unreachable_agents.insert(id, now);
+            tracing::warn!(agent_id = %id, "agent missed too many pings; marking it unreachable");
+            // MarkAgentUnreachable first (through the rate limiter); the tasks end when
+            // it is durable.
+            self.schedule_removal(now, &id, false);
         }
     }
 

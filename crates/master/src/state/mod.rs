@@ -11,6 +11,7 @@
 
 mod agent;
 mod operator;
+mod registrar;
 mod scheduler;
 pub mod validation;
 mod view;
@@ -26,6 +27,7 @@ use api::v1::{self, AgentInfo, FrameworkInfo, MasterInfo, TaskState, TaskStatus}
 use crate::allocator::{self, Filter};
 
 pub use operator::OperatorOk;
+pub use registrar::{OpId, RegistryPolicy};
 
 /// A connection (event stream) as the driver names it.
 pub type ConnId = u64;
@@ -49,6 +51,8 @@ pub struct CoreConfig {
     /// Flags as `/flags` and `/state` show them.
     pub flags: BTreeMap<String, String>,
     pub start_time: f64,
+    /// Reregistration timeout, removal rate limit and removal limit after failover.
+    pub registry: RegistryPolicy,
 }
 
 /// What the driver must do, in order.
@@ -63,6 +67,17 @@ pub enum Action {
     },
     /// Close a stream (after the events queued before this action).
     Close { conn: ConnId },
+    /// Store a registry operation; report its outcome with [`Master::registry_applied`].
+    /// Operations must be stored in the order they are emitted.
+    Registry { id: OpId, op: registry::Operation },
+    /// Answer the operator call that got `OperatorOk::Pending(id)`.
+    OperatorReply {
+        id: OpId,
+        result: Result<OperatorOk, CallError>,
+    },
+    /// The master must exit with this reason (registrar failure, post-recovery removal
+    /// limit): it never serves on after it.
+    Abort { reason: String },
 }
 
 /// Success of a scheduler call.
@@ -271,6 +286,8 @@ pub struct Master {
     outbox: Vec<Action>,
     allocation_needed: bool,
     pub(crate) counters: Counters,
+    /// Registry operations in flight, recovered agents, the removal rate limiter.
+    seam: registrar::Seam,
 }
 
 impl Master {
@@ -293,7 +310,9 @@ impl Master {
     }
 
     pub fn new(cfg: CoreConfig) -> Self {
+        let seam = registrar::Seam::new(cfg.registry.clone());
         Master {
+            seam,
             cfg,
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
@@ -349,6 +368,7 @@ impl Master {
             self.remove_framework(now, &id);
         }
         self.ping_agents(now);
+        self.registry_tick(now);
     }
 
     /// Runs one allocation pass and sends the offers it makes.
@@ -672,6 +692,7 @@ impl Master {
         framework.active = false;
         framework.unregistered_time = Some(now);
         framework.failover_deadline = None;
+        self.clear_framework_deadline(now, &framework.id);
         self.removed_framework_ids.insert(framework.id.clone());
         if self.completed_frameworks.len() >= MAX_COMPLETED_FRAMEWORKS {
             self.completed_frameworks.pop_front();

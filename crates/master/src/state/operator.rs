@@ -1,9 +1,9 @@
 //! Operator actions (v1 operator API, `/maintenance/*`, `/machine/*`): agents marked gone,
 //! the maintenance schedule and DOWN machines.
 //!
-//! In memory for now: each mutating call decides here, in one place, what it changes, so
-//! that a registry operation (MarkSlaveGone, UpdateSchedule, StartMaintenance,
-//! StopMaintenance) can be inserted before the effects once the registry exists.
+//! Each mutating call is validated completely here, then stores its registry operation
+//! (MarkAgentGone, UpdateSchedule, StartMaintenance, StopMaintenance); its effects and its
+//! answer wait until the operation is durable (`registrar.rs`).
 //!
 //! Machines are keyed by `(lowercased hostname, ip)`. An agent is on a machine when its
 //! `AgentInfo.hostname` equals the machine's hostname (case-insensitively) or its ip
@@ -98,6 +98,9 @@ pub enum OperatorOk {
     Empty,
     /// 200 OK with this response.
     Response(Box<Response>),
+    /// Answered later by `Action::OperatorReply` with this id, once the registry
+    /// operation it stored is durable.
+    Pending(super::OpId),
 }
 
 fn bad_request(message: impl Into<String>) -> CallError {
@@ -252,8 +255,7 @@ impl Master {
                     .mark_agent_gone
                     .map(|m| m.agent_id.value)
                     .ok_or_else(|| bad_request("Expecting 'mark_agent_gone' to be present"))?;
-                self.mark_agent_gone(now, &id)?;
-                Ok(OperatorOk::Empty)
+                self.mark_agent_gone(now, &id)
             }
             Type::GetMaintenanceSchedule => {
                 let mut r = response(response::Type::GetMaintenanceSchedule);
@@ -276,24 +278,21 @@ impl Master {
                     .ok_or_else(|| {
                         bad_request("Expecting 'update_maintenance_schedule' to be present")
                     })?;
-                self.update_schedule(now, schedule)?;
-                Ok(OperatorOk::Empty)
+                self.update_schedule(now, schedule)
             }
             Type::StartMaintenance => {
                 let machines = call
                     .start_maintenance
                     .map(|s| s.machines)
                     .ok_or_else(|| bad_request("Expecting 'start_maintenance' to be present"))?;
-                self.machines_down(now, &machines)?;
-                Ok(OperatorOk::Empty)
+                self.machines_down(now, &machines)
             }
             Type::StopMaintenance => {
                 let machines = call
                     .stop_maintenance
                     .map(|s| s.machines)
                     .ok_or_else(|| bad_request("Expecting 'stop_maintenance' to be present"))?;
-                self.machines_up(&machines)?;
-                Ok(OperatorOk::Empty)
+                self.machines_up(now, &machines)
             }
             other => Err(CallError::new(
                 501,
@@ -355,30 +354,36 @@ impl Master {
     /// end TASK_GONE_BY_OPERATOR (partition-aware frameworks, REASON_AGENT_REMOVED_BY_OPERATOR)
     /// or TASK_LOST (REASON_AGENT_REMOVED); an unreachable one is just recorded. Either way
     /// the id can never register again. Already gone: OK. Unknown: 404.
-    pub(crate) fn mark_agent_gone(&mut self, now: f64, id: &str) -> Result<(), CallError> {
+    /// A recovered agent (not reregistered since the failover) can be marked gone too.
+    /// The effects wait for the registry's MarkAgentGone.
+    pub(crate) fn mark_agent_gone(&mut self, now: f64, id: &str) -> Result<OperatorOk, CallError> {
         if self.gone_agents.contains_key(id) {
-            return Ok(());
+            return Ok(OperatorOk::Empty);
         }
-        let registered = self.agents.contains_key(id);
-        if !registered && !self.unreachable_agents.contains_key(id) {
+        let known = self.agents.contains_key(id)
+            || self.unreachable_agents.contains_key(id)
+            || self.is_recovered_agent(id);
+        if !known {
             return Err(CallError::new(404, format!("Agent '{id}' not found")));
         }
-        // Registry operation MarkSlaveGone goes here.
-        tracing::info!(agent_id = %id, "operator marked agent gone");
-        self.gone_agents.insert(id.to_owned(), now);
-        self.unreachable_agents.remove(id);
-        if registered {
-            self.send_agent(id, shutdown_event(GONE_MESSAGE));
-            self.end_agent_tasks(now, id, true);
-            self.remove_agent(now, id, GONE_MESSAGE);
+        if self.agent_busy(id) {
+            return Err(CallError::new(
+                409,
+                format!("Agent '{id}' is being updated in the registry; retry"),
+            ));
         }
-        Ok(())
+        let op = registry::op::mark_gone(id, super::registrar::nanos(now));
+        let pending = super::registrar::Pending::Gone {
+            agent_id: id.to_owned(),
+        };
+        let op_id = self.store(now, op, pending);
+        self.operator_pending(op_id)
     }
 
     /// Ends every task on an agent on the master's authority (before the agent is removed):
     /// for a gone agent TASK_GONE_BY_OPERATOR / TASK_LOST, otherwise TASK_LOST for everyone,
     /// REASON_AGENT_REMOVED.
-    fn end_agent_tasks(&mut self, now: f64, id: &str, gone: bool) {
+    pub(crate) fn end_agent_tasks(&mut self, now: f64, id: &str, gone: bool) {
         let offers: Vec<String> = self
             .agents
             .get(id)
@@ -433,11 +438,17 @@ impl Master {
     /// UPDATE_MAINTENANCE_SCHEDULE / `POST /maintenance/schedule`: replaces the schedule.
     pub(crate) fn update_schedule(
         &mut self,
-        _now: f64,
+        now: f64,
         schedule: Schedule,
-    ) -> Result<(), CallError> {
+    ) -> Result<OperatorOk, CallError> {
         validate_schedule(&schedule, &self.maintenance.down)?;
-        // Registry operation UpdateSchedule goes here.
+        let op = Master::schedule_op(&schedule);
+        let op_id = self.store(now, op, super::registrar::Pending::Schedule(schedule));
+        self.operator_pending(op_id)
+    }
+
+    /// UpdateSchedule is durable: the schedule takes effect.
+    pub(crate) fn schedule_stored(&mut self, schedule: Schedule) {
         tracing::info!(
             windows = schedule.windows.len(),
             "maintenance schedule updated"
@@ -461,7 +472,6 @@ impl Master {
         for offer in changed {
             self.remove_offer(&offer, true);
         }
-        Ok(())
     }
 
     /// START_MAINTENANCE / `POST /machine/down`: scheduled, DRAINING machines go DOWN; their
@@ -470,7 +480,7 @@ impl Master {
         &mut self,
         now: f64,
         machines: &[MachineId],
-    ) -> Result<(), CallError> {
+    ) -> Result<OperatorOk, CallError> {
         validate_machines(machines)?;
         for machine in machines {
             let k = key(machine);
@@ -487,7 +497,14 @@ impl Master {
                 )));
             }
         }
-        // Registry operation StartMaintenance goes here.
+        let op = Master::machines_op(machines, true);
+        let pending = super::registrar::Pending::Down(machines.to_vec());
+        let op_id = self.store(now, op, pending);
+        self.operator_pending(op_id)
+    }
+
+    /// StartMaintenance is durable: the machines are DOWN, their agents shut down.
+    pub(crate) fn machines_down_stored(&mut self, now: f64, machines: &[MachineId]) {
         let keys: Vec<MachineKey> = machines.iter().map(key).collect();
         let agents: Vec<String> = self
             .agents
@@ -502,12 +519,15 @@ impl Master {
             self.end_agent_tasks(now, &id, false);
             self.remove_agent(now, &id, MACHINE_DOWN_MESSAGE);
         }
-        Ok(())
     }
 
     /// STOP_MAINTENANCE / `POST /machine/up`: DOWN machines go UP and leave the schedule
     /// (windows left empty are dropped); their agents may register again.
-    pub(crate) fn machines_up(&mut self, machines: &[MachineId]) -> Result<(), CallError> {
+    pub(crate) fn machines_up(
+        &mut self,
+        now: f64,
+        machines: &[MachineId],
+    ) -> Result<OperatorOk, CallError> {
         validate_machines(machines)?;
         for machine in machines {
             if !self.maintenance.down.contains(&key(machine)) {
@@ -517,7 +537,14 @@ impl Master {
                 )));
             }
         }
-        // Registry operation StopMaintenance goes here.
+        let op = Master::machines_op(machines, false);
+        let pending = super::registrar::Pending::Up(machines.to_vec());
+        let op_id = self.store(now, op, pending);
+        self.operator_pending(op_id)
+    }
+
+    /// StopMaintenance is durable: the machines are UP and out of the schedule.
+    pub(crate) fn machines_up_stored(&mut self, machines: &[MachineId]) {
         let keys: BTreeSet<MachineKey> = machines.iter().map(key).collect();
         for k in &keys {
             self.maintenance.down.remove(k);
@@ -529,11 +556,10 @@ impl Master {
             .schedule
             .windows
             .retain(|w| !w.machine_ids.is_empty());
-        Ok(())
     }
 }
 
-fn shutdown_event(message: &str) -> AgentEvent {
+pub(crate) fn shutdown_event(message: &str) -> AgentEvent {
     AgentEvent {
         r#type: Some(agent_event::Type::Shutdown as i32),
         shutdown: Some(agent_event::Shutdown {

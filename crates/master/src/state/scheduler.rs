@@ -97,6 +97,7 @@ impl Master {
         framework.failover_deadline = None;
         framework.unregistered_time = None;
         self.conns.insert(conn, (Owner::Framework, id.clone()));
+        self.clear_framework_deadline(now, &id);
         let subscribed = Event {
             r#type: Some(event::Type::Subscribed as i32),
             subscribed: Some(event::Subscribed {
@@ -181,11 +182,14 @@ impl Master {
         let timeout = framework.info.failover_timeout();
         tracing::info!(framework_id = %id, failover_timeout = timeout, "framework disconnected");
         let offers: Vec<String> = framework.offers.iter().cloned().collect();
-        if timeout > 0.0 {
-            framework.failover_deadline = Some(now + timeout);
-        }
+        let deadline = (timeout > 0.0).then_some(now + timeout);
+        framework.failover_deadline = deadline;
         for offer in offers {
             self.remove_offer(&offer, false);
+        }
+        if let Some(deadline) = deadline {
+            // Durable, so that a new leader tears it down in time too (MESOS-4659).
+            self.set_framework_deadline(now, &id, deadline);
         }
         if timeout <= 0.0 {
             self.remove_framework(now, &id);
@@ -485,6 +489,11 @@ impl Master {
                     continue;
                 }
                 let agent_id = request.agent_id.as_ref().map(|a| a.value.as_str());
+                // §5.1: about an agent that may still reregister with the task (recovered
+                // after failover), no answer yet.
+                if self.reconciliation_waits(agent_id) {
+                    continue;
+                }
                 let (state, message) = match agent_id {
                     Some(a) if self.agents.contains_key(a) => (
                         TaskState::TaskGone,

@@ -10,7 +10,15 @@ use super::*;
 const FW_CONN: ConnId = 100;
 const AGENT_CONN: ConnId = 1;
 
+/// A core whose registry operations succeed at once (tests not about the registry).
 fn core() -> Master {
+    let mut m = durable_core();
+    m.auto_apply_registry();
+    m
+}
+
+/// A core that emits registry operations and waits for `registry_applied`.
+fn durable_core() -> Master {
     Master::new(CoreConfig {
         master_info: MasterInfo {
             id: "M".into(),
@@ -23,6 +31,7 @@ fn core() -> Master {
         max_agent_ping_timeouts: 5,
         flags: BTreeMap::new(),
         start_time: 0.0,
+        registry: RegistryPolicy::default(),
     })
 }
 
@@ -842,4 +851,5 @@ fn invalid_role_is_refused_with_error_event() {
     assert_eq!(actions.last(), Some(&Action::Close { conn: 5 }));
 }
 
+mod durable;
 mod operator;

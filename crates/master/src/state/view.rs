@@ -216,7 +216,7 @@ impl Master {
             "log_dir": "",
             "flags": self.cfg.flags,
             "slaves": self.agents.values().map(agent_json).collect::<Vec<_>>(),
-            "recovered_slaves": [],
+            "recovered_slaves": self.recovered_agents().map(|(_, info)| api::codec::to_json_value(info)).collect::<Vec<_>>(),
             "frameworks": self.frameworks.values().map(|f| framework_json(self, f)).collect::<Vec<_>>(),
             "completed_frameworks": self.completed_frameworks.iter().map(|f| framework_json(self, f)).collect::<Vec<_>>(),
             "orphan_tasks": [],

@@ -49,6 +49,15 @@ impl TestMaster {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Waits for `serve` to return on its own (the master exits), with its outcome.
+    pub async fn outcome(mut self) -> anyhow::Result<()> {
+        let task = self.task.take().expect("serve task");
+        tokio::time::timeout(WAIT, task)
+            .await
+            .expect("serve returns")
+            .expect("serve task joins")
+    }
+
     /// Stops the master and checks that `serve` returned cleanly.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

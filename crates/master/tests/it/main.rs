@@ -3,5 +3,6 @@
 
 mod harness;
 mod read_endpoints;
+mod registry;
 mod scheduler_api;
 mod status_codes;

@@ -1,0 +1,219 @@
+//! `GET /registrar(1)/registry` (Mesos's endpoint): the leader's registry as JSON, in
+//! Mesos's shape (`master`, `slaves`, `unreachable`, `gone`, `machines`, `schedules`,
+//! `weights`, ...) plus our `framework_deadlines`. Leader-only here: a follower keeps no
+//! copy of the registry (its replica of the log holds it), so it redirects.
+//!
+//! `POST /log/reconfigure` (beyond Mesos, MESOS-683): `{"replicas": ["host:port", ...]}`
+//! replaces the log's replica set with one log entry, on the leader, whose writer is then
+//! elected again under the new set (it answers once that succeeded, or exits).
+
+use api::codec::to_json_value;
+use axum::body::Body;
+use axum::extract::{OriginalUri, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use registry::Registry;
+use serde_json::{Value, json};
+
+use super::{App, json_response, method_not_allowed, text};
+use crate::driver::Command;
+
+pub(super) async fn registry(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
+    match app.0.registrar.registry().await {
+        Ok(registry) => json_response(&registry_json(&registry)),
+        Err(e) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The registry cannot be read: {e}"),
+        ),
+    }
+}
+
+fn time(ns: i64) -> Value {
+    json!({ "nanoseconds": ns })
+}
+
+fn machine_id(id: &registry::pb::MachineId) -> Value {
+    let mut v = serde_json::Map::new();
+    if !id.hostname.is_empty() {
+        v.insert("hostname".into(), json!(id.hostname));
+    }
+    if !id.ip.is_empty() {
+        v.insert("ip".into(), json!(id.ip));
+    }
+    Value::Object(v)
+}
+
+fn unavailability(u: Option<&api::v1::Unavailability>) -> Value {
+    u.map(to_json_value).unwrap_or(Value::Null)
+}
+
+/// The registry in Mesos's JSON shape.
+pub fn registry_json(r: &Registry) -> Value {
+    let mut out = serde_json::Map::new();
+    if let Some(master) = r.master() {
+        out.insert("master".into(), json!({ "info": to_json_value(master) }));
+    }
+    out.insert(
+        "slaves".into(),
+        json!({ "slaves": r.agents().map(|(_, info)| json!({ "info": to_json_value(info) })).collect::<Vec<_>>() }),
+    );
+    out.insert(
+        "unreachable".into(),
+        json!({ "slaves": r.unreachable().into_iter().map(|(id, s)| json!({ "id": { "value": id }, "timestamp": time(s.time_ns) })).collect::<Vec<_>>() }),
+    );
+    out.insert(
+        "gone".into(),
+        json!({ "slaves": r.gone().into_iter().map(|(id, s)| json!({ "id": { "value": id }, "timestamp": time(s.time_ns) })).collect::<Vec<_>>() }),
+    );
+    out.insert(
+        "machines".into(),
+        json!({ "machines": r.machines().map(|m| json!({ "info": {
+            "id": m.id.as_ref().map(machine_id).unwrap_or(Value::Null),
+            "mode": m.mode().as_str_name(),
+            "unavailability": unavailability(m.unavailability.as_ref()),
+        } })).collect::<Vec<_>>() }),
+    );
+    out.insert(
+        "schedules".into(),
+        json!(
+            r.schedule()
+                .map(|s| vec![json!({ "windows": s.windows.iter().map(|w| json!({
+            "machine_ids": w.machine_ids.iter().map(machine_id).collect::<Vec<_>>(),
+            "unavailability": unavailability(w.unavailability.as_ref()),
+        })).collect::<Vec<_>>() })])
+                .unwrap_or_default()
+        ),
+    );
+    out.insert(
+        "weights".into(),
+        json!(
+            r.weights()
+                .map(|(role, weight)| json!({ "info": { "role": role, "weight": weight } }))
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "minimum_capabilities".into(),
+        json!(
+            r.minimum_capabilities()
+                .map(|c| json!({ "capability": c }))
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "framework_deadlines".into(),
+        json!(
+            r.framework_deadlines()
+                .map(|(id, ns)| json!({ "framework_id": { "value": id }, "deadline": time(ns) }))
+                .collect::<Vec<_>>()
+        ),
+    );
+    Value::Object(out)
+}
+
+/// The new replica set of a `POST /log/reconfigure` body, checked.
+fn replicas(body: &[u8]) -> Result<Vec<String>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("Failed to parse the body: {e}"))?;
+    let list = value["replicas"]
+        .as_array()
+        .ok_or("Expecting 'replicas': a list of \"host:port\" strings")?;
+    let mut replicas = Vec::new();
+    for item in list {
+        let addr = item
+            .as_str()
+            .ok_or("Expecting 'replicas': a list of \"host:port\" strings")?;
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("'{addr}' is not an ip:port address"));
+        }
+        if replicas.iter().any(|r| r == addr) {
+            return Err(format!("'{addr}' is listed more than once"));
+        }
+        replicas.push(addr.to_owned());
+    }
+    if replicas.is_empty() {
+        return Err("The replica set cannot be empty".into());
+    }
+    Ok(replicas)
+}
+
+pub(super) async fn reconfigure(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    body: Body,
+) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
+    if method != Method::POST {
+        return method_not_allowed();
+    }
+    let Some(log) = app.0.log.clone() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "The registry is not in a replicated log (--registry=in_memory)",
+        );
+    };
+    let bytes = match axum::body::to_bytes(body, crate::MAX_REQUEST_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) => return text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+    };
+    let replicas = match replicas(&bytes) {
+        Ok(r) => r,
+        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+    };
+    // New members catch up only from a quorum of VOTING replicas of the new set: the
+    // members kept from the current set must be one, or the log could never be written again.
+    let Some(status) = log.status().await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "The log is shut down");
+    };
+    let kept = replicas
+        .iter()
+        .filter(|r| status.members.contains(r))
+        .count();
+    let quorum = replicas.len() / 2 + 1;
+    if kept < quorum {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Only {kept} of the new replicas are in the current set ({}), fewer than the new set's quorum of {quorum}: its new members could never catch up. Change the set in smaller steps",
+                status.members.join(",")
+            ),
+        );
+    }
+    tracing::info!(?replicas, "reconfiguring the log's replica set");
+    let position = match log.writer().reconfigure(replicas.clone()).await {
+        Ok(position) => position,
+        Err(e) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The reconfiguration was not chosen: {e}"),
+            );
+        }
+    };
+    // The reconfiguration demoted this replica's writer: get elected again under the new
+    // set (a quorum of it must vote, so new replicas must have caught up). Stores of the
+    // registrar meanwhile fail, which makes the master exit, as does a failed election.
+    match log.writer().start().await {
+        Ok(_) => {
+            tracing::info!(
+                ?replicas,
+                position,
+                "writer elected under the new replica set"
+            );
+            json_response(&json!({ "position": position, "replicas": replicas }))
+        }
+        Err(e) => {
+            let reason = format!(
+                "the log's replica set is now {} (position {position}) but this master could not be elected its writer ({e}); exiting",
+                replicas.join(",")
+            );
+            let _ = app.0.commands.send(Command::Exit(reason.clone()));
+            text(StatusCode::SERVICE_UNAVAILABLE, reason)
+        }
+    }
+}
