@@ -602,7 +602,17 @@ fn leader_cut_off_from_zookeeper_exits_and_the_other_master_takes_over() {
     let hosts_ref = &hosts;
     hosts_ref.in_host(4, || async {
         let leader = hosts_ref.wait_leader_with_agent(None).await;
-        let mut fw = subscribe(&hosts_ref.zk.url("/trireme"), false).await;
+        // A failover timeout, as a framework that wants to survive master failovers has:
+        // the cut-off leader still believes it leads until its session times out, and
+        // without one it would tear the framework down (and tell the agent, still attached
+        // to it, to kill the task) the moment the scheduler moves to the new leader.
+        let info = framework::FrameworkInfo {
+            failover_timeout: Some(60.0),
+            ..framework::info("partitions-test")
+        };
+        let mut fw =
+            Framework::subscribe_with(&hosts_ref.zk.url("/trireme"), info, ContentType::Protobuf)
+                .await;
         let offer = launch_sleeper(&mut fw, &marker).await;
         let framework_id = fw.client.framework_id().expect("subscribed");
 

@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use api::codec::ContentType;
 use api::resources::Resources;
+pub use api::v1::FrameworkInfo;
 use api::v1::framework_info::Capability;
 use api::v1::framework_info::capability::Type as CapabilityType;
 use api::v1::scheduler::{Event, event};
 use api::v1::task_status::Reason;
-use api::v1::{
-    AgentId, CommandInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus,
-};
+use api::v1::{AgentId, CommandInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus};
 use scheduler::{Events, MasterDetector, Scheduler, SchedulerEvent};
 
 /// How long any one wait may take before the test fails.
