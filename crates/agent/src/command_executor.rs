@@ -92,7 +92,12 @@ pub fn exit_message(status: std::process::ExitStatus) -> String {
 /// What the executor's loop reacts to.
 enum Internal {
     Event(Box<executor::Event>),
-    StreamClosed(String),
+    /// The event stream ended; `refused` when the agent answered SUBSCRIBE with a 4xx
+    /// (it does not know this executor).
+    StreamClosed {
+        reason: String,
+        refused: bool,
+    },
     TaskExited {
         task_id: String,
         status: Option<std::process::ExitStatus>,
@@ -176,9 +181,17 @@ pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
         };
         match received {
             Ok(Internal::Event(event)) => exec.event(*event),
-            Ok(Internal::StreamClosed(reason)) => {
+            Ok(Internal::StreamClosed { reason, refused }) => {
                 if exec.shutting_down && exec.all_terminal() {
                     return Ok(());
+                }
+                if refused {
+                    // The (restarted) agent does not know this executor: nobody will
+                    // reconnect it, so its tasks must not outlive it.
+                    exec.kill_all(Signal::SIGKILL);
+                    anyhow::bail!(
+                        "the agent refused to resubscribe this executor ({reason}); the tasks were killed"
+                    );
                 }
                 if !exec.env.checkpoint {
                     exec.kill_all(Signal::SIGKILL);
@@ -217,6 +230,15 @@ pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
                             }
                         }
                         Timer::Resubscribe => exec.subscribe()?,
+                        // A checkpointing executor cut off from the agent keeps its
+                        // unacknowledged updates until it is back (or the recovery
+                        // timeout ends it): they are resent on resubscription.
+                        Timer::GiveUp
+                            if exec.env.checkpoint && exec.disconnected_since.is_some() =>
+                        {
+                            exec.timers
+                                .push((Instant::now() + TERMINAL_ACK_WAIT, Timer::GiveUp));
+                        }
                         Timer::GiveUp => return Ok(()),
                     }
                 }
@@ -325,11 +347,14 @@ impl CommandExecutor {
         std::thread::Builder::new()
             .name("events".into())
             .spawn(move || {
-                let reason = match read_events(&endpoint, &body, &tx) {
-                    Ok(()) => "the agent closed the stream".to_owned(),
-                    Err(error) => format!("{error:#}"),
+                let (reason, refused) = match read_events(&endpoint, &body, &tx) {
+                    Ok(()) => ("the agent closed the stream".to_owned(), false),
+                    Err(error) => (
+                        format!("{error:#}"),
+                        error.downcast_ref::<Refused>().is_some(),
+                    ),
                 };
-                let _ = tx.send(Internal::StreamClosed(reason));
+                let _ = tx.send(Internal::StreamClosed { reason, refused });
             })
             .context("cannot start a thread")?;
         Ok(())
@@ -607,6 +632,11 @@ impl CommandExecutor {
     }
 }
 
+/// The agent answered SUBSCRIBE with a client error: it does not know this executor.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
 /// SUBSCRIBE, then decode the RecordIO event stream until it ends.
 fn read_events(endpoint: &str, body: &[u8], tx: &mpsc::Sender<Internal>) -> anyhow::Result<()> {
     let connection = http1::Connection::open(endpoint).context("cannot reach the agent")?;
@@ -616,11 +646,15 @@ fn read_events(endpoint: &str, body: &[u8], tx: &mpsc::Sender<Internal>) -> anyh
         .context("cannot reach the agent")?;
     if stream.status != 200 {
         let body = stream.read_to_end().unwrap_or_default();
-        anyhow::bail!(
+        let message = format!(
             "the agent answered SUBSCRIBE with {}: {}",
             stream.status,
             String::from_utf8_lossy(&body)
         );
+        if (400..500).contains(&stream.status) {
+            return Err(Refused(message).into());
+        }
+        anyhow::bail!(message);
     }
     let mut decoder = api::recordio::Decoder::new(64 * 1024 * 1024);
     while let Some(chunk) = stream.next_chunk().context("the agent stream broke")? {
@@ -643,6 +677,35 @@ mod tests {
     #[test]
     fn durations_in_mesos_syntax() {
         assert_eq!(api::duration::parse("5secs"), Ok(Duration::from_secs(5)));
+    }
+
+    fn env_for(endpoint: String, checkpoint: bool) -> ExecutorEnv {
+        ExecutorEnv {
+            agent_endpoint: endpoint,
+            framework_id: "F".into(),
+            executor_id: "E".into(),
+            sandbox: None,
+            checkpoint,
+            shutdown_grace_period: Duration::from_secs(1),
+            recovery_timeout: Duration::from_millis(300),
+            subscription_backoff_max: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn without_checkpointing_a_lost_agent_ends_the_executor_at_once() {
+        let endpoint = format!("127.0.0.1:{}", testkit::free_port());
+        let error = run_with(env_for(endpoint, false)).unwrap_err();
+        assert!(format!("{error}").contains("not checkpointing"), "{error}");
+    }
+
+    #[test]
+    fn with_checkpointing_it_retries_for_the_recovery_timeout_then_gives_up() {
+        let endpoint = format!("127.0.0.1:{}", testkit::free_port());
+        let started = Instant::now();
+        let error = run_with(env_for(endpoint, true)).unwrap_err();
+        assert!(format!("{error}").contains("recovery timeout"), "{error}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 
     #[test]

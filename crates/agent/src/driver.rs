@@ -2,7 +2,7 @@
 //! status update manager, the master link) and handles one closed [`Event`] at a time.
 //! HTTP handlers, the master stream reader, executor waiters and timers only send events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -20,10 +20,15 @@ use nix::sys::signal::Signal;
 use rand::Rng as _;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::{self, Record};
 use crate::containerizer::{Containerizer, ExitStatus, LaunchSpec, ProcessContainerizer};
 use crate::master_link::{self, LinkEvent};
+use crate::recovery::{self, RecoverMode};
 use crate::status_update::{self, Accepted, StatusUpdateManager};
 use crate::{Config, ContainerizerKind, detect, paths};
+
+mod restart;
+use restart::{check_streams, cleanup};
 
 pub(crate) type HttpError = (StatusCode, String);
 
@@ -65,6 +70,8 @@ pub(crate) enum Event {
         executor_id: String,
         container_id: String,
     },
+    /// `--executor_reregistration_timeout` after recovery: executors not back are killed.
+    ReregistrationTimeout,
     State(oneshot::Sender<serde_json::Value>),
 }
 
@@ -105,13 +112,48 @@ pub(crate) async fn run(
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| ip.to_string())
     });
-    let agent_info = v1::AgentInfo {
+    let mut agent_info = v1::AgentInfo {
         hostname,
         port: Some(i32::from(local.port())),
         resources: resources.into_vec(),
         attributes,
         ..Default::default()
     };
+    let boot_id = checkpoint::boot_id();
+    let mut recovered = checkpoint::read(&config.work_dir);
+    if let Some(state) = recovered.as_mut() {
+        let errors = check_streams(state);
+        state.errors.extend(errors);
+        if !state.errors.is_empty() {
+            let list = state.errors.join("\n  ");
+            if config.strict {
+                anyhow::bail!(
+                    "cannot recover the agent's checkpoint under {}:\n  {list}\n\
+                     (--strict=false skips unreadable parts; removing meta/slaves/latest \
+                     starts a new agent without recovering anything)",
+                    config.work_dir.join("meta").display()
+                );
+            }
+            tracing::warn!(
+                "skipping unreadable parts of the checkpoint (--strict=false):\n  {list}"
+            );
+        }
+        if let Some(old) = &state.info {
+            let explicit: Vec<String> = config
+                .resources
+                .as_deref()
+                .filter(|r| !r.trim().is_empty())
+                .and_then(|r| api::resources::Resources::parse(r).ok())
+                .map(|r| r.iter().map(|r| r.name.clone()).collect())
+                .unwrap_or_default();
+            agent_info = recovery::recovered_agent_info(old, &agent_info, &explicit)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
+    }
+    if config.recover == RecoverMode::Cleanup {
+        cleanup(recovered.as_ref(), boot_id.as_deref()).await;
+        return Ok(());
+    }
 
     let master = master_address(&config.master)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -122,6 +164,11 @@ pub(crate) async fn run(
     let tick = (config.status_update_retry_interval_min / 10)
         .clamp(Duration::from_millis(10), Duration::from_millis(500));
     let mut agent = Agent::new(config, tx.clone(), endpoint, agent_info);
+    agent.boot_id = boot_id;
+    if let Some(state) = recovered {
+        agent.agent_info_checkpointed = state.info.is_some();
+        agent.recover(state);
+    }
     tracing::info!(endpoint = %agent.endpoint, "agent started; detecting the leading master from {}", agent.config.master);
     let detection = tokio::spawn(follow_leader(master, agent.config.zk_session_timeout, tx));
     let mut ticker = tokio::time::interval(tick);
@@ -132,6 +179,9 @@ pub(crate) async fn run(
             Some(event) = rx.recv() => {
                 if let Err(error) = agent.handle(event) {
                     break Err(error);
+                }
+                if let Some(error) = agent.fatal.take() {
+                    break Err(anyhow::anyhow!(error));
                 }
             }
             _ = ticker.tick() => agent.tick(Instant::now()),
@@ -216,6 +266,8 @@ enum Kind {
 enum Termination {
     Shutdown,
     RegistrationTimeout,
+    /// Recovered after an agent restart but did not resubscribe in time.
+    ReregistrationTimeout,
 }
 
 enum Queued {
@@ -297,6 +349,17 @@ struct Agent {
     is_root: bool,
     executor_program: PathBuf,
     executor_args: Vec<String>,
+    /// Executors recovered from the checkpoint that have neither resubscribed nor exited
+    /// yet; `None` once recovery is over. The agent registers with the master only then.
+    recovering: Option<HashSet<(String, String)>>,
+    /// A checkpoint write failed: the agent stops (with this reason) rather than go on
+    /// without the durability it promised.
+    fatal: Option<String>,
+    boot_id: Option<String>,
+    /// `slave.info` holds the current agent info.
+    agent_info_checkpointed: bool,
+    /// The `pids/` file writer (started on first use).
+    pid_files: Option<std::sync::mpsc::Sender<checkpoint::PidOp>>,
 }
 
 fn now_secs() -> f64 {
@@ -351,6 +414,11 @@ impl Agent {
             is_root: nix::unistd::geteuid().is_root(),
             executor_program,
             executor_args,
+            recovering: None,
+            fatal: None,
+            boot_id: None,
+            agent_info_checkpointed: false,
+            pid_files: None,
             config,
         }
     }
@@ -366,6 +434,7 @@ impl Agent {
                 if token == self.reconnect_token
                     && matches!(self.link, Link::Waiting)
                     && self.master_url.is_some()
+                    && self.recovering.is_none()
                 {
                     self.connect();
                 }
@@ -439,6 +508,7 @@ impl Agent {
                     containerizer.kill(pid, Signal::SIGKILL);
                 }
             }
+            Event::ReregistrationTimeout => self.reregistration_timeout(),
             Event::State(reply) => {
                 let _ = reply.send(self.state_json());
             }
@@ -486,7 +556,7 @@ impl Agent {
         self.sum.disconnected();
         // A fresh leader gets a fresh backoff; without one, nothing is scheduled.
         self.reconnect_token += 1;
-        if self.master_url.is_some() {
+        if self.master_url.is_some() && self.recovering.is_none() {
             self.backoff = self.config.registration_backoff_factor;
             self.schedule_reconnect();
         }
@@ -677,6 +747,16 @@ impl Agent {
                         tracing::warn!("cannot record the agent id: {error}");
                     }
                     self.agent_id = Some(id.clone());
+                    self.agent_info_checkpointed = false;
+                }
+                if !self.agent_info_checkpointed {
+                    let mut info = self.agent_info.clone();
+                    info.id = Some(v1::AgentId::from(id.clone()));
+                    let path = checkpoint::agent_dir(&self.config.work_dir, &id)
+                        .join(checkpoint::SLAVE_INFO);
+                    let result = checkpoint::write_message(&path, &info);
+                    self.check_write(&path, result);
+                    self.agent_info_checkpointed = true;
                 }
                 tracing::info!(agent_id = %id, "registered with the master");
                 if let Link::Connected { registered, .. } = &mut self.link {
@@ -763,10 +843,11 @@ impl Agent {
             }
             Type::UpdateFramework => {
                 if let Some(update) = event.update_framework
-                    && let Some(id) = update.framework_info.id.as_ref()
+                    && let Some(id) = update.framework_info.id.clone()
                     && let Some(framework) = self.frameworks.get_mut(&id.value)
                 {
                     framework.info = update.framework_info;
+                    self.checkpoint_framework(&id.value);
                 }
             }
             Type::Error => {
@@ -816,6 +897,12 @@ impl Agent {
                         }
                         continue;
                     };
+                    if let Some(dir) = self.task_checkpoint(&fid, &eid, &task_id.value) {
+                        let path = dir.join(checkpoint::TASK_UPDATES);
+                        let record = checkpoint::encode_record(&Record::Ack(uuid.clone()));
+                        let result = checkpoint::append_durable(&path, &record);
+                        self.check_write(&path, result);
+                    }
                     let mut out = event_type(executor::event::Type::Acknowledged);
                     out.acknowledged = Some(executor::event::Acknowledged {
                         task_id: task_id.clone(),
@@ -874,8 +961,21 @@ impl Agent {
             record.latest = Some(status.clone());
         }
         let framework_id = v1::FrameworkId::from(fid);
+        let path = self
+            .task_checkpoint(fid, eid, &status.task_id.value)
+            .map(|dir| dir.join(checkpoint::TASK_UPDATES));
+        let record = path.as_ref().map(|_| Record::Update(status.clone()));
         match self.sum.update(Instant::now(), &framework_id, status) {
             Ok((accepted, actions)) => {
+                // Durable before it is forwarded (and before the executor's call is
+                // answered): a restarted agent resends exactly what is unacknowledged.
+                if accepted == Accepted::New
+                    && let (Some(path), Some(record)) = (path, record)
+                {
+                    let result =
+                        checkpoint::append_durable(&path, &checkpoint::encode_record(&record));
+                    self.check_write(&path, result);
+                }
                 self.apply_sum(actions);
                 accepted
             }
@@ -896,16 +996,23 @@ impl Agent {
 
     fn upsert_framework(&mut self, info: &v1::FrameworkInfo) -> Option<String> {
         let fid = info.id.as_ref()?.value.clone();
-        let framework = self
-            .frameworks
-            .entry(fid.clone())
-            .or_insert_with(|| Framework {
+        let mut changed = false;
+        let framework = self.frameworks.entry(fid.clone()).or_insert_with(|| {
+            changed = true;
+            Framework {
                 info: info.clone(),
                 executors: BTreeMap::new(),
                 shutting_down: false,
-            });
-        framework.info = info.clone();
+            }
+        });
+        if framework.info != *info {
+            framework.info = info.clone();
+            changed = true;
+        }
         framework.shutting_down = false;
+        if changed {
+            self.checkpoint_framework(&fid);
+        }
         Some(fid)
     }
 
@@ -1019,6 +1126,14 @@ impl Agent {
             if let Some(framework) = self.frameworks.get_mut(fid) {
                 framework.executors.insert(eid.clone(), executor);
             }
+            if self.checkpointing(fid)
+                && let Some((agent, ex)) = self.agent_id.clone().zip(self.executor_ref(fid, &eid))
+            {
+                let path = checkpoint::executor_dir(&self.config.work_dir, &agent, fid, &eid)
+                    .join(checkpoint::EXECUTOR_INFO);
+                let result = checkpoint::write_message(&path, &ex.info);
+                self.check_write(&path, result);
+            }
         }
         for task in &fresh {
             self.task_index
@@ -1038,6 +1153,17 @@ impl Agent {
                 },
             );
         }
+        // Before the task is queued for (or launched with) its executor.
+        for task in &fresh {
+            if let Some(path) = self.task_checkpoint(fid, &eid, &task.task_id.value) {
+                let path = path.join(checkpoint::TASK_INFO);
+                let result = checkpoint::write_message(&path, task);
+                self.check_write(&path, result);
+            }
+        }
+        let Some(ex) = self.executor_mut(fid, &eid) else {
+            return;
+        };
         if ex.exited || ex.terminating.is_some() {
             for task in &fresh {
                 self.agent_update(
@@ -1269,6 +1395,7 @@ impl Agent {
         if let Some(ex) = self.executor_mut(fid, eid) {
             ex.pid = Some(launched.pid);
         }
+        self.checkpoint_run(fid, eid, launched.pid);
         Ok(())
     }
 
@@ -1491,6 +1618,14 @@ impl Agent {
                         task_status::Reason::ExecutorRegistrationTimeout,
                         format!("Executor did not subscribe within {timeout:?}"),
                     ),
+                    Some(Termination::ReregistrationTimeout) => (
+                        v1::TaskState::TaskFailed,
+                        task_status::Reason::ExecutorReregistrationTimeout,
+                        format!(
+                            "Executor did not resubscribe within {:?} after the agent restarted",
+                            self.config.executor_reregistration_timeout
+                        ),
+                    ),
                     None => (
                         v1::TaskState::TaskFailed,
                         task_status::Reason::ExecutorTerminated,
@@ -1519,6 +1654,7 @@ impl Agent {
         call.set_type(agent_call::Type::ExitedExecutor);
         self.send_call(call);
         self.maybe_remove_executor(fid, eid);
+        self.recovered_executor_settled(fid, eid);
     }
 
     fn maybe_remove_executor(&mut self, fid: &str, eid: &str) {
@@ -1541,12 +1677,17 @@ impl Agent {
                 .remove(&framework_id, &v1::TaskId::from(tid.clone()));
             self.task_index.remove(&(fid.to_owned(), tid));
         }
-        if self
+        let checkpointed = self.checkpointing(fid);
+        let last = self
             .frameworks
             .get(fid)
-            .is_some_and(|f| f.executors.is_empty())
-        {
+            .is_some_and(|f| f.executors.is_empty());
+        if last {
             self.frameworks.remove(fid);
+        }
+        // Nothing of it is left to recover.
+        if ex.kind != Kind::Fake {
+            self.remove_executor_checkpoint(fid, eid, &ex.container_id, checkpointed, last);
         }
     }
 
@@ -1592,6 +1733,18 @@ impl Agent {
                 format!("Executor '{eid}' has already terminated"),
             ));
         }
+        // Tasks the executor already has (it lists them when resubscribing after an agent
+        // restart) are not launched again.
+        if let Some(subscribe) = &call.subscribe {
+            for task in &subscribe.unacknowledged_tasks {
+                let tid = &task.task_id.value;
+                ex.queued
+                    .retain(|q| !matches!(q, Queued::Task(t) if t.task_id.value == *tid));
+                if let Some(record) = ex.tasks.get_mut(tid) {
+                    record.delivered = true;
+                }
+            }
+        }
         let (sender, receiver) = mpsc::unbounded_channel();
         ex.stream = Some(ExecutorStream {
             connection,
@@ -1622,6 +1775,7 @@ impl Agent {
             self.deliver_queued(&fid, &eid);
         }
         tracing::debug!(executor = %eid, "executor subscribed");
+        self.recovered_executor_settled(&fid, &eid);
         Ok((connection, receiver))
     }
 

@@ -6,11 +6,15 @@
 //! - [`status_update`]: sans-IO status update manager (per-task queues, retries, acks).
 //! - [`containerizer`]: the `Containerizer` trait and the process implementation.
 //! - [`driver`] (private): the one event loop that owns all agent state.
+//!   `driver/restart.rs`: what it checkpoints as it runs, and its recovery at start.
 //! - [`http`] (private): axum routes; handlers turn requests into driver events.
 //! - [`command_executor`]: the `trireme executor` program (runs command tasks), with
 //!   `http1`, its minimal HTTP/1.1 client.
 //! - [`detect`]: resource detection and `--attributes` parsing.
+//! - `checkpoint` (private): the checkpoint under `<work_dir>/meta` (durable writes, reads).
+//! - [`recovery`]: pure recovery decisions (executor fates, stream replay, agent info check).
 
+mod checkpoint;
 pub mod command_executor;
 pub mod containerizer;
 pub mod detect;
@@ -19,6 +23,7 @@ mod http;
 mod http1;
 mod master_link;
 mod paths;
+pub mod recovery;
 pub mod status_update;
 
 use std::net::IpAddr;
@@ -60,8 +65,13 @@ pub struct Config {
     pub executor_registration_timeout: Duration,
     /// Passed to checkpointing executors as MESOS_RECOVERY_TIMEOUT.
     pub recovery_timeout: Duration,
-    /// Passed to checkpointing executors as MESOS_SUBSCRIPTION_BACKOFF_MAX.
+    /// How long recovered executors have to resubscribe after a restart (also passed to
+    /// checkpointing executors as MESOS_SUBSCRIPTION_BACKOFF_MAX).
     pub executor_reregistration_timeout: Duration,
+    /// `--recover`: reconnect to checkpointed executors, or kill them and exit.
+    pub recover: recovery::RecoverMode,
+    /// `--strict`: an unreadable checkpoint stops the agent (else it is skipped).
+    pub strict: bool,
     pub containerizer: ContainerizerKind,
     /// The program started as the command executor (with `executor_args`); `None` = the
     /// small `trireme-executor` from `launcher_dir` if it is there, else this binary.
@@ -92,6 +102,8 @@ impl Config {
             executor_registration_timeout: Duration::from_secs(60),
             recovery_timeout: Duration::from_secs(15 * 60),
             executor_reregistration_timeout: Duration::from_secs(2),
+            recover: recovery::RecoverMode::Reconnect,
+            strict: true,
             containerizer: ContainerizerKind::Process,
             executor_path: None,
             executor_args: vec!["executor".to_owned()],
@@ -130,7 +142,9 @@ impl Config {
 pub const EXECUTOR_BINARY: &str = "trireme-executor";
 
 /// Runs the agent until `shutdown` resolves (then kills its executors and returns `Ok`) or
-/// the master shuts it down (returns an error saying why).
+/// the master shuts it down (returns an error saying why). It first recovers from the
+/// checkpoint under `<work_dir>/meta` (an unreadable one or a changed agent info is an
+/// error); with `recover = Cleanup` it only kills the checkpointed executors and returns.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,

@@ -129,6 +129,31 @@ impl StatusUpdateManager {
         Ok((Accepted::New, actions))
     }
 
+    /// Rebuilds a task's stream from the checkpoint after an agent restart: `pending` in
+    /// order (the head is sent on registration), `received` every uuid seen (so resent
+    /// copies are duplicates), `closed` once a terminal update was acknowledged.
+    pub fn recover(
+        &mut self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        pending: Vec<TaskStatus>,
+        received: Vec<Vec<u8>>,
+        latest_state: TaskState,
+        closed: bool,
+    ) {
+        self.streams.insert(
+            key(framework_id, task_id),
+            Stream {
+                framework_id: framework_id.clone(),
+                pending: pending.into(),
+                received: received.into_iter().collect(),
+                latest_state,
+                retry: None,
+                closed,
+            },
+        );
+    }
+
     /// The master relayed an acknowledgement. Anything but the head's uuid is stale.
     pub fn acknowledge(
         &mut self,
@@ -512,6 +537,52 @@ mod tests {
         assert_eq!(
             m.update(t0, &fw(), status("t", TaskState::TaskRunning, 9)),
             Err(UpdateError::StreamClosed("t".into()))
+        );
+    }
+
+    #[test]
+    fn a_recovered_stream_resends_its_head_and_knows_old_uuids() {
+        let t0 = Instant::now();
+        let mut m = StatusUpdateManager::new(MIN, MAX);
+        m.recover(
+            &fw(),
+            &"t".into(),
+            vec![
+                status("t", TaskState::TaskRunning, 2),
+                status("t", TaskState::TaskFinished, 3),
+            ],
+            vec![vec![1; 16], vec![2; 16], vec![3; 16]],
+            TaskState::TaskFinished,
+            false,
+        );
+        // Acknowledged before the restart, resent by the executor: a duplicate.
+        let (accepted, a) = m
+            .update(t0, &fw(), status("t", TaskState::TaskStarting, 1))
+            .unwrap();
+        assert_eq!(accepted, Accepted::Duplicate);
+        assert!(a.is_empty());
+        // On registration the head goes out with its original uuid.
+        assert_eq!(
+            forwarded(&m.connected(t0)),
+            vec![(
+                "t".into(),
+                TaskState::TaskRunning,
+                2,
+                TaskState::TaskFinished
+            )]
+        );
+        // A closed stream refuses new updates.
+        m.recover(
+            &fw(),
+            &"u".into(),
+            vec![],
+            vec![vec![9; 16]],
+            TaskState::TaskFailed,
+            true,
+        );
+        assert!(
+            m.update(t0, &fw(), status("u", TaskState::TaskRunning, 8))
+                .is_err()
         );
     }
 

@@ -54,8 +54,18 @@ pub struct AgentArgs {
     executor_registration_timeout: Duration,
     #[arg(long, default_value = "15mins", value_parser = parse_duration)]
     recovery_timeout: Duration,
+    /// How long executors recovered after a restart have to resubscribe (Mesos caps it at
+    /// 15secs).
     #[arg(long, default_value = "2secs", value_parser = parse_duration)]
     executor_reregistration_timeout: Duration,
+    /// `reconnect`: recover checkpointed executors after a restart; `cleanup`: kill them and
+    /// exit (for upgrades that change the checkpoint format).
+    #[arg(long, default_value = "reconnect")]
+    recover: agent::recovery::RecoverMode,
+    /// Whether an unreadable checkpoint stops the agent (true) or is skipped with a
+    /// warning (false).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    strict: bool,
     /// `process` (real processes) or `fake` (benchmark only: every task reports
     /// TASK_RUNNING then TASK_FINISHED without any process).
     #[arg(long, visible_alias = "containerizers", default_value = "process")]
@@ -97,7 +107,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     config.status_update_retry_interval_max = args.status_update_retry_interval_max;
     config.executor_registration_timeout = args.executor_registration_timeout;
     config.recovery_timeout = args.recovery_timeout;
+    if args.executor_reregistration_timeout > Duration::from_secs(15) {
+        anyhow::bail!(
+            "--executor_reregistration_timeout must be at most 15secs (Mesos's limit), not {}",
+            agent::format_duration(args.executor_reregistration_timeout)
+        );
+    }
     config.executor_reregistration_timeout = args.executor_reregistration_timeout;
+    config.recover = args.recover;
+    config.strict = args.strict;
     config.containerizer = containerizer;
     config.executor_path = args.executor_path.clone();
     config.launcher_dir = args.launcher_dir.clone();
@@ -141,6 +159,23 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             "executor_registration_timeout".into(),
             agent::format_duration(args.executor_registration_timeout),
         ),
+        (
+            "executor_reregistration_timeout".into(),
+            agent::format_duration(args.executor_reregistration_timeout),
+        ),
+        (
+            "recovery_timeout".into(),
+            agent::format_duration(args.recovery_timeout),
+        ),
+        (
+            "recover".into(),
+            match args.recover {
+                agent::recovery::RecoverMode::Reconnect => "reconnect",
+                agent::recovery::RecoverMode::Cleanup => "cleanup",
+            }
+            .into(),
+        ),
+        ("strict".into(), args.strict.to_string()),
     ];
     agent::serve(config, listener, crate::flags::shutdown_signal()).await
 }
