@@ -97,6 +97,23 @@ pub struct MasterArgs {
     quorum: Option<usize>,
 }
 
+/// Every agent reconnects at once after a failover: the default accept backlog (128)
+/// overflows and costs them SYN retries of a second and more. The kernel caps the backlog
+/// at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(bind: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if bind.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's bind does on Unix: a restarted master gets its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(bind)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     if args.max_agent_ping_timeouts < 1 {
         anyhow::bail!("--max_agent_ping_timeouts must be at least 1");
@@ -141,9 +158,7 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
         },
     };
     let bind = SocketAddr::new(args.ip, args.port);
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
+    let listener = listen(bind).with_context(|| format!("cannot listen on {bind}"))?;
     let local = listener.local_addr().context("listener has no address")?;
     let advertise_ip = args.advertise_ip.unwrap_or(if args.ip.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])

@@ -374,6 +374,11 @@ impl Master {
     /// Runs one allocation pass and sends the offers it makes.
     pub fn allocate(&mut self, now: f64) {
         self.allocation_needed = false;
+        // Nobody to offer to (agents reregistering after a failover before any framework
+        // resubscribes): skip the pass over every agent.
+        if !self.frameworks.values().any(|f| f.active && f.connected()) {
+            return;
+        }
         let allocations = {
             let agents = self
                 .agents

@@ -1,0 +1,223 @@
+//! Reregistration after a master failover: two real `trireme master` processes on a private
+//! real ZooKeeper, and in this process a load generator of N simulated agents (one TCP
+//! connection each, the real agent protocol in protobuf, M RUNNING tasks each with its
+//! executor). The agents register with the first leader; the bench SIGKILLs it; the
+//! generator's ZooKeeper detector finds the new leader and every agent reregisters with all
+//! its tasks (see `common/rereg.rs`).
+//!
+//! `cargo bench -p cmd --bench reregister` prints one line per size:
+//! - `reregister_s`: from the new leader's election (the time stamp of its "elected as the
+//!   leading master" log line) until its `/metrics/snapshot` shows `master/slaves_active`
+//!   = N (Mesos 1.5: about 4.5 s at 10K agents / 100K tasks, 19 s at 40K / 400K; targets
+//!   1 s and 4 s); also from the generator's detection, and until the last REGISTERED;
+//! - `register_s`: the first registration of all N agents (no tasks yet);
+//! - peak RSS of both masters, CPU seconds of master and generator per phase, the mean size
+//!   of a reregistration SUBSCRIBE, pings answered.
+//!
+//! Environment (defaults in brackets): TRIREME_BENCH_AGENTS and
+//! TRIREME_BENCH_TASKS_PER_AGENT [both sizes: 10000x10 and 40000x10]; TRIREME_BENCH_SMOKE=1
+//! (50 agents x 5 tasks, what `cargo test --benches` runs); TRIREME_BENCH_FRAMEWORKS [10];
+//! TRIREME_BENCH_BACKOFF_MS [0] (each agent waits a random delay below this after a new
+//! leader is detected, as `--registration_backoff_factor`); TRIREME_BENCH_WINDOW [100]
+//! (SUBSCRIBEs in flight); TRIREME_BENCH_AGENTS_PER_IP [5000] (agents per loopback source
+//! address); TRIREME_BENCH_ZK_SESSION_TIMEOUT [2secs]; TRIREME_BENCH_MASTER_ARGS (extra
+//! master flags, split on spaces); TRIREME_BENCH_POLL_MS [20]; TRIREME_BENCH_TIMEOUT_SECS
+//! [600] per phase; TRIREME_BENCH_PERF=<file> (`perf record --call-graph dwarf` of the new
+//! leader during reregistration; read it with `perf report -i <file> --children`).
+//!
+//! 40K agents need more than 40K open files in the generator and in the master. Where the
+//! hard RLIMIT_NOFILE is lower and cannot be raised (no CAP_SYS_RESOURCE), the bench runs
+//! the most agents that fit with the same number of tasks, and says so.
+//!
+//! Where the time goes (`perf record` of the new leader, 19K agents / 399K tasks): the
+//! master is CPU-bound (about 31 us of CPU per reregistered task). `decode_agent_call`
+//! takes 53% of its samples: a SUBSCRIBE is decoded twice (plain prost, then again in
+//! `codec::decode`) and its required fields are checked by a reflective walk of the bytes
+//! (`missing_on_wire`, 21%); the driver's `agent_subscribe` takes 22% (`adopt_tasks` 19%);
+//! page faults of a growing heap 15%. Before an early return in `Master::allocate` (no
+//! active connected framework, nothing to offer), the allocation pass after every driver
+//! batch walked every agent and took 33% (10K agents).
+
+#[path = "../tests/common/ha.rs"]
+mod ha;
+#[path = "common/rereg.rs"]
+mod rereg;
+
+use std::time::Duration;
+
+use rereg::{Params, Report, Scenario};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Raises RLIMIT_NOFILE (soft and hard) to the kernel's `nr_open`, for this process and the
+/// masters it starts (they inherit it): every simulated agent holds a socket here and one
+/// in the master. `prlimit` because this crate denies `unsafe` (no raw setrlimit). Without
+/// CAP_SYS_RESOURCE only the soft limit can rise, to the hard one. Returns the limit now in
+/// force.
+fn raise_fd_limit() -> u64 {
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1_048_576);
+    let me = format!("--pid={}", std::process::id());
+    let raised = std::process::Command::new("prlimit")
+        .arg(&me)
+        .arg(format!("--nofile={nr_open}:{nr_open}"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !raised {
+        let hard = fd_limits().1;
+        let _ = std::process::Command::new("prlimit")
+            .arg(&me)
+            .arg(format!("--nofile={hard}:{hard}"))
+            .status();
+    }
+    fd_limits().0
+}
+
+/// (soft, hard) RLIMIT_NOFILE of this process.
+fn fd_limits() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or("");
+    let mut numbers = line.split_whitespace().filter_map(|w| {
+        w.parse::<u64>()
+            .ok()
+            .or((w == "unlimited").then_some(u64::MAX))
+    });
+    let soft = numbers.next().unwrap_or(1024);
+    (soft, numbers.next().unwrap_or(soft))
+}
+
+/// Descriptors a run needs besides one per agent (ZooKeeper, masters' files, pong lanes).
+const FD_MARGIN: u64 = 1000;
+
+fn print(report: &Report, params: &Params) {
+    let mesos = match (report.agents, report.agents * report.tasks_per_agent) {
+        (10_000, 100_000) => " (Mesos 1.5: ~4.5 s; target <= 1 s)",
+        (40_000, 400_000) => " (Mesos 1.5: ~19 s; target <= 4 s)",
+        _ => "",
+    };
+    println!(
+        "reregister agents={} tasks={} reregister_s={:.2}{mesos} from_detection_s={:.2} last_registered_s={:.2} register_s={:.2} register_confirmed_s={:.2}",
+        report.agents,
+        report.agents * report.tasks_per_agent,
+        report.reregister_s,
+        report.reregister_from_detection_s,
+        report.reregister_last_registered_s,
+        report.register_s,
+        report.register_confirmed_s,
+    );
+    println!(
+        "  new leader: slaves_active={} tasks_running={} peak_rss_mb={:.1}; old leader peak_rss_mb={:.1} (registration without tasks)",
+        report.slaves_active,
+        report.tasks_running,
+        report.new_master_peak_rss_mb,
+        report.old_master_peak_rss_mb,
+    );
+    println!(
+        "  cpu_s reregistration: master={:.2} generator={:.2}; registration: master={:.2} generator={:.2}",
+        report.reregister_master_cpu_s,
+        report.reregister_generator_cpu_s,
+        report.register_master_cpu_s,
+        report.register_generator_cpu_s,
+    );
+    println!(
+        "  kill_to_election_s={:.2} detection_lag_ms={:.1} mean_reregister_subscribe_bytes={:.0} slowest_metrics_poll_ms={:.1} pings={} pongs_ok={} pong_errors={} connect_failures={} detector_restarts={} errors={}",
+        report.kill_to_election_s,
+        report.detection_lag_s * 1000.0,
+        report.mean_reregister_bytes,
+        report.slowest_metrics_ms,
+        report.pings,
+        report.pongs_ok,
+        report.pong_errors,
+        report.connect_failures,
+        report.detector_restarts,
+        report.errors,
+    );
+    println!(
+        "  generator: {} frameworks, {} SUBSCRIBEs in flight at most, {} agents per source address (127.{}.0.2 on), backoff {:?}",
+        params.frameworks,
+        params.connect_window,
+        params.agents_per_source_ip,
+        params.source_octet,
+        params.backoff
+    );
+    if let Some(error) = &report.first_error {
+        println!("  first error: {error}");
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: a smoke run then.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let smoke = !benching || std::env::var("TRIREME_BENCH_SMOKE").is_ok_and(|v| v == "1");
+    let sizes: Vec<(usize, usize)> = if std::env::var("TRIREME_BENCH_AGENTS").is_ok() {
+        vec![(
+            env_usize("TRIREME_BENCH_AGENTS", 10_000),
+            env_usize("TRIREME_BENCH_TASKS_PER_AGENT", 10),
+        )]
+    } else if smoke {
+        vec![(50, env_usize("TRIREME_BENCH_TASKS_PER_AGENT", 5))]
+    } else {
+        let m = env_usize("TRIREME_BENCH_TASKS_PER_AGENT", 10);
+        vec![(10_000, m), (40_000, m)]
+    };
+    let fd_limit = raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut failed = false;
+    for (wanted_agents, wanted_tasks) in sizes {
+        // One socket per agent in the generator and in the master: above the limit, run
+        // the most agents that fit with the same number of tasks, and say so.
+        let (mut agents, mut tasks) = (wanted_agents, wanted_tasks);
+        if agents as u64 + FD_MARGIN > fd_limit {
+            agents = (fd_limit.saturating_sub(FD_MARGIN) / 1000 * 1000).max(1000) as usize;
+            tasks = ((wanted_agents * wanted_tasks) as f64 / agents as f64).round() as usize;
+            println!(
+                "reregister: {wanted_agents} agents need {} open files per process, RLIMIT_NOFILE is {fd_limit} and cannot be raised here (no CAP_SYS_RESOURCE): running {agents} agents x {tasks} tasks = {} tasks instead",
+                wanted_agents as u64 + FD_MARGIN,
+                agents * tasks
+            );
+        }
+        let mut params = Params::new(agents, tasks);
+        params.frameworks = env_usize("TRIREME_BENCH_FRAMEWORKS", params.frameworks);
+        params.connect_window = env_usize("TRIREME_BENCH_WINDOW", params.connect_window);
+        params.agents_per_source_ip =
+            env_usize("TRIREME_BENCH_AGENTS_PER_IP", params.agents_per_source_ip);
+        params.backoff = Duration::from_millis(env_usize("TRIREME_BENCH_BACKOFF_MS", 0) as u64);
+        let scenario = Scenario {
+            params: params.clone(),
+            session_timeout: std::env::var("TRIREME_BENCH_ZK_SESSION_TIMEOUT")
+                .unwrap_or_else(|_| "2secs".to_owned()),
+            master_flags: std::env::var("TRIREME_BENCH_MASTER_ARGS")
+                .map(|v| v.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            timeout: Duration::from_secs(env_usize("TRIREME_BENCH_TIMEOUT_SECS", 600) as u64),
+            poll: Duration::from_millis(env_usize("TRIREME_BENCH_POLL_MS", 20) as u64),
+            perf: std::env::var("TRIREME_BENCH_PERF").ok().map(Into::into),
+            await_pong: false,
+        };
+        match rereg::run(&runtime, &scenario) {
+            Ok(report) => print(&report, &params),
+            Err(e) => {
+                failed = true;
+                eprintln!("reregister agents={agents} tasks_per_agent={tasks} failed: {e:#}");
+            }
+        }
+    }
+    if failed {
+        anyhow::bail!("some sizes failed");
+    }
+    Ok(())
+}
