@@ -121,13 +121,19 @@ pub fn encode<M: Message + Name>(content_type: ContentType, message: &M) -> Vec<
 pub fn from_protobuf<M: Message + Name + Default>(body: &[u8]) -> Result<M, DecodeError> {
     let message = M::decode(body)
         .map_err(|e| DecodeError(format!("Failed to parse body into {}: {e}", M::NAME)))?;
-    // The body parsed, so its wire format is sound: check required fields on the bytes
-    // (building a DynamicMessage for that cost more than everything else a call does).
+    check_required_on_wire::<M>(body)?;
+    Ok(message)
+}
+
+/// Checks that `body`, which already decoded as an `M`, has every required field (prost
+/// alone does not check). It walks the bytes: building a DynamicMessage for that cost more
+/// than everything else a call does.
+pub fn check_required_on_wire<M: Name>(body: &[u8]) -> Result<(), DecodeError> {
     let mut missing = Vec::new();
     let root = descriptor::<M>();
     missing_on_wire(&root, &root, body, &mut Vec::new(), &mut missing);
     if missing.is_empty() {
-        Ok(message)
+        Ok(())
     } else {
         Err(DecodeError(format!(
             "Missing required fields: {}",

@@ -55,7 +55,9 @@ pub enum Command {
         conn: ConnId,
         stream_id: String,
         subscribe: Box<agent_call::Subscribe>,
-        events: mpsc::UnboundedSender<AgentEvent>,
+        /// Boxed: an `AgentEvent` is over 2 KB and the channel allocates blocks of 32
+        /// slots, which made an idle agent's stream cost ~70 KB.
+        events: mpsc::UnboundedSender<Box<AgentEvent>>,
     },
     AgentCall {
         stream_id: Option<String>,
@@ -105,7 +107,7 @@ pub struct Driver {
     master: Master,
     commands: mpsc::UnboundedReceiver<Command>,
     frameworks: HashMap<ConnId, mpsc::UnboundedSender<Event>>,
-    agents: HashMap<ConnId, mpsc::UnboundedSender<AgentEvent>>,
+    agents: HashMap<ConnId, mpsc::UnboundedSender<Box<AgentEvent>>>,
     tick: Duration,
     registry: Registrarship,
     /// The driver's own command sender, for answers of spawned registrar calls.
@@ -319,9 +321,9 @@ impl Driver {
                         continue;
                     };
                     if let Some(pending) = acks.remove(&conn) {
-                        let _ = tx.send(pending);
+                        let _ = tx.send(Box::new(pending));
                     }
-                    let _ = tx.send(*event);
+                    let _ = tx.send(event);
                 }
                 Action::Registry { id, op } => {
                     // Queued now, in the core's order; the outcome comes back as a command.
@@ -352,7 +354,7 @@ impl Driver {
                     if let Some(pending) = acks.remove(&conn)
                         && let Some(tx) = self.agents.get(&conn)
                     {
-                        let _ = tx.send(pending);
+                        let _ = tx.send(Box::new(pending));
                     }
                     self.frameworks.remove(&conn);
                     self.agents.remove(&conn);
@@ -361,7 +363,7 @@ impl Driver {
         }
         for (conn, pending) in acks {
             if let Some(tx) = self.agents.get(&conn) {
-                let _ = tx.send(pending);
+                let _ = tx.send(Box::new(pending));
             }
         }
     }

@@ -399,7 +399,10 @@ fn decode_agent_call(content_type: ContentType, bytes: &[u8]) -> Result<AgentCal
     let call = AgentCall::decode(bytes)
         .map_err(|e| format!("Failed to parse body into AgentCall: {e}"))?;
     if call.r#type() == agent_call::Type::Subscribe {
-        return codec::decode(content_type, bytes).map_err(|e| e.0);
+        // Rare but large (a reregistration lists every task): decoded once, checked on
+        // the bytes.
+        codec::check_required_on_wire::<AgentCall>(bytes).map_err(|e| e.0)?;
+        return Ok(call);
     }
     for update in call.update.iter().chain(&call.updates) {
         if update.framework_id.value.is_empty() || update.status.task_id.value.is_empty() {

@@ -100,15 +100,15 @@ fn append_record<M: Message + prost::Name>(chunk: &mut Vec<u8>, accept: ContentT
 }
 
 /// An agent stream: protobuf AgentEvents (queued events batched into one chunk).
-pub fn agent_body(events: mpsc::UnboundedReceiver<AgentEvent>, guard: CloseGuard) -> Body {
+pub fn agent_body(events: mpsc::UnboundedReceiver<Box<AgentEvent>>, guard: CloseGuard) -> Body {
     let stream = futures_util::stream::unfold((events, guard), |(mut events, guard)| async move {
         let event = events.recv().await?;
         let mut chunk = Vec::new();
-        append_record(&mut chunk, ContentType::Protobuf, &event);
+        append_record(&mut chunk, ContentType::Protobuf, &*event);
         while chunk.len() < MAX_CHUNK
             && let Ok(event) = events.try_recv()
         {
-            append_record(&mut chunk, ContentType::Protobuf, &event);
+            append_record(&mut chunk, ContentType::Protobuf, &*event);
         }
         Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), (events, guard)))
     });
