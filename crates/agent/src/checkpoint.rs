@@ -10,22 +10,25 @@
 //!   frameworks/<fw>/executors/<ex>/runs/<container>/run.info   pid, start time, boot id, endpoint
 //!   .../runs/<container>/tasks/<task>/task.info           TaskInfo        (checkpointing only)
 //!   .../runs/<container>/tasks/<task>/task.updates        update and ack records, appended
-//!   pids/<container>                                      executors of other frameworks
+//!   pids.log                                              executors of other frameworks
 //! ```
 //!
 //! Whole files are written durably: temp file, fsync, rename, fsync of the directory (and
 //! of every directory created on the way). `task.updates` is appended to and fsynced before
 //! the update is forwarded or the acknowledgement is passed on. For frameworks that do not
-//! checkpoint only one flat file per executor is written, `pids/<container>` (framework,
-//! executor, pid), without fsync and off the agent's loop: it matters only while the
-//! executor process is alive, which a machine crash rules out anyway, and it must not slow
-//! down launches (one create and one unlink per executor).
+//! checkpoint only a line per executor start and one per exit are appended to `pids.log`
+//! (framework, executor, pid), without fsync and off the agent's loop: it matters only
+//! while the executor process is alive, which a machine crash rules out anyway, and it must
+//! not slow down launches (a file per executor cost a create and an unlink each; an append
+//! to an open file costs one write). The writer rewrites the journal with only the live
+//! executors once it holds mostly exits.
 //!
 //! `task.updates` records: `kind: u8` (1 update, 2 ack), `len: u32 LE`, `crc32c: u32 LE` of
 //! the payload, payload (an encoded `TaskStatus`, or the acknowledged 16-byte uuid). An
 //! incomplete last record is a torn append (cut off on recovery); a bad checksum or kind
 //! anywhere is corruption.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,7 +44,7 @@ pub const EXECUTOR_INFO: &str = "executor.info";
 pub const RUN_INFO: &str = "run.info";
 pub const TASK_INFO: &str = "task.info";
 pub const TASK_UPDATES: &str = "task.updates";
-pub const PIDS: &str = "pids";
+pub const PIDS_JOURNAL: &str = "pids.log";
 
 const RECORD_UPDATE: u8 = 1;
 const RECORD_ACK: u8 = 2;
@@ -139,12 +142,12 @@ pub fn decode_records(bytes: &[u8]) -> Result<(Vec<Record>, usize), String> {
     Ok((records, at))
 }
 
-/// `pids/<container>`: an executor of a framework that does not checkpoint.
-pub fn pid_file(work_dir: &Path, agent: &str, container: &str) -> PathBuf {
-    agent_dir(work_dir, agent).join(PIDS).join(container)
+/// `pids.log`: the executors of frameworks that do not checkpoint.
+pub fn pid_journal(work_dir: &Path, agent: &str) -> PathBuf {
+    agent_dir(work_dir, agent).join(PIDS_JOURNAL)
 }
 
-/// What a `pids/<container>` file holds.
+/// An executor in `pids.log`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PidRecord {
     pub framework_id: String,
@@ -223,57 +226,145 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     sync_dir(dir)
 }
 
-/// Work for the `pids/` writer thread.
+/// Work for the `pids.log` writer thread.
 #[derive(Debug)]
 pub enum PidOp {
     /// Record an executor (its start time is read first; one that is already gone is not
     /// recorded).
     Write {
-        path: PathBuf,
+        container: String,
         record: PidRecord,
     },
-    Remove(PathBuf),
+    /// The executor in `container` is gone.
+    Remove(String),
 }
 
-/// Starts the thread that writes and removes `pids/` files, in order and off the agent's
+/// One `pids.log` line: an executor started (`add`) or gone (`remove`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PidLine {
+    Add {
+        container: String,
+        #[serde(flatten)]
+        record: PidRecord,
+    },
+    Remove {
+        container: String,
+    },
+}
+
+/// The live executors a journal describes, in start order (unreadable lines skipped: this is
+/// best-effort data).
+pub fn read_pid_journal(bytes: &[u8]) -> Vec<(String, PidRecord)> {
+    let mut live: Vec<(String, PidRecord)> = Vec::new();
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        match serde_json::from_slice::<PidLine>(line) {
+            Ok(PidLine::Add { container, record }) => {
+                live.retain(|(c, _)| *c != container);
+                live.push((container, record));
+            }
+            Ok(PidLine::Remove { container }) => live.retain(|(c, _)| *c != container),
+            Err(_) => {}
+        }
+    }
+    live
+}
+
+/// Appends journal lines for one agent, keeping the live set to compact the file when most
+/// of its lines are exits.
+struct PidJournal {
+    path: PathBuf,
+    file: Option<File>,
+    live: HashMap<String, PidRecord>,
+    lines: usize,
+}
+
+impl PidJournal {
+    fn apply(&mut self, op: PidOp) -> std::io::Result<()> {
+        let line = match op {
+            PidOp::Write {
+                container,
+                mut record,
+            } => {
+                record.run.start_time = process_start_time(record.run.pid);
+                if record.run.start_time.is_none() {
+                    return Ok(());
+                }
+                self.live.insert(container.clone(), record.clone());
+                PidLine::Add { container, record }
+            }
+            PidOp::Remove(container) => {
+                if self.live.remove(&container).is_none() {
+                    return Ok(());
+                }
+                PidLine::Remove { container }
+            }
+        };
+        if self.lines > 1024 && self.lines > 4 * self.live.len() {
+            return self.compact();
+        }
+        let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        self.open()?.write_all(&bytes)?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    fn open(&mut self) -> std::io::Result<&mut File> {
+        if self.file.is_none() {
+            create_dirs_durable(parent_of(&self.path)?)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            self.file = Some(file);
+        }
+        self.file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("the pid journal is not open"))
+    }
+
+    /// Rewrites the journal with one line per live executor (temp file and rename).
+    fn compact(&mut self) -> std::io::Result<()> {
+        let mut bytes = Vec::new();
+        for (container, record) in &self.live {
+            let line = PidLine::Add {
+                container: container.clone(),
+                record: record.clone(),
+            };
+            serde_json::to_writer(&mut bytes, &line).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+        }
+        let tmp = self.path.with_extension("log.tmp");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &self.path)?;
+        self.file = None;
+        self.lines = self.live.len();
+        Ok(())
+    }
+}
+
+/// Starts the thread that appends to `path` (`pids.log`), in order and off the agent's
 /// loop (no fsync: see the module doc). It ends when the sender is dropped.
-pub fn pid_writer() -> std::io::Result<std::sync::mpsc::Sender<PidOp>> {
+pub fn pid_writer(path: PathBuf) -> std::io::Result<std::sync::mpsc::Sender<PidOp>> {
     let (tx, rx) = std::sync::mpsc::channel::<PidOp>();
     std::thread::Builder::new()
-        .name("pid-files".into())
+        .name("pid-journal".into())
         .spawn(move || {
+            let mut journal = PidJournal {
+                path,
+                file: None,
+                live: HashMap::new(),
+                lines: 0,
+            };
             for op in rx {
-                let result = match op {
-                    PidOp::Write { path, mut record } => {
-                        record.run.start_time = process_start_time(record.run.pid);
-                        if record.run.start_time.is_none() {
-                            continue;
-                        }
-                        serde_json::to_vec(&record)
-                            .map_err(std::io::Error::other)
-                            .and_then(|bytes| write_creating_dir(&path, &bytes))
-                    }
-                    PidOp::Remove(path) => match std::fs::remove_file(&path) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                        _ => Ok(()),
-                    },
-                };
-                if let Err(error) = result {
-                    tracing::warn!("cannot update an executor pid file: {error}");
+                if let Err(error) = journal.apply(op) {
+                    tracing::warn!("cannot update the executor pid journal: {error}");
+                    journal.file = None;
                 }
             }
         })?;
     Ok(tx)
-}
-
-fn write_creating_dir(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    match std::fs::write(path, bytes) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(parent_of(path)?)?;
-            std::fs::write(path, bytes)
-        }
-        other => other,
-    }
 }
 
 /// Appends `bytes` and fsyncs (and the directory too when the file is new).
@@ -376,9 +467,9 @@ pub struct AgentCheckpoint {
     pub agent_id: String,
     pub info: Option<v1::AgentInfo>,
     pub frameworks: Vec<FrameworkCheckpoint>,
-    /// `pids/` files: executors of frameworks that do not checkpoint (`None` when the file
-    /// cannot be read: best-effort data, never an error).
-    pub pid_files: Vec<(PathBuf, Option<PidRecord>)>,
+    /// From `pids.log`: live executors of frameworks that do not checkpoint (best-effort
+    /// data: unreadable lines are skipped, never an error).
+    pub pid_files: Vec<(String, PidRecord)>,
     /// Unreadable or corrupt parts (fatal under `--strict`, skipped otherwise).
     pub errors: Vec<String>,
 }
@@ -460,14 +551,8 @@ pub fn read(work_dir: &Path) -> Option<AgentCheckpoint> {
         }
         state.frameworks.push(framework);
     }
-    if let Ok(entries) = std::fs::read_dir(dir.join(PIDS)) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let record = std::fs::read(&path)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<PidRecord>(&bytes).ok());
-            state.pid_files.push((path, record));
-        }
+    if let Ok(bytes) = std::fs::read(dir.join(PIDS_JOURNAL)) {
+        state.pid_files = read_pid_journal(&bytes);
     }
     state.errors = errors;
     Some(state)
@@ -558,6 +643,80 @@ fn read_updates(path: &Path) -> Result<Vec<Record>, String> {
 
 #[cfg(test)]
 mod tests {
+
+    fn pid_record(pid: u32) -> PidRecord {
+        PidRecord {
+            framework_id: "F".into(),
+            executor_id: format!("e{pid}"),
+            run: RunInfo {
+                pid,
+                start_time: Some(7),
+                boot_id: None,
+                endpoint: "127.0.0.1:5051".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_pid_journal_keeps_started_executors_until_their_exit() {
+        let mut bytes = Vec::new();
+        for line in [
+            PidLine::Add {
+                container: "c1".into(),
+                record: pid_record(11),
+            },
+            PidLine::Add {
+                container: "c2".into(),
+                record: pid_record(12),
+            },
+            PidLine::Remove {
+                container: "c1".into(),
+            },
+        ] {
+            serde_json::to_writer(&mut bytes, &line).unwrap();
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(b"{\"add\": torn");
+        assert_eq!(
+            read_pid_journal(&bytes),
+            vec![("c2".to_owned(), pid_record(12))]
+        );
+    }
+
+    #[test]
+    fn the_pid_journal_is_compacted_to_its_live_executors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pids.log");
+        let me = std::process::id();
+        let mut journal = PidJournal {
+            path: path.clone(),
+            file: None,
+            live: HashMap::new(),
+            lines: 0,
+        };
+        for i in 0..3000 {
+            let container = format!("c{i}");
+            let record = pid_record(me);
+            journal
+                .apply(PidOp::Write {
+                    container: container.clone(),
+                    record,
+                })
+                .unwrap();
+            if i != 1234 {
+                journal.apply(PidOp::Remove(container)).unwrap();
+            }
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let live = read_pid_journal(&bytes);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].0, "c1234");
+        let lines = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        assert!(lines < 1100, "compacted: {lines} lines");
+    }
     use super::*;
 
     fn status(task: &str, state: v1::TaskState, uuid: u8) -> v1::TaskStatus {

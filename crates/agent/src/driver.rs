@@ -358,7 +358,7 @@ struct Agent {
     boot_id: Option<String>,
     /// `slave.info` holds the current agent info.
     agent_info_checkpointed: bool,
-    /// The `pids/` file writer (started on first use).
+    /// The `pids.log` writer (started on first use).
     pid_files: Option<std::sync::mpsc::Sender<checkpoint::PidOp>>,
 }
 

@@ -96,7 +96,7 @@ async fn every_update_is_checkpointed_before_the_master_sees_it_and_cleaned_up_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_framework_that_does_not_checkpoint_only_has_a_pid_file_per_executor() {
+async fn a_framework_that_does_not_checkpoint_only_has_its_executors_in_the_pid_journal() {
     let (mut master, agent) = setup(|_| {}).await;
     let work = agent.work_dir.path().to_owned();
     master.send(run_task(command_task("t2", "exit 0")));
@@ -108,18 +108,24 @@ async fn a_framework_that_does_not_checkpoint_only_has_a_pid_file_per_executor()
         .as_str()
         .expect("a container id")
         .to_owned();
-    let pid_file = work
-        .join("meta/slaves")
-        .join(AGENT_ID)
-        .join("pids")
-        .join(&container);
+    let journal = work.join("meta/slaves").join(AGENT_ID).join("pids.log");
+    let lines = |journal: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(journal)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
     // Written off the agent's loop: wait for it.
-    let record = testkit::poll_until_async(Duration::from_secs(20), "the pid file", || async {
-        let bytes = std::fs::read(&pid_file).ok()?;
-        serde_json::from_slice::<serde_json::Value>(&bytes).ok()
-    })
-    .await
-    .unwrap();
+    let record =
+        testkit::poll_until_async(Duration::from_secs(20), "the executor's line", || async {
+            lines(&journal)
+                .into_iter()
+                .find(|l| l["add"]["container"] == container.as_str())
+        })
+        .await
+        .unwrap();
+    let record = &record["add"];
     assert_eq!(record["framework_id"], FRAMEWORK_ID);
     assert_eq!(record["executor_id"], "t2");
     assert!(record["pid"].as_u64().is_some_and(|p| p > 1), "{record}");
@@ -128,8 +134,13 @@ async fn a_framework_that_does_not_checkpoint_only_has_a_pid_file_per_executor()
     master.acknowledge(&finished);
     testkit::poll_until_async(
         Duration::from_secs(20),
-        "the pid file to be removed",
-        || async { (!pid_file.exists()).then_some(()) },
+        "the executor's exit in the journal",
+        || async {
+            lines(&journal)
+                .iter()
+                .any(|l| l["remove"]["container"] == container.as_str())
+                .then_some(())
+        },
     )
     .await
     .unwrap();

@@ -392,18 +392,16 @@ fn checkpointed_tasks_survive_an_agent_crash_and_others_are_lost() {
         other.status("c", TaskState::TaskRunning).await;
         let pid_c = rec.task_pid(&mark_c).await;
         let pid_m = rec.task_pid(&mark_m).await;
-        let pids = rec
+        let journal = rec
             .work_dir()
             .join("meta/slaves")
             .join(&agent_id.value)
-            .join("pids");
-        // Its pid file is written off the agent's loop: wait for it.
-        poll_until_async(WAIT, "the custom executor's pid file", || async {
-            std::fs::read_dir(&pids)
+            .join("pids.log");
+        // Its pid journal line is written off the agent's loop: wait for it.
+        poll_until_async(WAIT, "the custom executor in the pid journal", || async {
+            std::fs::read_to_string(&journal)
                 .ok()?
-                .flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .any(|text| text.contains("\"executor_id\":\"m\""))
+                .contains("\"executor_id\":\"m\"")
                 .then_some(())
         })
         .await

@@ -57,7 +57,7 @@ pub(super) async fn cleanup(state: Option<&AgentCheckpoint>, boot: Option<&str>)
     let others = state
         .into_iter()
         .flat_map(|s| s.pid_files.iter())
-        .filter_map(|(_, record)| record.as_ref().map(|r| r.run.clone()));
+        .map(|(_, record)| record.run.clone());
     let runs: Vec<RunInfo> = checkpointed
         .chain(others)
         .filter(|run| checkpoint::run_alive(run, boot))
@@ -144,7 +144,7 @@ impl Agent {
     }
 
     /// Records a started executor's pid: in its run directory, durably, for checkpointing
-    /// frameworks; else in `pids/<container>` by the writer thread (a restarted agent must
+    /// frameworks; else in `pids.log` by the writer thread (a restarted agent must
     /// find those executors too, to kill them).
     pub(super) fn checkpoint_run(&mut self, fid: &str, eid: &str, pid: u32) {
         let Some(agent) = self.agent_id.clone() else {
@@ -160,13 +160,13 @@ impl Agent {
             endpoint: self.endpoint.clone(),
         };
         if !self.checkpointing(fid) {
-            let path = checkpoint::pid_file(&self.config.work_dir, &agent, &ex.container_id);
+            let container = ex.container_id.clone();
             let record = PidRecord {
                 framework_id: fid.to_owned(),
                 executor_id: eid.to_owned(),
                 run,
             };
-            self.pid_op(PidOp::Write { path, record });
+            self.pid_op(&agent, PidOp::Write { container, record });
             return;
         }
         let run = RunInfo {
@@ -181,13 +181,13 @@ impl Agent {
         self.check_write(&path, result);
     }
 
-    /// Hands a `pids/` file operation to the writer thread (started on first use).
-    pub(super) fn pid_op(&mut self, op: PidOp) {
+    /// Hands a `pids.log` operation to the writer thread (started on first use).
+    pub(super) fn pid_op(&mut self, agent: &str, op: PidOp) {
         if self.pid_files.is_none() {
-            match checkpoint::pid_writer() {
+            match checkpoint::pid_writer(checkpoint::pid_journal(&self.config.work_dir, agent)) {
                 Ok(tx) => self.pid_files = Some(tx),
                 Err(error) => {
-                    tracing::warn!("cannot start the pid file writer: {error}");
+                    tracing::warn!("cannot start the pid journal writer: {error}");
                     return;
                 }
             }
@@ -213,8 +213,7 @@ impl Agent {
             return;
         };
         if !checkpointed {
-            let path = checkpoint::pid_file(&self.config.work_dir, &agent, container_id);
-            self.pid_op(PidOp::Remove(path));
+            self.pid_op(&agent, PidOp::Remove(container_id.to_owned()));
             return;
         }
         // Synchronous: a later task of the same framework writes into these directories.
@@ -239,16 +238,18 @@ impl Agent {
         let agent = state.agent_id.clone();
         let mut waiting = HashSet::new();
         let mut terminated = Vec::new();
-        for (path, record) in &state.pid_files {
-            if let Some(record) = record
-                && checkpoint::run_alive(&record.run, self.boot_id.as_deref())
-            {
+        for (_, record) in &state.pid_files {
+            if checkpoint::run_alive(&record.run, self.boot_id.as_deref()) {
                 tracing::info!(framework = %record.framework_id, executor = %record.executor_id, pid = record.run.pid, "killing an executor of a framework that does not checkpoint");
                 self.containerizer.kill(record.run.pid, Signal::SIGKILL);
             }
-            if let Err(error) = std::fs::remove_file(path) {
-                tracing::warn!(path = %path.display(), "cannot remove a pid file: {error}");
-            }
+        }
+        // Every executor in it is dealt with; this run starts a new journal.
+        let journal = checkpoint::pid_journal(&work_dir, &agent);
+        if let Err(error) = std::fs::remove_file(&journal)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %journal.display(), "cannot remove the pid journal: {error}");
         }
         for framework in state.frameworks {
             let fid = framework.id.clone();
