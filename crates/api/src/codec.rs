@@ -151,16 +151,119 @@ pub fn check_required_on_wire<M: Name>(body: &[u8]) -> Result<(), DecodeError> {
 fn missing_on_wire(
     root: &MessageDescriptor,
     descriptor: &MessageDescriptor,
+    bytes: &[u8],
+    path: &mut Vec<(u32, Option<usize>)>,
+    missing: &mut Vec<String>,
+) {
+    let plans = plans();
+    if let Some(&index) = plans.by_name.get(descriptor.full_name()) {
+        walk(plans, index, root, bytes, path, missing);
+    }
+}
+
+/// What the wire walk needs of each message type, computed once from the descriptor pool
+/// (looking fields up in the descriptors on every occurrence cost more than the walk).
+struct Plans {
+    by_name: std::collections::HashMap<String, usize>,
+    plans: Vec<Plan>,
+}
+
+struct Plan {
+    descriptor: MessageDescriptor,
+    /// Required field numbers, in declaration order.
+    required: Vec<u32>,
+    /// Whether this type or any message reachable from it has a required field: when
+    /// not, its bytes are not walked at all.
+    may_require: bool,
+    /// Message fields (not maps) whose type may require something, by field number.
+    nested: Vec<Nested>,
+}
+
+struct Nested {
+    number: u32,
+    list: bool,
+    plan: usize,
+}
+
+fn plans() -> &'static Plans {
+    static PLANS: OnceLock<Plans> = OnceLock::new();
+    PLANS.get_or_init(|| {
+        let all: Vec<MessageDescriptor> = pool().all_messages().collect();
+        let by_name: std::collections::HashMap<String, usize> = all
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.full_name().to_owned(), i))
+            .collect();
+        let mut plans: Vec<Plan> = all
+            .iter()
+            .map(|d| {
+                let required: Vec<u32> = d
+                    .fields()
+                    .filter(|f| f.cardinality() == Cardinality::Required)
+                    .map(|f| f.number())
+                    .collect();
+                let mut nested: Vec<Nested> = d
+                    .fields()
+                    .filter(|f| !f.is_map())
+                    .filter_map(|f| match f.kind() {
+                        prost_reflect::Kind::Message(inner) => Some(Nested {
+                            number: f.number(),
+                            list: f.is_list(),
+                            plan: *by_name.get(inner.full_name())?,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                nested.sort_by_key(|n| n.number);
+                Plan {
+                    descriptor: d.clone(),
+                    may_require: !required.is_empty(),
+                    required,
+                    nested,
+                }
+            })
+            .collect();
+        // Propagate "may require" backwards along message fields until nothing changes.
+        loop {
+            let mut changed = false;
+            for i in 0..plans.len() {
+                if !plans[i].may_require
+                    && plans[i].nested.iter().any(|n| plans[n.plan].may_require)
+                {
+                    plans[i].may_require = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let may: Vec<bool> = plans.iter().map(|p| p.may_require).collect();
+        for plan in &mut plans {
+            plan.nested.retain(|n| may[n.plan]);
+        }
+        Plans { by_name, plans }
+    })
+}
+
+fn walk(
+    plans: &Plans,
+    index: usize,
+    root: &MessageDescriptor,
     mut bytes: &[u8],
     path: &mut Vec<(u32, Option<usize>)>,
     missing: &mut Vec<String>,
 ) {
     use prost::encoding::{WireType, decode_key, decode_varint};
+    let plan = &plans.plans[index];
+    if !plan.may_require {
+        return;
+    }
     // Field numbers seen: a bit per number below 128, a list above.
     let mut seen_low: u128 = 0;
     let mut seen_high: Vec<u32> = Vec::new();
-    // Occurrences of message fields: (number, bytes), in wire order.
-    let mut nested: Vec<(u32, &[u8])> = Vec::new();
+    // Occurrences of message fields to walk: (index in `plan.nested`, bytes), wire order.
+    let mut nested: Vec<(usize, &[u8])> = Vec::new();
     while !bytes.is_empty() {
         let Ok((number, wire_type)) = decode_key(&mut bytes) else {
             return;
@@ -197,58 +300,50 @@ fn missing_on_wire(
                 };
                 let (value, rest) = bytes.split_at(length);
                 bytes = rest;
-                if descriptor
-                    .get_field(number)
-                    .is_some_and(|f| matches!(f.kind(), prost_reflect::Kind::Message(_)))
-                {
-                    nested.push((number, value));
+                if let Ok(k) = plan.nested.binary_search_by_key(&number, |n| n.number) {
+                    nested.push((k, value));
                 }
             }
             WireType::StartGroup | WireType::EndGroup => return,
         }
     }
-    for field in descriptor.fields() {
-        let number = field.number();
+    for &number in &plan.required {
         let seen = if number < 128 {
             seen_low & (1 << number) != 0
         } else {
             seen_high.contains(&number)
         };
-        if field.cardinality() == Cardinality::Required && !seen {
-            missing.push(format!("{}{}", spell(root, path), field.name()));
+        if !seen {
+            let name = plan
+                .descriptor
+                .get_field(number)
+                .map(|f| f.name().to_owned())
+                .unwrap_or_default();
+            missing.push(format!("{}{name}", spell(root, path)));
         }
     }
-    nested.sort_by_key(|(number, _)| *number);
+    // Stable: occurrences of one field keep their wire order.
+    nested.sort_by_key(|(k, _)| *k);
     let mut next = 0;
     while next < nested.len() {
-        let number = nested[next].0;
-        let count = nested[next..]
-            .iter()
-            .take_while(|(n, _)| *n == number)
-            .count();
+        let k = nested[next].0;
+        let count = nested[next..].iter().take_while(|(n, _)| *n == k).count();
         let group = &nested[next..next + count];
         next += count;
-        let Some(field) = descriptor.get_field(number) else {
-            continue;
-        };
-        let prost_reflect::Kind::Message(inner) = field.kind() else {
-            continue;
-        };
-        if field.is_map() {
-            // Map entries have no required fields.
-        } else if field.is_list() {
-            for (index, (_, value)) in group.iter().enumerate() {
-                path.push((number, Some(index)));
-                missing_on_wire(root, &inner, value, path, missing);
+        let field = &plan.nested[k];
+        if field.list {
+            for (i, (_, value)) in group.iter().enumerate() {
+                path.push((field.number, Some(i)));
+                walk(plans, field.plan, root, value, path, missing);
                 path.pop();
             }
         } else {
-            path.push((number, None));
+            path.push((field.number, None));
             if let [(_, value)] = group {
-                missing_on_wire(root, &inner, value, path, missing);
+                walk(plans, field.plan, root, value, path, missing);
             } else {
                 let merged: Vec<u8> = group.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-                missing_on_wire(root, &inner, &merged, path, missing);
+                walk(plans, field.plan, root, &merged, path, missing);
             }
             path.pop();
         }
