@@ -3,6 +3,7 @@
 //! own (`execute`) return it.
 
 mod agent_cmd;
+mod ctl;
 mod etcd;
 mod execute;
 mod executor_cmd;
@@ -46,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         command: log::LogCommand,
     },
+    /// Operator commands against the leading master: registry, reconfigure.
+    Ctl {
+        #[command(subcommand)]
+        command: ctl::CtlCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Executor(args) => executor_cmd::run(args).map(|()| ExitCode::SUCCESS),
             Command::Etcd { command } => etcd::run(command).await,
             Command::Log { command } => log::run(command).await.map(|()| ExitCode::SUCCESS),
+            Command::Ctl { command } => ctl::run(command).await.map(|()| ExitCode::SUCCESS),
         }
     })
 }

@@ -356,14 +356,24 @@ fn grow_online(from: usize, to: usize) {
     for &i in &new {
         cluster.start_master(i);
     }
-    let body =
-        serde_json::json!({ "replicas": cluster.log_replicas().split(',').collect::<Vec<_>>() });
-    let (status, _, answer) = common::registry::post_json(
-        &cluster.master_addr(leader),
-        "/log/reconfigure",
-        &body.to_string(),
+    // The operator's command: it finds the leader in ZooKeeper.
+    let output = std::process::Command::new(common::BIN)
+        .args([
+            "ctl",
+            "reconfigure",
+            &format!("--master={}", cluster.zk_url),
+        ])
+        .arg(format!("--replicas={}", cluster.log_replicas()))
+        .output()
+        .expect("run trireme ctl reconfigure");
+    let answer = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{answer}{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        cluster.logs()
     );
-    assert_eq!(status, 200, "{answer}\n{}", cluster.logs());
+    assert!(answer.contains("\"position\""), "{answer}");
     for &i in &new {
         cluster.wait_replica_voting(i);
     }
@@ -384,6 +394,29 @@ fn grow_online(from: usize, to: usize) {
         .expect("the new leader's registry");
     assert!(agents.is_subset(&registry), "{agents:?} vs {registry:?}");
     cluster.wait_for_agents(2, WAIT);
+    // `trireme ctl registry` asked of a follower is redirected to the leader.
+    let follower = new
+        .iter()
+        .copied()
+        .find(|&i| i != next)
+        .expect("a follower");
+    let output = std::process::Command::new(common::BIN)
+        .args(["ctl", "registry"])
+        .arg(format!("--master={}", cluster.master_addr(follower)))
+        .output()
+        .expect("run trireme ctl registry");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let listed = printed["slaves"]["slaves"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or_default();
+    assert!(listed >= 2, "{printed}");
 }
 
 #[test]
