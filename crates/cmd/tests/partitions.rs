@@ -455,6 +455,75 @@ fn task_of_a_framework_torn_down_during_the_partition_is_shut_down_on_return() {
     });
 }
 
+/// The pid of the process in `host` whose command line is exactly `command`.
+fn pid_in(host: &Host, command: &str) -> Option<u32> {
+    host.pids().ok()?.into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").trim() == command)
+            .unwrap_or(false)
+    })
+}
+
+/// §7.7 in a test host: the agent in h2 is killed (kill -9) and started again with the same
+/// work directory. The task of a checkpointing framework keeps its process (same pid), the
+/// agent keeps its id and is active again, reconciliation says RUNNING; the task of a
+/// framework that does not checkpoint is killed and reported LOST.
+#[test]
+fn restarted_agent_reconnects_to_checkpointed_tasks_and_loses_the_others() {
+    let cluster = HostCluster::start(1);
+    let h2 = cluster.agent_host(0).clone();
+    let kept = format!("sleep {}.31", 8000 + std::process::id() % 1000);
+    let dropped = format!("sleep {}.32", 8000 + std::process::id() % 1000);
+    let mut restarted = None;
+    cluster.in_master_host(|| async {
+        let info = framework::FrameworkInfo {
+            checkpoint: Some(true),
+            ..framework::info("checkpointing")
+        };
+        let mut durable =
+            Framework::subscribe_with(&cluster.master_addr(), info, ContentType::Protobuf).await;
+        let offer = launch_running(&mut durable, &h2, "kept", &kept).await;
+        let agent_id = offer.agent_id.clone();
+        let mut plain = subscribe(&cluster.master_addr(), false).await;
+        launch_running(&mut plain, &h2, "dropped", &dropped).await;
+        let pid = pid_in(&h2, &kept).expect("the checkpointed task's process");
+
+        let agent_pid = cluster.agents[0].pid();
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &agent_pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        restarted = Some(
+            h2.spawn(
+                "agent0-restarted",
+                common::BIN,
+                cluster.agent_args(0),
+                cluster.dir.path(),
+            )
+            .expect("restart the agent"),
+        );
+        cluster.wait_agent_active(&agent_id.value).await;
+        let lost = plain.status("dropped", TaskState::TaskLost).await;
+        assert_eq!(lost.agent_id.as_ref(), Some(&agent_id), "{lost:?}");
+        let after = durable.reconcile("kept", &agent_id).await;
+        assert_eq!(after.state(), TaskState::TaskRunning, "{after:?}");
+        assert_eq!(
+            pid_in(&h2, &kept),
+            Some(pid),
+            "the checkpointed task was never restarted"
+        );
+        let gone = poll_until_async(WAIT, "the other framework's task to be killed", || async {
+            (!h2.process_alive(&dropped)).then_some(())
+        })
+        .await;
+        gone.unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+        let state = cluster.agent_state(0).await.expect("the agent's /state");
+        assert_eq!(state["id"], agent_id.value.as_str(), "same agent id");
+    });
+    drop(restarted);
+}
+
 // ------------------------------------------------------------------ HA masters in hosts
 
 /// ZooKeeper in h1, masters in h2 and h3, an agent in h4 (ZooKeeper detection everywhere,
