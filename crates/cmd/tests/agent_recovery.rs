@@ -11,17 +11,12 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use api::resources::Resources;
-use api::v1::scheduler::event;
+use api::codec::ContentType;
 use api::v1::task_status::{Reason, Source};
-use api::v1::{
-    CommandInfo, ExecutorInfo, FrameworkInfo, Offer, Resource, TaskInfo, TaskState, TaskStatus,
-};
+use api::v1::{CommandInfo, ExecutorInfo, FrameworkInfo, Offer, TaskInfo, TaskState};
 use common::Cluster;
-use scheduler::{Events, MasterDetector, Scheduler, SchedulerEvent};
+use common::framework::{self, Framework, WAIT, scalar, task};
 use testkit::{ChildGuard, free_port, get_json, poll_until_async};
-
-const WAIT: Duration = Duration::from_secs(60);
 
 /// One master (from the shared harness) and one agent this file starts, kills and
 /// restarts itself on a fixed port and work dir.
@@ -179,132 +174,27 @@ fn pid_of(fragment: &str) -> Option<u32> {
     })
 }
 
-/// A framework on the scheduler library that acknowledges and records every update.
-struct Framework {
-    client: Scheduler,
-    events: Events,
-    seen: Vec<TaskStatus>,
+/// A framework that does (or does not) ask for checkpointing.
+async fn subscribe(master: &str, name: &str, checkpoint: bool) -> Framework {
+    let info = FrameworkInfo {
+        checkpoint: Some(checkpoint),
+        ..framework::info(name)
+    };
+    Framework::subscribe_with(master, info, ContentType::Protobuf).await
 }
 
-impl Framework {
-    fn subscribe(master: &str, name: &str, checkpoint: bool) -> Framework {
-        let info = FrameworkInfo {
-            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
-            name: name.into(),
-            checkpoint: Some(checkpoint),
-            failover_timeout: Some(0.0),
-            ..Default::default()
-        };
-        let detector = MasterDetector::parse(master).expect("master address");
-        let config = scheduler::client::Config::with_detector(detector, info);
-        let (client, events) = scheduler::subscribe(config).expect("start the scheduler driver");
-        Framework {
-            client,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    async fn next<T>(
-        &mut self,
-        what: &str,
-        mut pick: impl FnMut(event::Type, &api::v1::scheduler::Event) -> Option<T>,
-    ) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let item = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}; seen {:?}", self.seen));
-            match item {
-                Some(SchedulerEvent::Event(event)) => {
-                    if let Some(update) = &event.update {
-                        self.client
-                            .acknowledge_status(&update.status)
-                            .await
-                            .expect("acknowledge");
-                        self.seen.push(update.status.clone());
-                    }
-                    if let Some(found) = pick(event.r#type(), &event) {
-                        return found;
-                    }
-                }
-                Some(SchedulerEvent::Closed { reason }) => {
-                    panic!("closed while waiting for {what}: {reason}")
-                }
-                Some(_) => {}
-                None => panic!("event stream ended while waiting for {what}"),
-            }
-        }
-    }
-
-    async fn offer(&mut self) -> Offer {
-        self.next("an offer", |_, e| {
-            e.offers.as_ref()?.offers.first().cloned()
-        })
+/// Launches `(id, command)` tasks on one offer.
+async fn launch(fw: &mut Framework, tasks: &[(&str, &str)]) -> Offer {
+    let offer = fw.offer().await;
+    let infos = tasks
+        .iter()
+        .map(|(id, command)| task(id, &offer, command))
+        .collect();
+    fw.client
+        .launch(vec![offer.id.clone()], infos, None)
         .await
-    }
-
-    /// Launches `(id, command)` tasks on one offer.
-    async fn launch(&mut self, tasks: &[(&str, &str)]) -> Offer {
-        let offer = self.offer().await;
-        let infos = tasks
-            .iter()
-            .map(|(id, command)| task(id, &offer, command))
-            .collect();
-        self.client
-            .launch(vec![offer.id.clone()], infos, None)
-            .await
-            .expect("launch");
-        offer
-    }
-
-    async fn status(&mut self, task: &str, state: TaskState) -> TaskStatus {
-        let matches = |s: &TaskStatus| s.task_id.value == task && s.state() == state;
-        if let Some(found) = self.seen.iter().find(|s| matches(s)) {
-            return found.clone();
-        }
-        self.next(&format!("{state:?} for {task}"), |_, e| {
-            let status = &e.update.as_ref()?.status;
-            matches(status).then(|| status.clone())
-        })
-        .await
-    }
-
-    /// Explicit reconciliation of one task: the master's answer (it follows every update
-    /// the master sent before it on the same stream).
-    async fn reconcile(&mut self, task: &str, agent: &api::v1::AgentId) -> TaskStatus {
-        self.client
-            .reconcile(vec![(task.into(), Some(agent.clone()))])
-            .await
-            .expect("reconcile");
-        self.next(&format!("the reconciliation of {task}"), |_, e| {
-            let status = &e.update.as_ref()?.status;
-            (status.task_id.value == task && status.reason() == Reason::Reconciliation)
-                .then(|| status.clone())
-        })
-        .await
-    }
-}
-
-fn scalar(name: &str, value: f64) -> Resource {
-    Resources::parse(&format!("{name}:{value}"))
-        .expect("resource")
-        .into_vec()
-        .remove(0)
-}
-
-fn task(id: &str, offer: &Offer, command: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: id.into(),
-        agent_id: offer.agent_id.clone(),
-        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+        .expect("launch");
+    offer
 }
 
 /// A task whose custom executor never speaks the executor API (`sleep`).
@@ -360,12 +250,10 @@ fn checkpointed_tasks_survive_an_agent_crash_and_others_are_lost() {
     );
     runtime().block_on(async {
         let master = rec.cluster.master_addr.clone();
-        let mut fw = Framework::subscribe(&master, "checkpointing", true);
+        let mut fw = subscribe(&master, "checkpointing", true).await;
         let sleep_a = format!("sleep 3600 && echo {mark_a}");
         let sleep_b = format!("sleep 3600 && echo {mark_b}");
-        let offer = fw
-            .launch(&[("a", &sleep_a), ("b", &sleep_b), ("w", &waiter)])
-            .await;
+        let offer = launch(&mut fw, &[("a", &sleep_a), ("b", &sleep_b), ("w", &waiter)]).await;
         let agent_id = offer.agent_id.clone();
         for id in ["a", "b", "w"] {
             fw.status(id, TaskState::TaskRunning).await;
@@ -374,7 +262,7 @@ fn checkpointed_tasks_survive_an_agent_crash_and_others_are_lost() {
         let pid_b = rec.task_pid(&mark_b).await;
         let pid_w = rec.task_pid(&format!("{tag}-w")).await;
 
-        let mut other = Framework::subscribe(&master, "not-checkpointing", false);
+        let mut other = subscribe(&master, "not-checkpointing", false).await;
         let sleep_c = format!("sleep 3600 && echo {mark_c}");
         // With a command task, a custom executor of that framework that ignores the
         // executor API (so only the restarted agent can stop it).
@@ -506,9 +394,9 @@ fn recover_cleanup_kills_the_executors_and_exits_zero() {
     let mut rec = Recovery::start();
     let marker = format!("rec{}-cleanup", rec.port);
     runtime().block_on(async {
-        let mut fw = Framework::subscribe(&rec.cluster.master_addr.clone(), "cleanup", true);
+        let mut fw = subscribe(&rec.cluster.master_addr.clone(), "cleanup", true).await;
         let command = format!("sleep 3600 && echo {marker}");
-        fw.launch(&[("t", &command)]).await;
+        launch(&mut fw, &[("t", &command)]).await;
         fw.status("t", TaskState::TaskRunning).await;
         let pid = rec.task_pid(&marker).await;
 
@@ -542,7 +430,7 @@ fn an_executor_that_does_not_resubscribe_is_killed_and_its_task_fails() {
     let mut rec = Recovery::start();
     let marker = format!("rec{}-mute", rec.port);
     runtime().block_on(async {
-        let mut fw = Framework::subscribe(&rec.cluster.master_addr.clone(), "mute", true);
+        let mut fw = subscribe(&rec.cluster.master_addr.clone(), "mute", true).await;
         let offer = fw.offer().await;
         let info = mute_task("t", &offer, &marker);
         fw.client

@@ -96,6 +96,14 @@ impl Framework {
         }
     }
 
+    /// The first offer of the next OFFERS event.
+    pub async fn offer(&mut self) -> Offer {
+        self.next("an offer", |_, e| {
+            e.offers.as_ref()?.offers.first().cloned()
+        })
+        .await
+    }
+
     /// The offers of the next OFFERS event.
     pub async fn offers(&mut self) -> Vec<Offer> {
         self.next("offers", |_, e| e.offers.as_ref().map(|o| o.offers.clone()))

@@ -702,6 +702,12 @@ impl Master {
         if let Some(conn) = agent.conn {
             self.close(conn);
         }
+        self.tell_agent_failure(id);
+        self.allocation_needed = true;
+    }
+
+    /// Sends every connected framework a FAILURE event for the agent.
+    pub(super) fn tell_agent_failure(&mut self, agent_id: &str) {
         let connected: Vec<String> = self
             .frameworks
             .values()
@@ -712,7 +718,7 @@ impl Master {
             let event = Event {
                 r#type: Some(event::Type::Failure as i32),
                 failure: Some(event::Failure {
-                    agent_id: Some(id.into()),
+                    agent_id: Some(agent_id.into()),
                     executor_id: None,
                     status: None,
                 }),
@@ -720,6 +726,5 @@ impl Master {
             };
             self.send_framework(&framework_id, event);
         }
-        self.allocation_needed = true;
     }
 }

@@ -26,7 +26,6 @@ use api::internal::agent_call;
 use api::resources::Resources;
 use api::v1::AgentInfo;
 use api::v1::maintenance::{MachineId, Schedule, Window};
-use api::v1::scheduler::{Event, event};
 use registry::{Operation, Registry, op, pb};
 
 use super::operator::{GONE_MESSAGE, OperatorOk};
@@ -490,24 +489,7 @@ impl Master {
     fn marked_unreachable(&mut self, now: f64, agent_id: &str, recovered: bool) {
         if recovered {
             self.seam.recovered.remove(agent_id);
-            let connected: Vec<String> = self
-                .frameworks
-                .values()
-                .filter(|f| f.connected())
-                .map(|f| f.id.clone())
-                .collect();
-            for framework_id in connected {
-                let event = Event {
-                    r#type: Some(event::Type::Failure as i32),
-                    failure: Some(event::Failure {
-                        agent_id: Some(agent_id.into()),
-                        executor_id: None,
-                        status: None,
-                    }),
-                    ..Default::default()
-                };
-                self.send_framework(&framework_id, event);
-            }
+            self.tell_agent_failure(agent_id);
         } else {
             tracing::warn!(agent_id, "agent marked unreachable; removing it");
             self.remove_agent(now, agent_id, "Agent failed health check");
