@@ -90,8 +90,33 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, and so was the next one (a master's log
+/// replica listens on its port + 1 by default).
+///
+/// Ports come from 15000-31999, below Linux's ephemeral range (32768-60999): a port the
+/// kernel hands out for a `bind(0)` or an outgoing connection of another test can then
+/// never be the one this test is about to bind. They are even, so one caller's port + 1 is
+/// never another caller's port; the start is random per process (tests run as separate
+/// processes) and a counter moves on from there.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 15000;
+    const PAIRS: u32 = 8500;
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let start = hasher.finish() as u32;
+    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+    for _ in 0..PAIRS {
+        let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % PAIRS;
+        let Ok(port) = u16::try_from(FIRST + 2 * n) else {
+            continue;
+        };
+        if free(port) && free(port + 1) {
+            return port;
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on loopback");
     listener
         .local_addr()
