@@ -104,9 +104,12 @@ pub fn free_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     const FIRST: u32 = 15000;
     const PAIRS: u32 = 8500;
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    let start = hasher.finish() as u32;
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish() as u32
+    });
     let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
     for _ in 0..PAIRS {
         let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % PAIRS;
@@ -225,3 +228,20 @@ pub fn get_json(addr: &str, path: &str) -> Option<serde_json::Value> {
 }
 pub mod netns;
 pub mod zookeeper;
+
+#[cfg(test)]
+mod free_port_tests {
+    /// Within a process every call gives a different even port below the ephemeral range,
+    /// even when none of them is bound yet.
+    #[test]
+    fn ports_are_distinct_even_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..200).map(|_| super::free_port()).collect();
+        let distinct: std::collections::HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        assert!(
+            ports
+                .iter()
+                .all(|p| p % 2 == 0 && (15000..32000).contains(p))
+        );
+    }
+}
