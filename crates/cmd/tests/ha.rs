@@ -10,9 +10,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use api::v1::{FrameworkInfo, TaskState};
-use common::framework::task;
+use common::framework::{next, task};
+use common::process_count;
 use ha::{HaCluster, header, request};
-use scheduler::{Events, MasterDetector, Scheduler, SchedulerEvent};
+use scheduler::{MasterDetector, SchedulerEvent};
 use testkit::{ChildGuard, free_port, poll_until};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -225,33 +226,6 @@ fn pymesos_finds_the_leader_through_zookeeper() {
 
 // ------------------------------------------------------------------ full failover
 
-/// Waits for the next event matching `pick`, acknowledging updates on the way.
-async fn next<T>(
-    client: &Scheduler,
-    events: &mut Events,
-    what: &str,
-    mut pick: impl FnMut(&SchedulerEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .unwrap_or_else(|| panic!("events ended while waiting for {what}"));
-        if let SchedulerEvent::Event(e) = &event
-            && let Some(update) = &e.update
-        {
-            let _ = client.acknowledge_status(&update.status).await;
-        }
-        if let SchedulerEvent::Closed { reason } = &event {
-            panic!("scheduler closed while waiting for {what}: {reason}");
-        }
-        if let Some(found) = pick(&event) {
-            return found;
-        }
-    }
-}
-
 fn is_running_update(event: &SchedulerEvent) -> Option<String> {
     let SchedulerEvent::Event(e) = event else {
         return None;
@@ -332,7 +306,7 @@ async fn killing_the_leader_keeps_tasks_running_under_a_new_one() {
     let pattern = format!("sleep {marker}");
     // RUNNING is reported once the shell is started; `sleep` appears a moment later.
     poll_until(WAIT, "both task processes", || {
-        (common_process_count(&pattern) >= 2).then_some(())
+        (process_count(&pattern) >= 2).then_some(())
     })
     .unwrap();
 
@@ -378,24 +352,7 @@ async fn killing_the_leader_keeps_tasks_running_under_a_new_one() {
         assert_eq!(state, TaskState::TaskRunning, "{id} after failover");
         reconciled.insert(id);
     }
-    assert!(
-        common_process_count(&pattern) >= 2,
-        "the tasks never stopped"
-    );
+    assert!(process_count(&pattern) >= 2, "the tasks never stopped");
     client.teardown().await.unwrap();
     drop(cluster);
-}
-
-fn common_process_count(fragment: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            std::fs::read(entry.path().join("cmdline"))
-                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").trim() == fragment)
-                .unwrap_or(false)
-        })
-        .count()
 }

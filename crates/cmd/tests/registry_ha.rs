@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use api::v1::{FrameworkInfo, TaskState};
-use common::framework::task;
+use common::framework::{next, task};
+use common::process_count;
 use common::registry::RegistryCluster;
 use scheduler::{Events, MasterDetector, Scheduler, SchedulerEvent};
 use testkit::{ChildGuard, free_port, poll_until};
@@ -31,55 +32,6 @@ fn short_refusal() -> api::v1::Filters {
     api::v1::Filters {
         refuse_seconds: Some(0.2),
     }
-}
-
-/// Waits for the next event matching `pick`, acknowledging updates and declining offers
-/// on the way.
-async fn next<T>(
-    client: &Scheduler,
-    events: &mut Events,
-    what: &str,
-    mut pick: impl FnMut(&SchedulerEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .unwrap_or_else(|| panic!("events ended while waiting for {what}"));
-        if let SchedulerEvent::Event(e) = &event
-            && let Some(update) = &e.update
-        {
-            let _ = client.acknowledge_status(&update.status).await;
-        }
-        if let SchedulerEvent::Closed { reason } = &event {
-            panic!("scheduler closed while waiting for {what}: {reason}");
-        }
-        if let Some(found) = pick(&event) {
-            return found;
-        }
-        // Offers nobody waits for go back at once (an offer never times out).
-        if let SchedulerEvent::Event(e) = &event
-            && let Some(offers) = &e.offers
-        {
-            let ids = offers.offers.iter().map(|o| o.id.clone()).collect();
-            let _ = client.decline(ids, Some(short_refusal())).await;
-        }
-    }
-}
-
-fn process_count(fragment: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            std::fs::read(entry.path().join("cmdline"))
-                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").trim() == fragment)
-                .unwrap_or(false)
-        })
-        .count()
 }
 
 /// Launches one sleeper on the next offer and waits until it is RUNNING (acknowledged).

@@ -171,6 +171,44 @@ impl Framework {
     }
 }
 
+/// For tests that hold a raw `(client, events)` pair: waits for the next event `pick`
+/// accepts, acknowledging every update on the way and declining (refuse 0.2 s) the offers
+/// nobody waits for, since an offer never times out.
+pub async fn next<T>(
+    client: &Scheduler,
+    events: &mut Events,
+    what: &str,
+    mut pick: impl FnMut(&SchedulerEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("events ended while waiting for {what}"));
+        if let SchedulerEvent::Event(e) = &event
+            && let Some(update) = &e.update
+        {
+            let _ = client.acknowledge_status(&update.status).await;
+        }
+        if let SchedulerEvent::Closed { reason } = &event {
+            panic!("scheduler closed while waiting for {what}: {reason}");
+        }
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+        if let SchedulerEvent::Event(e) = &event
+            && let Some(offers) = &e.offers
+        {
+            let ids = offers.offers.iter().map(|o| o.id.clone()).collect();
+            let refusal = api::v1::Filters {
+                refuse_seconds: Some(0.2),
+            };
+            let _ = client.decline(ids, Some(refusal)).await;
+        }
+    }
+}
+
 pub fn scalar(name: &str, value: f64) -> Resource {
     Resources::parse(&format!("{name}:{value}"))
         .expect("resource")

@@ -164,6 +164,21 @@ pub fn process_alive(fragment: &str) -> bool {
             .unwrap_or(false)
     })
 }
+/// How many processes have exactly this command line (arguments joined by spaces).
+pub fn process_count(cmdline: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline"))
+                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").trim() == cmdline)
+                .unwrap_or(false)
+        })
+        .count()
+}
+
 pub mod etcd;
 pub mod framework;
 pub mod registry;
