@@ -15,9 +15,10 @@
 //!
 //! - **ZooKeeper** (`--zk=zk://...`, `--master=zk://...`): each contender joins the `--zk` path
 //!   as an ephemeral sequential `json.info_<10 digits>` znode holding its MasterInfo as JSON;
-//!   the lowest sequence leads ([`membership`]). Session handling follows Mesos: a client
-//!   disconnected for `--zk_session_timeout` declares its own session expired and reports no
-//!   leader ([`session`]). Retryable errors are retried with a 2 s to 60 s backoff.
+//!   the lowest sequence leads ([`membership`]). Session handling follows Mesos, but a client
+//!   that reported a disconnection declares its own session expired (and reports no leader)
+//!   after half of `--zk_session_timeout`, not a whole one, so that a cut-off leader stops
+//!   before ZooKeeper can elect another ([`session`]). Retryable errors are retried with a 2 s to 60 s backoff.
 //! - **Standalone** (no `--zk`; an agent's `--master=host:port`): one fixed leader.
 //! - **In-memory** ([`MemoryGroup`]): for simulation and unit tests of the callers.
 //!

@@ -1,9 +1,9 @@
 //! The decisions of ZooKeeper session handling (Mesos src/zookeeper/group.cpp, reference §3.4),
 //! as pure state machines: time comes in as `now`, nothing here does I/O.
 //!
-//! - [`SessionCore`]: a session disconnected for the session timeout is declared expired
-//!   locally, without waiting for the server to say so after a reconnection (which can come
-//!   much later and would prolong a split brain).
+//! - [`SessionCore`]: a disconnected session is declared expired locally before the server
+//!   can have expired it, without waiting for the server to say so after a reconnection
+//!   (which can come much later and would prolong a split brain).
 //! - [`DetectorCore`]: what a detector reports. A session expired locally (ZooKeeper
 //!   unreachable) reports "no leader" at once. A session the server expired while we could
 //!   reach it keeps reporting the last leader while a fresh session re-reads the group, for at
@@ -30,13 +30,26 @@ pub enum Phase {
 /// Who declared a session over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
-    /// We did: disconnected for a whole session timeout.
+    /// We did: disconnected for [`local_expiry`] (half a session timeout).
     Local,
     /// ZooKeeper did (reported on reconnection), or the client closed.
     Server,
 }
 
-/// Session timer: disconnected for `timeout` => expired locally.
+/// How long after the client reports a disconnection the session counts as expired here.
+///
+/// The server expires a session one timeout T after it last heard from the client; the
+/// client reports a disconnection only after 0.4 T of silence (zookeeper-client's
+/// connection timeout). Mesos starts a timer of T at the report, so a partitioned leader
+/// keeps acting for up to 0.4 T after another master could have been elected. Giving up
+/// 0.5 T after the report, about 0.9 T after the last contact, ends a leadership before
+/// the server can hand it to anyone else; a reconnection within the same session (the
+/// common blip) still cancels the timer.
+pub fn local_expiry(timeout: Duration) -> Duration {
+    timeout / 2
+}
+
+/// Session timer: disconnected for [`local_expiry`] => expired locally.
 #[derive(Debug, Clone)]
 pub struct SessionCore {
     timeout: Duration,
@@ -82,7 +95,7 @@ impl SessionCore {
     /// Checks the local timer; returns the expiry the moment it is declared.
     pub fn on_tick(&mut self, now: Instant) -> Option<Expiry> {
         match self.phase {
-            Phase::Disconnected { since } if now >= since + self.timeout => {
+            Phase::Disconnected { since } if now >= since + local_expiry(self.timeout) => {
                 self.expire(Expiry::Local)
             }
             _ => None,
@@ -92,7 +105,7 @@ impl SessionCore {
     /// When the driver must call [`SessionCore::on_tick`] next, if ever.
     pub fn deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Disconnected { since } => Some(since + self.timeout),
+            Phase::Disconnected { since } => Some(since + local_expiry(self.timeout)),
             _ => None,
         }
     }
@@ -304,15 +317,19 @@ mod tests {
             .collect()
     }
 
-    /// Reference §3.4: disconnected for a whole session timeout => expired locally; a
-    /// reconnection before that cancels the timer.
+    /// Reference §3.4 (Mesos waits a whole session timeout; we wait half of one, so that
+    /// the local expiry comes before the server's): a reconnection before that cancels the
+    /// timer.
     #[test]
-    fn session_expires_locally_after_timeout_of_disconnection() {
+    fn session_expires_locally_half_a_timeout_after_disconnection() {
         let t0 = Instant::now();
         let mut session = SessionCore::connected(T);
         session.on_disconnected(t0);
-        assert_eq!(session.deadline(), Some(t0 + T));
-        assert_eq!(session.on_tick(t0 + T - Duration::from_millis(1)), None);
+        assert_eq!(session.deadline(), Some(t0 + T / 2));
+        // The client reported the disconnection after 0.4 T of silence: we give up before
+        // the server, which expires the session T after the last contact.
+        assert!(Duration::from_secs_f64(0.4 * T.as_secs_f64()) + local_expiry(T) < T);
+        assert_eq!(session.on_tick(t0 + T / 2 - Duration::from_millis(1)), None);
         session.on_connected();
         assert_eq!(session.deadline(), None);
         assert_eq!(
@@ -348,12 +365,15 @@ mod tests {
         assert_eq!(published(&actions), vec![Detection::Known(Some(leader(1)))]);
 
         core.step(t0 + T, DetectorInput::Disconnected);
-        assert_eq!(core.deadline(), Some(t0 + 2 * T));
+        assert_eq!(core.deadline(), Some(t0 + T + T / 2));
         assert!(
-            core.step(t0 + 2 * T - Duration::from_millis(1), DetectorInput::Tick)
-                .is_empty()
+            core.step(
+                t0 + T + T / 2 - Duration::from_millis(1),
+                DetectorInput::Tick
+            )
+            .is_empty()
         );
-        let actions = core.step(t0 + 2 * T, DetectorInput::Tick);
+        let actions = core.step(t0 + T + T / 2, DetectorInput::Tick);
         assert_eq!(
             actions,
             vec![

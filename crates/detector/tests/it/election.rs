@@ -225,11 +225,13 @@ async fn detector_reads_json_written_by_others_and_legacy_protobuf() -> anyhow::
 }
 
 /// A leader behind a silent partition (bytes dropped, connection kept open) notices only by
-/// the client's timeouts: it gives up about 1.4 session timeouts after the partition, while
-/// the follower is elected once the server expires the session (about one timeout). Prints the
-/// window during which both may believe they lead.
+/// the client's timeouts: the client reports the disconnection after 0.4 session timeouts
+/// and the leader gives up half a timeout later, about 0.9 T after the partition, while the
+/// follower is elected only once the server expires the session (one timeout after it last
+/// heard from the leader). Mesos's leader would still lead until 1.4 T. Prints the overlap
+/// (zero when the leader gave up first).
 #[tokio::test]
-async fn silently_partitioned_leader_gives_up_within_one_and_a_half_timeouts() -> anyhow::Result<()>
+async fn silently_partitioned_leader_gives_up_before_the_follower_is_elected() -> anyhow::Result<()>
 {
     let zk = server()?;
     let proxy = TcpProxy::start(zk.port())?;
@@ -266,7 +268,7 @@ async fn silently_partitioned_leader_gives_up_within_one_and_a_half_timeouts() -
         gave_up.saturating_sub(failover)
     );
     assert!(
-        gave_up <= (T * 3 / 2).as_millis() + 300,
+        gave_up <= T.as_millis() + 300,
         "leader gave up late: {gave_up} ms"
     );
     Ok(())

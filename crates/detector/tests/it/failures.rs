@@ -13,7 +13,7 @@ use crate::common::{
     within_timeout,
 };
 
-/// ContenderDetectorShutdownNetwork: ZooKeeper stops => within about 1.5 session timeouts the
+/// ContenderDetectorShutdownNetwork: ZooKeeper stops => within about one session timeout the
 /// detector reports no leader and the candidacy is lost; ZooKeeper back => leader again.
 #[tokio::test]
 async fn zookeeper_down_means_no_leader_and_back_means_leader_again() -> anyhow::Result<()> {
@@ -44,13 +44,14 @@ async fn zookeeper_down_means_no_leader_and_back_means_leader_again() -> anyhow:
         ms(start),
         T.as_millis()
     );
+    // The connection closed at once, so the local timer (T/2) ran from the stop.
     assert!(
-        no_leader >= T.as_millis() - 100,
-        "not before a session timeout: {no_leader} ms"
+        no_leader >= (T / 2).as_millis() - 100,
+        "not before half a session timeout: {no_leader} ms"
     );
     assert!(
-        no_leader <= (T * 3 / 2).as_millis() + 500,
-        "within ~1.5 T: {no_leader} ms"
+        no_leader <= T.as_millis() + 500,
+        "within ~T: {no_leader} ms"
     );
 
     zk.restart()?;
