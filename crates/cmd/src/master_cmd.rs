@@ -71,6 +71,20 @@ pub struct MasterArgs {
         default_value = "100%"
     )]
     recovery_agent_removal_limit: String,
+    /// Role weights for fair sharing, `role1=2.0,role2=3.5`. Used (and stored) only when
+    /// the registry has no weights: weights stored by UPDATE_WEIGHTS win, as in Mesos.
+    #[arg(long)]
+    weights: Option<String>,
+    /// How often unreachable and gone agents are garbage-collected from the registry.
+    #[arg(long, default_value = "15mins", value_parser = parse_duration)]
+    registry_gc_interval: Duration,
+    /// Unreachable and gone agents marked longer ago than this are pruned from the registry.
+    #[arg(long, default_value = "2weeks", value_parser = parse_duration)]
+    registry_max_agent_age: Duration,
+    /// At most this many unreachable (and as many gone) agents are kept in the registry;
+    /// the oldest beyond it are pruned.
+    #[arg(long, default_value_t = 102_400)]
+    registry_max_agent_count: usize,
     /// The longest time between allocation passes.
     #[arg(long, default_value = "1secs", value_parser = parse_duration)]
     allocation_interval: Duration,
@@ -204,14 +218,74 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     }
     config.registry_fetch_timeout = args.registry_fetch_timeout;
     config.registry_store_timeout = args.registry_store_timeout;
+    let (weights, gc) = weights_and_gc(&args, &mut extra)?;
     config.registry_policy = master::state::RegistryPolicy {
         agent_reregister_timeout_secs: args.agent_reregister_timeout.as_secs_f64(),
         removal_interval_secs: removal_interval,
         recovery_agent_removal_limit: removal_limit,
+        weights,
+        ..gc
     };
     config.extra_flags = extra;
     config.election = election;
     master::serve(config, listener, crate::flags::shutdown_signal()).await
+}
+
+/// `--weights` and the registry GC flags, checked, also recorded on `/flags`.
+fn weights_and_gc(
+    args: &MasterArgs,
+    extra: &mut BTreeMap<String, String>,
+) -> anyhow::Result<(Vec<(String, f64)>, master::state::RegistryPolicy)> {
+    let weights = match &args.weights {
+        Some(text) => {
+            extra.insert("weights".to_owned(), text.clone());
+            parse_weights(text).map_err(|e| anyhow::anyhow!("invalid --weights: {e}"))?
+        }
+        None => Vec::new(),
+    };
+    if args.registry_gc_interval.is_zero() {
+        anyhow::bail!("--registry_gc_interval must be positive");
+    }
+    extra.insert(
+        "registry_gc_interval".to_owned(),
+        api::duration::format(args.registry_gc_interval),
+    );
+    extra.insert(
+        "registry_max_agent_age".to_owned(),
+        api::duration::format(args.registry_max_agent_age),
+    );
+    extra.insert(
+        "registry_max_agent_count".to_owned(),
+        args.registry_max_agent_count.to_string(),
+    );
+    let gc = master::state::RegistryPolicy {
+        registry_gc_interval_secs: Some(args.registry_gc_interval.as_secs_f64()),
+        registry_max_agent_age_secs: args.registry_max_agent_age.as_secs_f64(),
+        registry_max_agent_count: args.registry_max_agent_count,
+        ..Default::default()
+    };
+    Ok((weights, gc))
+}
+
+/// Parses `--weights` (`role1=2.0,role2=3.5`): valid role names, positive weights.
+fn parse_weights(text: &str) -> Result<Vec<(String, f64)>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (role, weight) = item
+            .split_once('=')
+            .ok_or_else(|| format!("'{item}' is not of the form role=weight"))?;
+        let role = role.trim();
+        master::state::validation::validate_role(role)?;
+        let weight: f64 = weight
+            .trim()
+            .parse()
+            .map_err(|_| format!("weight '{weight}' of role '{role}' is not a number"))?;
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(format!("weight {weight} of role '{role}' must be positive"));
+        }
+        out.push((role.to_owned(), weight));
+    }
+    Ok(out)
 }
 
 /// Mesos `MIN_AGENT_REREGISTER_TIMEOUT`.
@@ -318,5 +392,20 @@ mod tests {
         assert_eq!(parse_percentage("25%"), Ok(0.25));
         assert!(parse_percentage("25").is_err());
         assert!(parse_percentage("101%").is_err());
+    }
+
+    #[test]
+    fn weights_parse_as_mesos_writes_them() {
+        assert_eq!(
+            parse_weights("role1=2.0,role2=3.5"),
+            Ok(vec![("role1".to_owned(), 2.0), ("role2".to_owned(), 3.5)])
+        );
+        assert_eq!(parse_weights(""), Ok(vec![]));
+        assert!(parse_weights("role1").is_err());
+        assert!(parse_weights("role1=0").is_err());
+        assert!(parse_weights("role1=-1").is_err());
+        assert!(parse_weights("role1=x").is_err());
+        assert!(parse_weights(".=1").is_err());
+        assert!(parse_weights("-a=1").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! Operator actions against real processes (issue 6 item 4; mesos-reference §4.5, §5.3,
 //! §6.2): MARK_AGENT_GONE through the v1 operator API (JSON and protobuf), and maintenance
-//! (`/maintenance/schedule`, `/machine/down`, `/machine/up`, `/maintenance/status`).
+//! (`/maintenance/schedule`, `/machine/down`, `/machine/up`, `/maintenance/status`);
+//! weights and quota (UPDATE_WEIGHTS, GET_WEIGHTS, UPDATE_QUOTA, GET_QUOTA, `/weights`,
+//! `/quota`) stored in the registry and recovered by a restarted master.
 
 mod common;
 
@@ -305,4 +307,160 @@ fn machine_down_shuts_its_agent_down_until_machine_up() {
     drop(old);
     cluster.add_agent(0, &["--hostname=Maint-Host"]);
     cluster.wait_for_agents(2);
+}
+
+/// The JSON answer of a v1 operator call (status, body as JSON or text).
+fn operator_json(addr: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, text) = post_json(addr, "/api/v1", body);
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, value)
+}
+
+/// `(role, weight)` pairs of GET_WEIGHTS, sorted.
+fn weights(addr: &str) -> Vec<(String, f64)> {
+    let (status, answer) = operator_json(addr, r#"{"type":"GET_WEIGHTS"}"#);
+    assert_eq!(status, 200, "{answer}");
+    let mut out: Vec<(String, f64)> = answer["get_weights"]["weight_infos"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|w| {
+                    let role = w["role"].as_str().unwrap_or_default().to_owned();
+                    (role, w["weight"].as_f64().unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The quota configs of GET_QUOTA.
+fn quota_configs(addr: &str) -> serde_json::Value {
+    let (status, answer) = operator_json(addr, r#"{"type":"GET_QUOTA"}"#);
+    assert_eq!(status, 200, "{answer}");
+    answer["get_quota"]["status"]["configs"].clone()
+}
+
+/// UPDATE_WEIGHTS and UPDATE_QUOTA against a real standalone master (registry in the
+/// replicated log under --work_dir): refused with 400 and a reason when invalid, answered
+/// once stored, visible through GET_WEIGHTS / GET_QUOTA and `/weights` / `/quota`, and
+/// still there after the master is killed and restarted on the same --work_dir (where the
+/// registry's weights win over a different --weights).
+#[test]
+fn quota_and_weights_survive_a_master_restart() {
+    let mut cluster = Cluster::start_with(0, &["--weights=flagged=1.5"], &[]);
+    let addr = cluster.master_addr.clone();
+
+    // Weights: the flag's, then an update; invalid ones are refused.
+    assert_eq!(weights(&addr), vec![("flagged".to_owned(), 1.5)]);
+    let (status, answer) = operator_json(
+        &addr,
+        r#"{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"role":"analytics","weight":3.5}]}}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = operator_json(
+        &addr,
+        r#"{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"role":"x","weight":0}]}}"#,
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("Weights must be positive"),
+        "{answer}"
+    );
+    let (status, body) = request(
+        &addr,
+        "PUT",
+        "/weights",
+        &[],
+        br#"[{"role":"web","weight":2}]"#,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let expected = vec![
+        ("analytics".to_owned(), 3.5),
+        ("flagged".to_owned(), 1.5),
+        ("web".to_owned(), 2.0),
+    ];
+    assert_eq!(weights(&addr), expected);
+    let listed = get_json(&addr, "/weights").expect("GET /weights");
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+
+    // Quota: beyond the capacity (no agents) only with force; invalid configs refused.
+    let update = |force: bool| {
+        format!(
+            r#"{{"type":"UPDATE_QUOTA","update_quota":{{"force":{force},"quota_configs":[
+                {{"role":"dev","guarantees":{{"cpus":{{"value":1}}}},
+                  "limits":{{"cpus":{{"value":2}},"mem":{{"value":512}}}}}}]}}}}"#
+        )
+    };
+    let (status, answer) = operator_json(&addr, &update(false));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("exceed cluster capacity"),
+        "{answer}"
+    );
+    let (status, answer) = operator_json(
+        &addr,
+        r#"{"type":"UPDATE_QUOTA","update_quota":{"force":true,"quota_configs":[
+            {"role":"dev","guarantees":{"cpus":{"value":3}},"limits":{"cpus":{"value":2}}}]}}"#,
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("is not contained within"),
+        "{answer}"
+    );
+    let (status, answer) = operator_json(&addr, &update(true));
+    assert_eq!(status, 200, "{answer}");
+    let check_quota = |addr: &str| {
+        let configs = quota_configs(addr);
+        assert_eq!(configs.as_array().map(Vec::len), Some(1), "{configs}");
+        assert_eq!(configs[0]["role"], "dev");
+        assert_eq!(
+            configs[0]["guarantees"]["cpus"]["value"].as_f64(),
+            Some(1.0)
+        );
+        assert_eq!(configs[0]["limits"]["mem"]["value"].as_f64(), Some(512.0));
+    };
+    check_quota(&addr);
+    let status_json = get_json(&addr, "/quota").expect("GET /quota");
+    assert_eq!(status_json["configs"][0]["role"], "dev", "{status_json}");
+    let (status, body) = request(&addr, "DELETE", "/quota/nobody", &[], b"");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let roles = get_json(&addr, "/roles").expect("GET /roles");
+    let names: Vec<&str> = roles["roles"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|x| x["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["analytics", "dev", "flagged", "web"], "{roles}");
+
+    // Restart the master on the same work dir, with a different --weights.
+    cluster.master.kill();
+    let port = addr.rsplit(':').next().unwrap_or_default().to_owned();
+    let mut command = std::process::Command::new(common::BIN);
+    command
+        .args(["master", "--ip=127.0.0.1", &format!("--port={port}")])
+        .arg(format!(
+            "--work_dir={}",
+            cluster.path().join("master").display()
+        ))
+        .arg("--weights=flagged=9");
+    cluster.master = testkit::ChildGuard::spawn("master-restarted", command, cluster.path())
+        .expect("spawn the restarted master");
+    poll_until(WAIT, "the restarted master to serve GET_WEIGHTS", || {
+        TcpStream::connect(&addr).ok()?;
+        let (status, _) = post_json(&addr, "/api/v1", r#"{"type":"GET_WEIGHTS"}"#);
+        (status == 200).then_some(())
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}",
+            testkit::read_log(cluster.path(), "master-restarted")
+        )
+    });
+    assert_eq!(
+        weights(&addr),
+        expected,
+        "the registry's weights win over --weights"
+    );
+    check_quota(&addr);
 }

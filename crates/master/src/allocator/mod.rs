@@ -7,11 +7,22 @@
 //! free) gets everything free on it for that role. Shares are updated after each grant so
 //! that later agents go to whoever is now furthest below its fair share.
 //!
+//! Quota (Mesos quota v2, at its simplest; `quota.rs`): a role is never offered a resource
+//! beyond its limit, counting what it already holds (offers are trimmed); roles below their
+//! guarantees are served first (a first pass over the agents, offering them what they lack
+//! toward the guarantee), and in the second pass other roles get an agent only if what
+//! stays unallocated still covers every role's unmet guarantees (the headroom).
+//!
 //! Architecture Invariant: no I/O, no clock, no randomness; `now` comes in the snapshot.
 
-use std::collections::HashMap;
+mod quota;
+
+use std::collections::{BTreeMap, HashMap};
 
 use api::resources::Resources;
+
+pub use quota::Quota;
+use quota::QuotaState;
 
 /// Mesos's smallest allocatable offer: at least this many cpus or this much memory.
 pub const MIN_CPUS: f64 = 0.01;
@@ -61,6 +72,11 @@ pub struct Snapshot<'a> {
     pub total: &'a Resources,
     /// Role weights; absent roles weigh 1.
     pub weights: &'a HashMap<String, f64>,
+    /// Quota per role (roles without an entry have no guarantee and no limit).
+    pub quotas: &'a BTreeMap<String, Quota>,
+    /// What each role with a quota holds (offered + used, by every framework, connected
+    /// or not): what its limit and guarantee are measured against.
+    pub consumed: &'a HashMap<String, Resources>,
 }
 
 /// A decision: offer `resources` (unallocated form) of `agent` to `framework` for `role`.
@@ -127,52 +143,74 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
     let mut roles: Vec<&str> = role_members.keys().copied().collect();
     roles.sort_unstable();
 
+    let mut quota = QuotaState::new(snapshot);
+    let mut remaining: Vec<Resources> = snapshot.agents.iter().map(|a| a.free.clone()).collect();
     let mut out = Vec::new();
-    for agent in &snapshot.agents {
-        if !allocatable(agent.free) {
+    // Pass 1 (only with guarantees): roles below their guarantees get what they lack.
+    let guarantee_pass = quota.has_guarantees();
+    for guarantees_only in [true, false] {
+        if guarantees_only && !guarantee_pass {
             continue;
         }
-        if let Some((index, role)) = pick(
-            snapshot,
-            agent,
-            &roles,
-            &role_members,
-            &role_alloc,
-            &framework_alloc,
-            &total_ref,
-        ) {
+        for (agent, free) in snapshot.agents.iter().zip(remaining.iter_mut()) {
+            if !allocatable(free) {
+                continue;
+            }
+            let offerable = |role: &str| {
+                if guarantees_only {
+                    quota.toward_guarantee(role, free)
+                } else {
+                    quota.beyond_guarantee(role, free)
+                }
+            };
+            let shares = Shares {
+                roles: &roles,
+                members: &role_members,
+                role_alloc: &role_alloc,
+                framework_alloc: &framework_alloc,
+                total: &total_ref,
+            };
+            let Some((index, role, offered)) = pick(snapshot, agent, &shares, offerable) else {
+                continue;
+            };
             let framework = &snapshot.frameworks[index];
-            add_into(
-                framework_alloc.entry((index, role)).or_default(),
-                agent.free,
-            );
-            add_into(role_alloc.entry(role).or_default(), agent.free);
+            add_into(framework_alloc.entry((index, role)).or_default(), &offered);
+            add_into(role_alloc.entry(role).or_default(), &offered);
+            quota.granted(role, &offered);
+            *free -= &offered;
             out.push(Allocation {
                 framework: framework.id.to_owned(),
                 agent: agent.id.to_owned(),
                 role: role.to_owned(),
-                resources: agent.free.clone(),
+                resources: offered,
             });
         }
     }
     out
 }
 
-/// Chooses who gets `agent`: the lowest weighted-share role, then its lowest-share
-/// framework that is not suppressed or filtered there. Ties break on role name and
-/// framework id so the result is deterministic.
-#[allow(clippy::too_many_arguments)]
+/// The shares the allocator keeps up to date during a pass.
+struct Shares<'r, 's> {
+    roles: &'r [&'s str],
+    members: &'r HashMap<&'s str, Vec<usize>>,
+    role_alloc: &'r HashMap<&'s str, HashMap<&'static str, f64>>,
+    framework_alloc: &'r HashMap<(usize, &'s str), HashMap<&'static str, f64>>,
+    total: &'r HashMap<&'r str, f64>,
+}
+
+/// Chooses who gets `agent`: the lowest weighted-share role that may be offered something
+/// there (`offerable`: what it may get, after quota), then its lowest-share framework that
+/// is not suppressed or filtered for that. Ties break on role name and framework id so the
+/// result is deterministic.
 fn pick<'s>(
     snapshot: &Snapshot<'s>,
     agent: &AgentView<'_>,
-    roles: &[&'s str],
-    role_members: &HashMap<&'s str, Vec<usize>>,
-    role_alloc: &HashMap<&'s str, HashMap<&'static str, f64>>,
-    framework_alloc: &HashMap<(usize, &'s str), HashMap<&'static str, f64>>,
-    total: &HashMap<&str, f64>,
-) -> Option<(usize, &'s str)> {
+    shares: &Shares<'_, 's>,
+    mut offerable: impl FnMut(&str) -> Option<Resources>,
+) -> Option<(usize, &'s str, Resources)> {
     let empty = HashMap::new();
-    let mut ordered_roles: Vec<(f64, &'s str)> = roles
+    let mut ordered_roles: Vec<(f64, &'s str)> = shares
+        .roles
         .iter()
         .map(|role| {
             let weight = snapshot
@@ -181,40 +219,41 @@ fn pick<'s>(
                 .copied()
                 .filter(|w| *w > 0.0)
                 .unwrap_or(1.0);
-            (
-                dominant_share(role_alloc.get(role).unwrap_or(&empty), total) / weight,
-                *role,
-            )
+            let allocated = shares.role_alloc.get(role).unwrap_or(&empty);
+            (dominant_share(allocated, shares.total) / weight, *role)
         })
         .collect();
     ordered_roles.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
     for (_, role) in ordered_roles {
-        let mut members: Vec<(f64, &str, usize)> = role_members
+        let mut members: Vec<(f64, &str, usize)> = shares
+            .members
             .get(role)
             .map(|m| m.as_slice())
             .unwrap_or(&[])
             .iter()
+            .filter(|i| !snapshot.frameworks[**i].suppressed.contains(role))
             .map(|i| {
-                let share =
-                    dominant_share(framework_alloc.get(&(*i, role)).unwrap_or(&empty), total);
+                let allocated = shares.framework_alloc.get(&(*i, role)).unwrap_or(&empty);
+                let share = dominant_share(allocated, shares.total);
                 (share, snapshot.frameworks[*i].id, *i)
             })
             .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let Some(offered) = offerable(role).filter(allocatable) else {
+            continue;
+        };
         members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+        let key = (agent.id.to_owned(), role.to_owned());
         for (_, _, index) in members {
-            let framework = &snapshot.frameworks[index];
-            if framework.suppressed.contains(role) {
-                continue;
-            }
-            let key = (agent.id.to_owned(), role.to_owned());
-            let filtered = framework
+            let filtered = snapshot.frameworks[index]
                 .filters
                 .get(&key)
-                .is_some_and(|f| f.expires > snapshot.now && f.resources.contains(agent.free));
-            if filtered {
-                continue;
+                .is_some_and(|f| f.expires > snapshot.now && f.resources.contains(&offered));
+            if !filtered {
+                return Some((index, role, offered));
             }
-            return Some((index, role));
         }
     }
     None

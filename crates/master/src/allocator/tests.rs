@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use proptest::prelude::*;
 
@@ -32,6 +32,22 @@ fn run(
     now: f64,
     weights: &HashMap<String, f64>,
 ) -> Vec<Allocation> {
+    run_with_quota(agents, fws, now, weights, &BTreeMap::new())
+}
+
+fn run_with_quota(
+    agents: &[(String, Resources)],
+    fws: &[Fw],
+    now: f64,
+    weights: &HashMap<String, f64>,
+    quotas: &BTreeMap<String, Quota>,
+) -> Vec<Allocation> {
+    let mut consumed: HashMap<String, Resources> = HashMap::new();
+    for f in fws {
+        for (role, r) in &f.allocated {
+            *consumed.entry(role.clone()).or_default() += r;
+        }
+    }
     let mut total = Resources::new();
     for (_, r) in agents {
         total += r;
@@ -59,6 +75,8 @@ fn run(
             .collect(),
         total: &total,
         weights,
+        quotas,
+        consumed: &consumed,
     };
     allocate(&snapshot)
 }
@@ -180,5 +198,118 @@ proptest! {
         let f1 = out.iter().filter(|a| a.framework == "f1").count() as i64;
         let f2 = out.len() as i64 - f1;
         prop_assert!((f1 - f2).abs() <= 1);
+    }
+}
+
+fn quota(guarantees: &[(&str, f64)], limits: &[(&str, f64)]) -> Quota {
+    Quota {
+        guarantees: guarantees
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+        limits: limits.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+    }
+}
+
+fn quotas(items: &[(&str, Quota)]) -> BTreeMap<String, Quota> {
+    items
+        .iter()
+        .map(|(r, q)| ((*r).to_owned(), q.clone()))
+        .collect()
+}
+
+fn offered(out: &[Allocation], role: &str, name: &str) -> f64 {
+    out.iter()
+        .filter(|a| a.role == role)
+        .map(|a| a.resources.scalar(name))
+        .sum()
+}
+
+/// A limit trims offers: the role gets at most `limit - held` of the limited resource,
+/// and all of the others.
+#[test]
+fn limit_trims_offers_counting_what_is_held() {
+    let agents = vec![
+        ("a1".to_owned(), res("cpus:4;mem:1024")),
+        ("a2".to_owned(), res("cpus:4;mem:1024")),
+    ];
+    let mut f = fw("f1", "dev");
+    f.allocated.insert("dev".into(), res("cpus:1;mem:10"));
+    let q = quotas(&[("dev", quota(&[], &[("cpus", 2.5)]))]);
+    let out = run_with_quota(&agents, &[f], 0.0, &HashMap::new(), &q);
+    assert_eq!(offered(&out, "dev", "cpus"), 1.5);
+    assert_eq!(out[0].resources.scalar("mem"), 1024.0);
+}
+
+/// A role at its limit gets none of that resource (the rest only if worth an offer).
+#[test]
+fn role_at_its_limit_gets_none_of_it() {
+    let agents = vec![("a1".to_owned(), res("cpus:4;mem:16"))];
+    let mut f = fw("f1", "dev");
+    f.allocated.insert("dev".into(), res("cpus:2"));
+    let q = quotas(&[("dev", quota(&[], &[("cpus", 2.0)]))]);
+    let out = run_with_quota(&agents, &[f], 0.0, &HashMap::new(), &q);
+    assert!(
+        out.is_empty(),
+        "16 MB of memory alone is not worth an offer: {out:?}"
+    );
+}
+
+/// Unmet guarantees are held back from other roles, even with no framework in the
+/// guaranteed role.
+#[test]
+fn guarantees_hold_back_headroom() {
+    let agents: Vec<_> = (0..4)
+        .map(|i| (format!("a{i}"), res("cpus:2;mem:512")))
+        .collect();
+    let q = quotas(&[("prod", quota(&[("cpus", 3.0)], &[]))]);
+    let out = run_with_quota(&agents, &[fw("f1", "dev")], 0.0, &HashMap::new(), &q);
+    assert_eq!(offered(&out, "dev", "cpus"), 5.0);
+}
+
+/// A role below its guarantee is served first, up to the guarantee, even when DRF would
+/// favour another role; what is left goes to the others.
+#[test]
+fn guaranteed_role_is_served_first() {
+    let agents: Vec<_> = (0..2)
+        .map(|i| (format!("a{i}"), res("cpus:4;mem:1024")))
+        .collect();
+    let mut prod = fw("f-prod", "prod");
+    prod.allocated.insert("prod".into(), res("cpus:1;mem:1"));
+    let q = quotas(&[("prod", quota(&[("cpus", 6.0)], &[]))]);
+    let out = run_with_quota(
+        &agents,
+        &[prod, fw("f-dev", "dev")],
+        0.0,
+        &HashMap::new(),
+        &q,
+    );
+    assert_eq!(offered(&out, "prod", "cpus"), 5.0);
+    assert_eq!(offered(&out, "dev", "cpus"), 3.0);
+}
+
+fn arb_quota() -> impl Strategy<Value = (f64, f64, f64)> {
+    (0u32..6, 0u32..20, 0u32..4)
+        .prop_map(|(g, l, h)| (f64::from(g), f64::from(g + l), f64::from(h)))
+}
+
+proptest! {
+    /// Whatever the agents and quota, a role is never offered beyond its limit (counting
+    /// what it holds), and no agent is offered more than it has free.
+    #[test]
+    fn limits_are_never_exceeded(agents in arb_agents(), (g, l, held) in arb_quota()) {
+        let mut a = fw("fa", "a");
+        a.allocated.insert("a".into(), res(&format!("cpus:{held}")));
+        let b = fw("fb", "b");
+        let q = quotas(&[("a", quota(&[("cpus", g)], &[("cpus", l)]))]);
+        let out = run_with_quota(&agents, &[a, b], 0.0, &HashMap::new(), &q);
+        prop_assert!(held + offered(&out, "a", "cpus") <= l.max(held) + 1e-9);
+        for agent in &agents {
+            let mut given = Resources::new();
+            for x in out.iter().filter(|x| x.agent == agent.0) {
+                given += &x.resources;
+            }
+            prop_assert!(agent.1.contains(&given));
+        }
     }
 }

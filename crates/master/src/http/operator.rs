@@ -2,7 +2,8 @@
 //! `/api/v1/scheduler`, as Mesos serves it by prefix) and the maintenance endpoints
 //! (`/maintenance/schedule`, `/maintenance/status`, `/machine/down`, `/machine/up`).
 //! All are leader-only. The maintenance endpoints are turned into operator calls, so the
-//! core decides both the same way.
+//! core decides both the same way; so are `/weights` (GET, PUT), `/quota` (GET; the
+//! deprecated POST and `DELETE /quota/<role>`) and `/roles`.
 
 use api::codec::{self, ContentType};
 use api::v1::maintenance::{MachineId, Schedule};
@@ -237,4 +238,158 @@ pub(super) async fn machine_up(
     body: Body,
 ) -> Response {
     machines_call(&app, &uri, &method, body, false).await
+}
+
+fn allow(response: Response, methods: &'static str) -> Response {
+    let mut response = response;
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(methods));
+    response
+}
+
+/// `GET /weights`: a JSON array of `WeightInfo`; `PUT /weights` with such an array updates
+/// them (UPDATE_WEIGHTS).
+pub(super) async fn weights(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    body: Body,
+) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
+    if method == Method::GET {
+        return match perform(&app, typed(call::Type::GetWeights)).await {
+            Ok(OperatorOk::Response(r)) => {
+                let infos = r.get_weights.unwrap_or_default().weight_infos;
+                json_response(&serde_json::Value::Array(
+                    infos.iter().map(codec::to_json_value).collect(),
+                ))
+            }
+            Ok(_) => json_response(&serde_json::json!([])),
+            Err(response) => response,
+        };
+    }
+    if method != Method::PUT {
+        return allow(
+            text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET' or 'PUT'"),
+            "GET, PUT",
+        );
+    }
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    let weight_infos = match json_array::<api::v1::WeightInfo>(&bytes) {
+        Ok(w) => w,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse update weights request JSON: {e}"),
+            );
+        }
+    };
+    let mut call = typed(call::Type::UpdateWeights);
+    call.update_weights = Some(call::UpdateWeights { weight_infos });
+    empty_ok(perform(&app, call).await)
+}
+
+/// Parses a JSON array of messages; `Err` is the reason.
+fn json_array<M: prost::Message + prost::Name + Default>(bytes: &[u8]) -> Result<Vec<M>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(items) = value.as_array() else {
+        return Err("expecting a JSON array".into());
+    };
+    items
+        .iter()
+        .map(|item| codec::from_json_value::<M>(item).map_err(|e| e.0))
+        .collect()
+}
+
+/// `GET /quota`: the `QuotaStatus` (`infos` and `configs`). Deprecated: `POST /quota` with a
+/// `QuotaRequest` (SET_QUOTA) and `DELETE /quota/<role>` (REMOVE_QUOTA).
+pub(super) async fn quota(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    body: Body,
+) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
+    let path = uri.path().trim_start_matches("/master");
+    let role = path
+        .strip_prefix("/quota")
+        .map(|r| r.trim_start_matches('/'))
+        .unwrap_or("");
+    if method == Method::GET && role.is_empty() {
+        return match perform(&app, typed(call::Type::GetQuota)).await {
+            Ok(OperatorOk::Response(r)) => json_response(&codec::to_json_value(
+                &r.get_quota.unwrap_or_default().status,
+            )),
+            Ok(_) => json_response(&serde_json::json!({})),
+            Err(response) => response,
+        };
+    }
+    if method == Method::POST && role.is_empty() {
+        let bytes = match read_body(body).await {
+            Ok(b) => b,
+            Err(response) => return response,
+        };
+        let quota_request: api::v1::QuotaRequest = match codec::from_json(&bytes) {
+            Ok(q) => q,
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("Failed to parse set quota request JSON: {}", e.0),
+                );
+            }
+        };
+        let mut call = typed(call::Type::SetQuota);
+        call.set_quota = Some(call::SetQuota { quota_request });
+        return empty_ok(perform(&app, call).await);
+    }
+    if method == Method::DELETE && !role.is_empty() {
+        let mut call = typed(call::Type::RemoveQuota);
+        call.remove_quota = Some(call::RemoveQuota {
+            role: role.to_owned(),
+        });
+        return empty_ok(perform(&app, call).await);
+    }
+    allow(
+        text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Expecting 'GET' or 'POST' on /quota, or 'DELETE' on /quota/<role>",
+        ),
+        "GET, POST, DELETE",
+    )
+}
+
+/// `GET /roles`: `{"roles": [Role...]}` (roles with frameworks, a weight or a quota).
+pub(super) async fn roles(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
+    if method != Method::GET {
+        return allow(
+            text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET'"),
+            "GET",
+        );
+    }
+    match perform(&app, typed(call::Type::GetRoles)).await {
+        Ok(OperatorOk::Response(r)) => {
+            let roles = r.get_roles.unwrap_or_default().roles;
+            json_response(&serde_json::json!({
+                "roles": roles.iter().map(codec::to_json_value).collect::<Vec<_>>()
+            }))
+        }
+        Ok(_) => json_response(&serde_json::json!({"roles": []})),
+        Err(response) => response,
+    }
 }

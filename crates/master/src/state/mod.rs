@@ -11,6 +11,7 @@
 
 mod agent;
 mod operator;
+mod quota;
 mod registrar;
 mod scheduler;
 pub mod validation;
@@ -401,12 +402,15 @@ impl Master {
                     filters: &f.filters,
                 })
                 .collect();
+            let consumed = self.quota_consumption();
             let snapshot = allocator::Snapshot {
                 now,
                 agents,
                 frameworks,
                 total: &self.total,
                 weights: &self.weights,
+                quotas: &self.seam.quotas,
+                consumed: &consumed,
             };
             allocator::allocate(&snapshot)
         };

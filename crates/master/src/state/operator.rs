@@ -1,5 +1,5 @@
 //! Operator actions (v1 operator API, `/maintenance/*`, `/machine/*`): agents marked gone,
-//! the maintenance schedule and DOWN machines.
+//! the maintenance schedule and DOWN machines. Weights, quota and roles are in `quota.rs`.
 //!
 //! Each mutating call is validated completely here, then stores its registry operation
 //! (MarkAgentGone, UpdateSchedule, StartMaintenance, StopMaintenance); its effects and its
@@ -202,6 +202,9 @@ impl Master {
     /// agent, 501 unsupported call) and the reason.
     pub fn operator_call(&mut self, now: f64, call: Call) -> Result<OperatorOk, CallError> {
         use call::Type;
+        if let Some(result) = self.quota_call(now, &call) {
+            return result;
+        }
         let answer = |r: Response| Ok(OperatorOk::Response(Box::new(r)));
         match call.r#type() {
             Type::Unknown => Err(bad_request("Expecting 'type' to be present")),

@@ -46,6 +46,16 @@ pub struct RegistryPolicy {
     /// `--recovery_agent_removal_limit` as a fraction (1.0 = 100%): above it the master
     /// exits instead of removing the agents that did not come back.
     pub recovery_agent_removal_limit: f64,
+    /// `--weights`: used (and stored) when the recovered registry has no weights.
+    pub weights: Vec<(String, f64)>,
+    /// `--registry_gc_interval` (15mins); `None`: no registry GC.
+    pub registry_gc_interval_secs: Option<f64>,
+    /// `--registry_max_agent_age` (2weeks): unreachable and gone agents marked longer ago
+    /// are pruned from the registry.
+    pub registry_max_agent_age_secs: f64,
+    /// `--registry_max_agent_count` (102400): per list (unreachable, gone), the oldest
+    /// beyond this many are pruned.
+    pub registry_max_agent_count: usize,
 }
 
 impl Default for RegistryPolicy {
@@ -54,6 +64,10 @@ impl Default for RegistryPolicy {
             agent_reregister_timeout_secs: 600.0,
             removal_interval_secs: None,
             recovery_agent_removal_limit: 1.0,
+            weights: Vec::new(),
+            registry_gc_interval_secs: Some(15.0 * 60.0),
+            registry_max_agent_age_secs: 14.0 * 24.0 * 3600.0,
+            registry_max_agent_count: 102_400,
         }
     }
 }
@@ -112,8 +126,18 @@ pub(crate) enum Pending {
     Schedule(Schedule),
     Down(Vec<MachineId>),
     Up(Vec<MachineId>),
-    /// A framework deadline set or cleared: nothing to do on success.
+    /// A framework deadline set or cleared (or `--weights` written at recovery): nothing
+    /// to do on success.
     Deadline,
+    /// UPDATE_WEIGHTS: (role, weight).
+    Weights(Vec<(String, f64)>),
+    /// UPDATE_QUOTA (and the deprecated SET_QUOTA / REMOVE_QUOTA).
+    Quota(Vec<pb::QuotaConfig>),
+    /// Registry GC.
+    Prune {
+        unreachable: Vec<String>,
+        gone: Vec<String>,
+    },
 }
 
 /// Registry bookkeeping of the core.
@@ -142,6 +166,10 @@ pub(crate) struct Seam {
     pub auto_apply: bool,
     /// The answer of an operator call resolved inline (auto mode).
     inline_reply: Option<Result<OperatorOk, CallError>>,
+    /// Quota per role, as stored in the registry (the allocator's input).
+    pub quotas: BTreeMap<String, crate::allocator::Quota>,
+    /// When the next registry GC runs (set on the first tick).
+    pub next_gc_at: Option<f64>,
 }
 
 impl Seam {
@@ -299,6 +327,28 @@ impl Master {
                 self.operator_reply(id, Ok(OperatorOk::Empty));
             }
             Pending::Deadline => {}
+            Pending::Weights(weights) => {
+                let result = if applied {
+                    self.weights_stored(weights);
+                    Ok(OperatorOk::Empty)
+                } else {
+                    Err(CallError::new(
+                        400,
+                        "The registry refused the weights update",
+                    ))
+                };
+                self.operator_reply(id, result);
+            }
+            Pending::Quota(configs) => {
+                let result = if applied {
+                    self.quota_stored(configs);
+                    Ok(OperatorOk::Empty)
+                } else {
+                    Err(CallError::new(400, "The registry refused the quota update"))
+                };
+                self.operator_reply(id, result);
+            }
+            Pending::Prune { unreachable, gone } => self.pruned(&unreachable, &gone),
         }
     }
 
@@ -350,9 +400,6 @@ impl Master {
                     .insert((id.hostname.to_lowercase(), id.ip.clone()));
             }
         }
-        for (role, weight) in registry.weights() {
-            self.weights.insert(role.to_owned(), weight);
-        }
         for (framework_id, deadline_ns) in registry.framework_deadlines() {
             seam.durable_deadlines.insert(framework_id.to_owned());
             seam.recovered_deadlines
@@ -365,6 +412,7 @@ impl Master {
             framework_deadlines = seam.recovered_deadlines.len(),
             "recovered the registry"
         );
+        self.recover_quota_and_weights(now, registry);
     }
 
     /// Agents recovered from the registry that have not reregistered yet.
@@ -386,6 +434,7 @@ impl Master {
             self.recovered_agents_timed_out(now);
         }
         self.start_removals(now);
+        self.registry_gc_tick(now);
         let expired: Vec<String> = self
             .seam
             .recovered_deadlines

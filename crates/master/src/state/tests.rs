@@ -853,3 +853,4 @@ fn invalid_role_is_refused_with_error_event() {
 
 mod durable;
 mod operator;
+mod quota;
