@@ -376,32 +376,156 @@ fn the_replica_set_grows_from_three_to_five_online() {
     grow_online(3, 5);
 }
 
-/// 1 -> 3 cannot work (one VOTING replica is not a quorum of three, so the new replicas
-/// could never catch up): the leader refuses it and goes on leading under the old set.
+/// Runs `trireme ctl reconfigure --master=<zk> --replicas=<replicas>`; returns its output.
+fn ctl_reconfigure(cluster: &RegistryCluster, replicas: &str) -> String {
+    let output = std::process::Command::new(common::BIN)
+        .args([
+            "ctl",
+            "reconfigure",
+            &format!("--master={}", cluster.zk_url),
+        ])
+        .arg(format!("--replicas={replicas}"))
+        .output()
+        .expect("run trireme ctl reconfigure");
+    let answer = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{answer}{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        cluster.logs()
+    );
+    assert!(answer.contains("\"position\""), "{answer}");
+    answer
+}
+
+/// 1 -> 3 without wiping the log (docs/registry.md, "Growing from one master to three"):
+/// the two new masters start EMPTY with the three replicas and `--quorum=2`; one
+/// `trireme ctl reconfigure` adds them; the single old master admits one of them (a
+/// quorum of the new set then votes), the other catches up from those two, and the
+/// leader is elected writer again under the new set. With the first master killed (-9),
+/// a new leader holds every registry entry. A change keeping no current replica is refused.
 #[test]
-fn a_replica_set_its_new_members_could_not_join_is_refused() {
+fn the_replica_set_grows_from_one_to_three_online() {
     let mut cluster = RegistryCluster::start(1);
-    for _ in 1..3 {
-        cluster.add_master_slot();
+    cluster.add_agent();
+    cluster.wait_for_agents(1, WAIT);
+    let new: Vec<usize> = (1..3).map(|_| cluster.add_master_slot()).collect();
+    for &i in &new {
+        cluster.start_master(i);
     }
-    let body =
-        serde_json::json!({ "replicas": cluster.log_replicas().split(',').collect::<Vec<_>>() });
+    // Refused: no current replica kept (nobody could bring the new ones up to date), and
+    // a body without replicas.
+    let body = serde_json::json!({ "replicas": cluster.log_replicas_of(&new).split(',').collect::<Vec<_>>() });
     let (status, _, answer) = common::registry::post_json(
         &cluster.master_addr(0),
         "/log/reconfigure",
         &body.to_string(),
     );
     assert_eq!(status, 400, "{answer}");
-    assert!(
-        answer.contains("Change the set in smaller steps"),
-        "{answer}"
-    );
+    assert!(answer.contains("None of the new replicas"), "{answer}");
     let (status, _, _) =
         common::registry::post_json(&cluster.master_addr(0), "/log/reconfigure", "{}");
     assert_eq!(status, 400);
+
+    let started = std::time::Instant::now();
+    ctl_reconfigure(&cluster, &cluster.log_replicas());
+    for &i in &new {
+        cluster.wait_replica_voting(i);
+    }
+    eprintln!(
+        "grow 1 -> 3: reconfigured, writer elected again and both new replicas VOTING in {} ms",
+        started.elapsed().as_millis()
+    );
+    let logs: Vec<String> = new
+        .iter()
+        .map(|&i| testkit::read_log(cluster.dir.path(), &cluster.log_name(i)))
+        .collect();
+    let admitted = logs
+        .iter()
+        .filter(|l| l.contains("admitted by the admitter of the new replica set"))
+        .count();
+    let joined = logs
+        .iter()
+        .filter(|l| l.contains("successfully joined the Paxos group"))
+        .count();
+    assert_eq!(
+        (admitted, joined),
+        (1, 1),
+        "one new member is admitted, the other joins from the quorum\n{}",
+        cluster.logs()
+    );
+    // The leader still leads and stores under the new set.
+    assert_eq!(cluster.leader(), Some(0));
+    cluster.add_agent();
+    let agents = cluster.wait_for_agents(2, WAIT);
+    cluster.kill_master(0);
+    let next = cluster.wait_leader(Some(0), WAIT);
+    let registry = cluster
+        .registry_agents(next)
+        .expect("the new leader's registry");
+    assert!(
+        agents.is_subset(&registry),
+        "{agents:?} vs {registry:?}\n{}",
+        cluster.logs()
+    );
+    cluster.wait_for_agents(2, WAIT);
+}
+
+/// 5 -> 3 by the documented procedure (docs/registry.md, "Shrinking"): reconfigure online to
+/// the three kept (the leader among them), stop the two removed, restart the three kept one
+/// at a time with `--log_replicas` = the three and `--quorum=2`. No registry entry is lost,
+/// and a removed master restarted with its old flags is refused: it is outside the set.
+#[test]
+fn the_replica_set_shrinks_from_five_to_three() {
+    let mut cluster = RegistryCluster::start(5);
     cluster.add_agent();
     cluster.wait_for_agents(1, WAIT);
-    assert_eq!(cluster.leader(), Some(0));
+    let leader = cluster.leader().expect("leader");
+    let mut kept: Vec<usize> = (0..5).filter(|&i| i != leader).take(2).collect();
+    kept.push(leader);
+    let removed: Vec<usize> = (0..5).filter(|i| !kept.contains(i)).collect();
+    ctl_reconfigure(&cluster, &cluster.log_replicas_of(&kept));
+    // Every replica, the removed ones too, learns the new set.
+    for i in 0..5 {
+        poll_until(WAIT, "a replica to learn the new set", || {
+            (cluster.ensemble_size(i) == Some(3)).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("master {i}: {e}\n{}", cluster.logs()));
+    }
+    for &i in &removed {
+        cluster.kill_master(i);
+    }
+    cluster.add_agent();
+    let agents = cluster.wait_for_agents(2, WAIT);
+    // Rolling restart of the kept masters with the new flags, the leader last.
+    for &i in &kept {
+        cluster.kill_master(i);
+        cluster.start_master_in(i, &kept);
+        cluster.wait_replica_voting(i);
+    }
+    let next = cluster.wait_leader(Some(leader), WAIT);
+    let registry = cluster
+        .registry_agents(next)
+        .expect("the new leader's registry");
+    assert!(
+        agents.is_subset(&registry),
+        "{agents:?} vs {registry:?}\n{}",
+        cluster.logs()
+    );
+    cluster.wait_for_agents(2, WAIT);
+    // A removed master restarted with its old flags (the five, --quorum=3) is refused.
+    let i = removed[0];
+    let command = cluster.master_command(
+        cluster.master_ports[i],
+        cluster.log_ports[i],
+        &cluster.work_dir(i),
+    );
+    let mut stale = ChildGuard::spawn("removed", command, cluster.dir.path()).expect("spawn");
+    let code = stale.wait_exit(WAIT).expect("wait for the removed master");
+    let log = testkit::read_log(cluster.dir.path(), "removed");
+    assert!(code.is_some_and(|c| c != 0), "exit code {code:?}:\n{log}");
+    assert!(log.contains("is not in the replica set"), "{log}");
+    assert_eq!(cluster.leader(), Some(next), "the leader is unchanged");
 }
 
 fn refusal(args: &[&str]) -> (Option<i32>, String) {

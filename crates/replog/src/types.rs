@@ -85,6 +85,39 @@ impl Default for Metadata {
 pub enum Record {
     Metadata(Metadata),
     Action(Action),
+    /// The replica's admission state (beyond Mesos; see `core::admission`). The last one wins.
+    Admission(Admission),
+}
+
+/// Durable admission state: how a member added by a reconfiguration becomes VOTING when the
+/// members kept from the old set are too few to be a quorum of the new one (1 -> 3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// This disk's identity, drawn at random when an EMPTY replica first asks to be admitted
+    /// (0: none yet). A wiped disk gets a new one, which is how the admitter tells it apart.
+    pub incarnation: u64,
+    /// Set on the admitter of the last reconfiguration that needs admissions.
+    pub seats: Option<Seats>,
+}
+
+/// The admissions one admitter may grant for the reconfiguration chosen at `position`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seats {
+    /// Position of the `Value::Reconfig` entry that added the newcomers.
+    pub position: Position,
+    /// How many newcomers may be admitted: the new quorum minus the members kept.
+    pub seats: u32,
+    /// Members of the new set that were not in the old one.
+    pub newcomers: Vec<Addr>,
+    /// Admissions granted, durably recorded before the grant was sent.
+    pub grants: Vec<Grant>,
+}
+
+/// One admission: `member`'s disk `incarnation` was (or is being) admitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub member: Addr,
+    pub incarnation: u64,
 }
 
 /// A replica's answer to a promise or write (Mesos `PromiseResponse.Type`).
@@ -145,6 +178,22 @@ pub enum Message {
         end: Position,
         promised: Proposal,
     },
+    /// An EMPTY member asks the admitter of the reconfiguration that added it to bring it up
+    /// to date (`core::admission`). `incarnation` identifies its disk. No reply if refused.
+    AdmitRequest {
+        tag: u64,
+        incarnation: u64,
+    },
+    /// The admitter's grant: every learned action up to the reconfiguration that added the
+    /// member (a learned tombstone first when the log is truncated), the admitter's promise
+    /// and the replica set. Valid only for the disk `incarnation`.
+    Admit {
+        tag: u64,
+        incarnation: u64,
+        promised: Proposal,
+        members: Vec<Addr>,
+        actions: Vec<Action>,
+    },
 }
 
 impl Message {
@@ -158,6 +207,8 @@ impl Message {
             Message::Learned { .. } => "learned",
             Message::RecoverRequest { .. } => "recover",
             Message::RecoverResponse { .. } => "recover_response",
+            Message::AdmitRequest { .. } => "admit_request",
+            Message::Admit { .. } => "admit",
         }
     }
 }

@@ -102,6 +102,17 @@ impl Cluster {
     /// `n` replicas, all EMPTY; with `auto_initialize` they bootstrap themselves, otherwise
     /// they start VOTING as `trireme log initialize` would leave them.
     pub fn new(n: usize, seed: u64, auto_initialize: bool) -> Cluster {
+        Cluster::build(n, n, seed, auto_initialize)
+    }
+
+    /// A log of `from` VOTING replicas (initialised with that set) plus `to - from` EMPTY
+    /// ones configured with the whole set of `to`: the new masters of a growth, before the
+    /// reconfiguration entry that adds them.
+    pub fn grow(from: usize, to: usize, seed: u64, auto_initialize: bool) -> Cluster {
+        Cluster::build(from, to, seed, auto_initialize)
+    }
+
+    fn build(from: usize, n: usize, seed: u64, auto_initialize: bool) -> Cluster {
         let timing = Timing {
             retry: Duration::from_millis(50),
             op_timeout: Duration::from_millis(1500),
@@ -134,8 +145,14 @@ impl Cluster {
             verbose: std::env::var_os("SIM_VERBOSE").is_some(),
             events: 0,
         };
-        for a in &members {
-            let durable = if auto_initialize {
+        for (i, a) in members.iter().enumerate() {
+            let durable = if from < n {
+                if i < from {
+                    initialized(&members[..from])
+                } else {
+                    vec![]
+                }
+            } else if auto_initialize {
                 vec![]
             } else {
                 initialized(&members)
@@ -513,6 +530,11 @@ impl Cluster {
             ));
         }
         s
+    }
+
+    /// All replica addresses, in index order (the whole set of a growth).
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
     }
 
     /// Index of an elected node, if any.

@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release -p sim -- --seeds 10000` runs seeds 0..10000;
 //! `--seed N` (or `--reproduce N`) runs one seed and prints its trace on failure.
+//! `--grow` runs growth seeds instead (the log grows online from 1 or 2 replicas).
 
 use std::time::Instant;
 
@@ -21,10 +22,16 @@ fn main() -> anyhow::Result<()> {
             flag("--seeds").transpose()?.unwrap_or(100),
         )
     };
+    let grow = args.iter().any(|a| a == "--grow");
     let started = Instant::now();
     let mut failures = 0;
     for seed in from..from + count {
-        match sim::run::run_seed(seed) {
+        let outcome = if grow {
+            sim::run::run_grow_seed(seed)
+        } else {
+            sim::run::run_seed(seed)
+        };
+        match outcome {
             Ok(report) if count == 1 => println!("seed {seed} ok: {} acked appends", report.acked),
             Ok(_) => {}
             Err(failure) => {

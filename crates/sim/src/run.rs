@@ -28,6 +28,10 @@ pub struct RunConfig {
     pub elect: f64,
     pub safety: Duration,
     pub liveness: Duration,
+    /// Grow the log online from `from` VOTING replicas to `to` (`None`: a fixed set).
+    pub grow: Option<(usize, usize)>,
+    /// When the leader is asked to reconfigure to the whole set (growth runs).
+    pub reconfigure_at: Duration,
 }
 
 impl RunConfig {
@@ -54,7 +58,22 @@ impl RunConfig {
             elect: rng.gen_range(0.001..0.03),
             safety: Duration::from_millis(rng.gen_range(500..3_000)),
             liveness: Duration::from_secs(30),
+            grow: None,
+            reconfigure_at: Duration::ZERO,
         }
+    }
+
+    /// A growth run: mostly 1 -> 3, sometimes 1 -> 2, 1 -> 5 or 2 -> 5 (every change whose
+    /// kept members are fewer than the new quorum, so new members need admission).
+    pub fn grow_from_seed(seed: u64) -> RunConfig {
+        let mut config = RunConfig::from_seed(seed);
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x0061_d317);
+        let (from, to) = [(1, 3), (1, 3), (1, 3), (1, 2), (1, 5), (2, 5)][rng.gen_range(0..6)];
+        config.nodes = to;
+        config.grow = Some((from, to));
+        config.reconfigure_at =
+            Duration::from_millis(rng.gen_range(0..config.safety.as_millis() as u64 / 2));
+        config
     }
 }
 
@@ -75,9 +94,14 @@ impl std::fmt::Display for Failure {
         for line in self.trace.iter().rev().take(60).rev() {
             writeln!(f, "{line}")?;
         }
+        let grow = if self.config.grow.is_some() {
+            " --grow"
+        } else {
+            ""
+        };
         write!(
             f,
-            "reproduce: cargo run --release -p sim -- --seed {}",
+            "reproduce: cargo run --release -p sim -- --seed {}{grow}",
             self.config.seed
         )
     }
@@ -91,8 +115,21 @@ pub struct Report {
 }
 
 pub fn run_seed(seed: u64) -> Result<Report, Box<Failure>> {
-    let config = RunConfig::from_seed(seed);
-    let mut cluster = Cluster::new(config.nodes, seed, config.auto_initialize);
+    run(RunConfig::from_seed(seed))
+}
+
+/// One growth run (`RunConfig::grow_from_seed`): the log grows online from one (or two)
+/// VOTING replicas under faults; the same invariants and liveness phase apply.
+pub fn run_grow_seed(seed: u64) -> Result<Report, Box<Failure>> {
+    run(RunConfig::grow_from_seed(seed))
+}
+
+fn run(config: RunConfig) -> Result<Report, Box<Failure>> {
+    let seed = config.seed;
+    let mut cluster = match config.grow {
+        Some((from, to)) => Cluster::grow(from, to, seed, config.auto_initialize),
+        None => Cluster::new(config.nodes, seed, config.auto_initialize),
+    };
     cluster.faults = config.faults.clone();
     let outcome =
         safety_phase(&mut cluster, &config).and_then(|()| liveness_phase(&mut cluster, &config));
@@ -162,6 +199,15 @@ fn others_voting(cluster: &Cluster, i: usize) -> bool {
             .all(|j| cluster.status(j) == Some(Status::Voting))
 }
 
+/// Whether some live replica has learned the whole set (growth runs).
+fn grown(cluster: &Cluster) -> bool {
+    (0..cluster.len()).any(|i| {
+        cluster
+            .node(i)
+            .is_some_and(|n| n.replica().members().len() == cluster.len())
+    })
+}
+
 fn workload(cluster: &mut Cluster, config: &RunConfig, counter: &mut u64) {
     let n = cluster.len();
     let i = cluster.rng.gen_range(0..n);
@@ -176,6 +222,14 @@ fn workload(cluster: &mut Cluster, config: &RunConfig, counter: &mut u64) {
         .values()
         .filter(|p| p.node == leader)
         .count();
+    if config.grow.is_some() && cluster.now >= config.reconfigure_at && !grown(cluster) {
+        // A reconfiguration waits for the pipeline to drain (it is written alone).
+        if inflight == 0 {
+            let members = cluster.addrs();
+            cluster.request(leader, Request::Reconfigure(members));
+        }
+        return;
+    }
     for _ in inflight..8 {
         *counter += 1;
         let bytes = Bytes::from(format!("v{}-{}", config.seed, counter));
@@ -198,7 +252,16 @@ fn liveness_phase(cluster: &mut Cluster, config: &RunConfig) -> Result<(), Strin
     }
     let deadline = cluster.now + config.liveness;
     let all_voting = |c: &Cluster| (0..c.len()).all(|i| c.status(i) == Some(Status::Voting));
-    if !cluster.run_until(config.liveness, all_voting) {
+    if config.grow.is_some() {
+        grow_after_healing(cluster, deadline)?;
+        // Elections tell replicas that missed it about the new set (so they stop refusing
+        // the new members).
+        while !all_voting(cluster) && cluster.now < deadline {
+            elect_someone(cluster, deadline)?;
+            cluster.run_until(Duration::from_secs(3), all_voting);
+        }
+    }
+    if !cluster.run_until(deadline.saturating_sub(cluster.now), all_voting) {
         return Err("liveness: replicas did not all become VOTING after healing".into());
     }
     let mut last_error = String::from("no attempt");
@@ -212,6 +275,20 @@ fn liveness_phase(cluster: &mut Cluster, config: &RunConfig) -> Result<(), Strin
     Err(format!(
         "liveness: appends after healing did not succeed: {last_error}"
     ))
+}
+
+/// Growth runs whose reconfiguration was not chosen during the safety phase: a writer of
+/// the old set writes it now.
+fn grow_after_healing(cluster: &mut Cluster, deadline: Duration) -> Result<(), String> {
+    while !grown(cluster) {
+        if cluster.now >= deadline || cluster.invariants.violation().is_some() {
+            return Err("liveness: the reconfiguration could not be written after healing".into());
+        }
+        let leader = elect_someone(cluster, deadline)?;
+        let id = cluster.request(leader, Request::Reconfigure(cluster.addrs()));
+        cluster.run_until(Duration::from_secs(3), |c| c.replies.contains_key(&id));
+    }
+    Ok(())
 }
 
 /// Appends five entries through `leader`; all must succeed.

@@ -291,3 +291,52 @@ pub fn post_json(addr: &str, path: &str, body: &str) -> (u16, Vec<(String, Strin
         .collect();
     (status, headers, body.to_owned())
 }
+
+impl RegistryCluster {
+    /// The `--log_replicas` value for the masters in `set` (indices).
+    pub fn log_replicas_of(&self, set: &[usize]) -> String {
+        set.iter()
+            .map(|&i| format!("127.0.0.1:{}", self.log_ports[i]))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Starts (or restarts) master `i` with the replica set `set` and its majority as
+    /// `--quorum`, instead of every slot's: a master after a shrink.
+    pub fn start_master_in(&mut self, i: usize, set: &[usize]) {
+        self.starts[i] += 1;
+        let mut command = Command::new(BIN);
+        command
+            .args(["master", "--ip=127.0.0.1"])
+            .arg(format!("--port={}", self.master_ports[i]))
+            .arg(format!("--zk={}", self.zk_url))
+            .arg(format!("--zk_session_timeout={SESSION_TIMEOUT}"))
+            .arg(format!("--quorum={}", set.len() / 2 + 1))
+            .arg(format!("--work_dir={}", self.work_dir(i).display()))
+            .arg(format!("--log_port={}", self.log_ports[i]))
+            .arg(format!("--log_replicas={}", self.log_replicas_of(set)))
+            .arg(format!("--registry_fetch_timeout={}", self.fetch_timeout))
+            .arg("--heartbeat_interval=1secs")
+            .arg("--allocation_interval=200ms");
+        let name = self.log_name(i);
+        let guard = ChildGuard::spawn(&name, command, self.dir.path()).expect("spawn master");
+        self.masters[i] = Some(guard);
+        let addr = self.master_addr(i);
+        poll_until(
+            Duration::from_secs(30),
+            "a master to answer /health",
+            || {
+                testkit::http_get(&addr, "/health")
+                    .ok()
+                    .filter(|(s, _)| *s == 200)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+    }
+
+    /// Master `i`'s `registrar/log/ensemble_size`: the size of the replica set its replica
+    /// of the log knows.
+    pub fn ensemble_size(&self, i: usize) -> Option<u64> {
+        get_json(&self.master_addr(i), "/metrics/snapshot")?["registrar/log/ensemble_size"].as_u64()
+    }
+}

@@ -5,7 +5,9 @@
 //!
 //! `POST /log/reconfigure` (beyond Mesos, MESOS-683): `{"replicas": ["host:port", ...]}`
 //! replaces the log's replica set with one log entry, on the leader, whose writer is then
-//! elected again under the new set (it answers once that succeeded, or exits).
+//! elected again under the new set (it answers once that succeeded, or exits). The new set
+//! must keep at least one current replica; new members join from a quorum of VOTING ones,
+//! or are admitted by the writer while the kept ones are fewer (1 -> 3: docs/registry.md).
 
 use api::codec::to_json_value;
 use axum::body::Body;
@@ -166,8 +168,10 @@ pub(super) async fn reconfigure(
         Ok(r) => r,
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
-    // New members catch up only from a quorum of VOTING replicas of the new set: the
-    // members kept from the current set must be one, or the log could never be written again.
+    // New members catch up from a quorum of VOTING replicas of the new set, or, while the
+    // members kept are fewer than that, are admitted by the first kept member (the writer
+    // when it stays: replog `core::admission`). With no member kept nobody could bring the
+    // new ones up to date and the log could never be written again.
     let Some(status) = log.status().await else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "The log is shut down");
     };
@@ -175,12 +179,11 @@ pub(super) async fn reconfigure(
         .iter()
         .filter(|r| status.members.contains(r))
         .count();
-    let quorum = replicas.len() / 2 + 1;
-    if kept < quorum {
+    if kept == 0 {
         return text(
             StatusCode::BAD_REQUEST,
             format!(
-                "Only {kept} of the new replicas are in the current set ({}), fewer than the new set's quorum of {quorum}: its new members could never catch up. Change the set in smaller steps",
+                "None of the new replicas is in the current set ({}): nobody could bring them up to date. Keep at least one current replica (this master's, ideally) and change the set in steps",
                 status.members.join(",")
             ),
         );

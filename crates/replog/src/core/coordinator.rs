@@ -73,6 +73,7 @@ impl Node {
         let proposal = self.next_proposal(0);
         let tag = self.tag();
         let deadline = self.now + self.cfg.timing.op_timeout;
+        self.coordinator_members = self.members().to_vec();
         tracing::debug!(node = %self.cfg.self_addr, proposal, "electing");
         self.coordinator = Coordinator::Electing(Electing {
             id,
@@ -183,6 +184,12 @@ impl Node {
     }
 
     pub(super) fn progress_coordinator(&mut self) {
+        if !matches!(self.coordinator, Coordinator::Idle)
+            && self.members() != self.coordinator_members.as_slice()
+        {
+            tracing::info!(node = %self.cfg.self_addr, members = ?self.members(), "the replica set changed under the writer; it must be elected again");
+            return self.demote(RequestError::NotElected);
+        }
         let Coordinator::Filling {
             id, proposal, end, ..
         } = self.coordinator
@@ -202,6 +209,11 @@ impl Node {
             exclusive: false,
         });
         self.reply(id, Ok(Response::Elected { end }));
+        // A replica that missed the learned message of the last reconfiguration still uses
+        // the old set and refuses the new members; each election tells it again.
+        if let Some(action) = self.replica.latest_reconfig() {
+            self.broadcast_others(Message::Learned { action });
+        }
     }
 
     pub(super) fn write(&mut self, id: u64, value: Value) {
@@ -250,6 +262,13 @@ impl Node {
                     "members must be non-empty and distinct".into(),
                 )),
             );
+        }
+        // The writer goes first: the first kept member is the admitter of new members
+        // (`core::admission`), and the writer is the one sure to hold every position below.
+        let mut members = members;
+        if let Some(i) = members.iter().position(|m| *m == self.cfg.self_addr) {
+            let me = members.remove(i);
+            members.insert(0, me);
         }
         self.write(id, Value::Reconfig { members });
     }

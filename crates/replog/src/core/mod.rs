@@ -12,6 +12,7 @@
 //!   Input::Tick    ──► retries, back-off, timeouts, recover rounds
 //! ```
 
+mod admission;
 mod coordinator;
 mod fill;
 mod recover;
@@ -172,6 +173,9 @@ pub struct Node {
     /// Highest proposal used or seen by this node's proposers.
     highest: Proposal,
     coordinator: Coordinator,
+    /// The replica set the coordinator was elected under: promises gathered under one set
+    /// say nothing about another, so a change demotes it.
+    coordinator_members: Vec<Addr>,
     fills: BTreeMap<Position, Fill>,
     recovery: Recovery,
     catchups: Vec<Catchup>,
@@ -192,6 +196,7 @@ impl Node {
             now: Duration::ZERO,
             next_tag: 1,
             coordinator: Coordinator::Idle,
+            coordinator_members: Vec::new(),
             fills: BTreeMap::new(),
             recovery: Recovery::default(),
             catchups: Vec::new(),
@@ -208,6 +213,9 @@ impl Node {
             Input::Message { from, msg } => self.on_message(from, msg),
             Input::Request { id, request } => self.on_request(id, request),
             Input::Tick => self.on_tick(),
+        }
+        if let Some((position, old)) = self.replica.take_reconfigured() {
+            self.on_reconfigured(position, old);
         }
         self.progress();
         if self.replica.begin() > begin {
@@ -274,6 +282,16 @@ impl Node {
                 self.on_response(from, msg)
             }
             Message::RecoverResponse { .. } => self.on_recover_response(from, msg),
+            Message::AdmitRequest { tag, incarnation } => {
+                self.on_admit_request(from, tag, incarnation)
+            }
+            Message::Admit {
+                incarnation,
+                promised,
+                members,
+                actions,
+                ..
+            } => self.on_admit(from, incarnation, promised, members, actions),
             request => {
                 let handled = self.replica.handle(request);
                 self.persist(handled.persist);
@@ -381,13 +399,23 @@ impl Node {
         base + Duration::from_micros(extra)
     }
 
-    /// Learns a chosen action locally and tells the other replicas.
+    /// Learns a chosen action locally and tells the other replicas: those of the set before
+    /// it too when it is a reconfiguration, so that a removed replica learns it is out (and
+    /// refuses to start again with its old flags).
     fn learn_and_broadcast(&mut self, action: crate::types::Action) {
+        let before = self.members().to_vec();
         let records = self.replica.learn(action.clone());
         self.persist(records);
         let mut learned = action;
         learned.learned = true;
-        self.broadcast_others(Message::Learned { action: learned });
+        let msg = Message::Learned { action: learned };
+        self.broadcast_others(msg.clone());
+        let me = self.cfg.self_addr.clone();
+        for to in before {
+            if to != me && !self.members().contains(&to) {
+                self.send(to, msg.clone());
+            }
+        }
     }
 }
 

@@ -95,6 +95,7 @@ impl Node {
         }
         if self.now >= self.recovery.probe.until {
             self.recovery.probe = self.new_probe();
+            self.ask_admission();
         }
     }
 

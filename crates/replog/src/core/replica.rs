@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::types::{
-    Action, Addr, Message, Metadata, Position, Proposal, Record, Status, Value, Verdict,
+    Action, Addr, Admission, Message, Metadata, Position, Proposal, Record, Status, Value, Verdict,
 };
 
 /// What handling one message produced: records to persist, then (optionally) a reply.
@@ -45,6 +45,13 @@ pub struct Replica {
     end: Position,
     /// Highest proposal this replica ever promised, implicitly or for one position.
     max_promised: Proposal,
+    admission: Admission,
+    /// The last reconfiguration learned and the set in force before it (not durable: the
+    /// node takes it right after the step that learned it).
+    reconfigured: Option<(Position, Vec<Addr>)>,
+    /// Position of the latest reconfiguration learned (a late learned message of an older
+    /// one must not bring its set back).
+    reconfig_at: Option<Position>,
 }
 
 impl Replica {
@@ -58,9 +65,35 @@ impl Replica {
                     replica.meta = meta;
                 }
                 Record::Action(action) => replica.apply(action),
+                Record::Admission(admission) => replica.admission = admission,
             }
         }
         replica
+    }
+
+    /// The durable admission state (`core::admission`).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// The learned reconfiguration entry with the highest position still held, if any.
+    pub fn latest_reconfig(&self) -> Option<Action> {
+        self.actions
+            .values()
+            .rev()
+            .find(|a| a.learned && matches!(a.value, Some(Value::Reconfig { .. })))
+            .cloned()
+    }
+
+    /// Changes the durable admission state; returns the record to persist.
+    pub fn set_admission(&mut self, admission: Admission) -> Record {
+        self.admission = admission;
+        Record::Admission(self.admission.clone())
+    }
+
+    /// The reconfiguration learned since the last call, with the set in force before it.
+    pub fn take_reconfigured(&mut self) -> Option<(Position, Vec<Addr>)> {
+        self.reconfigured.take()
     }
 
     pub fn metadata(&self) -> &Metadata {
@@ -149,10 +182,12 @@ impl Replica {
                 persist: vec![],
                 reply: Some(self.recover_response(tag)),
             },
-            // Responses are for proposers, not replicas.
+            // Responses are for proposers, not replicas; admission is the node's business.
             Message::PromiseResponse { .. }
             | Message::WriteResponse { .. }
-            | Message::RecoverResponse { .. } => Handled::default(),
+            | Message::RecoverResponse { .. }
+            | Message::AdmitRequest { .. }
+            | Message::Admit { .. } => Handled::default(),
         }
     }
 
@@ -312,7 +347,10 @@ impl Replica {
             return vec![];
         }
         let mut records = vec![Record::Action(action.clone())];
-        if let Some(Value::Reconfig { members }) = &action.value {
+        if let Some(Value::Reconfig { members }) = &action.value
+            && self.reconfig_at.is_none_or(|at| action.position > at)
+        {
+            self.reconfigured = Some((action.position, self.meta.members.clone()));
             records.push(self.update_metadata(
                 self.meta.status,
                 self.meta.promised,
@@ -331,6 +369,9 @@ impl Replica {
         }
         self.max_promised = self.max_promised.max(action.promised);
         self.end = self.end.max(p);
+        if action.learned && matches!(action.value, Some(Value::Reconfig { .. })) {
+            self.reconfig_at = self.reconfig_at.max(Some(p));
+        }
         let cut = match (&action.value, action.learned) {
             (Some(Value::Truncate { to }), true) => Some(*to),
             (Some(Value::Nop { tombstone: true }), true) => Some(p + 1),
@@ -388,6 +429,9 @@ impl Replica {
             records.push(Record::Action(tombstone));
         }
         records.extend(self.actions.values().cloned().map(Record::Action));
+        if self.admission != Admission::default() {
+            records.push(Record::Admission(self.admission.clone()));
+        }
         records
     }
 

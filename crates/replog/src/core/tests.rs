@@ -193,3 +193,222 @@ fn fill_inconsistent_writes_value_with_highest_performed() {
         Some(Value::Append(bytes::Bytes::from_static(b"newer")))
     );
 }
+
+// ----- admission (`core::admission`): 1 -> 3 -----
+
+/// Steps `n`, delivering its messages to itself until it sends none; returns the rest.
+fn settle(n: &mut Node, input: Input) -> Vec<Output> {
+    let me = n.addr().clone();
+    let mut inputs = vec![input];
+    let mut rest = Vec::new();
+    while let Some(input) = inputs.pop() {
+        n.step(Duration::ZERO, input);
+        for out in n.take_outputs() {
+            match out {
+                Output::Send { to, msg } if to == me => inputs.push(Input::Message {
+                    from: me.clone(),
+                    msg,
+                }),
+                other => rest.push(other),
+            }
+        }
+    }
+    rest
+}
+
+fn request(n: &mut Node, id: u64, request: Request) -> Vec<Output> {
+    settle(n, Input::Request { id, request })
+}
+
+fn addrs(list: &[&str]) -> Vec<Addr> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The single replica of a log, elected, with one append, that reconfigured to three.
+fn grown_admitter() -> (Node, Position) {
+    let mut a = node("a:1", &["a:1"]);
+    request(&mut a, 1, Request::Elect);
+    request(
+        &mut a,
+        2,
+        Request::Append(bytes::Bytes::from_static(b"agent-1")),
+    );
+    let out = request(
+        &mut a,
+        3,
+        Request::Reconfigure(addrs(&["b:2", "a:1", "c:3"])),
+    );
+    let position = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Reply {
+                id: 3,
+                result: Ok(Response::Written { position }),
+            } => Some(*position),
+            _ => None,
+        })
+        .expect("the reconfiguration is chosen by the single replica");
+    (a, position)
+}
+
+fn admit_request(n: &mut Node, from: &str, incarnation: u64) -> Vec<Output> {
+    settle(
+        n,
+        Input::Message {
+            from: from.into(),
+            msg: Message::AdmitRequest {
+                tag: 5,
+                incarnation,
+            },
+        },
+    )
+}
+
+/// The writer of `Reconfig{A,B,C}` over `{A}` goes first in the entry and becomes the
+/// admitter with one seat (quorum 2 minus one kept member) for the two newcomers.
+#[test]
+fn the_writer_of_a_growth_is_its_admitter() {
+    let (a, position) = grown_admitter();
+    assert_eq!(
+        a.replica().action(position).and_then(|x| x.value.clone()),
+        Some(Value::Reconfig {
+            members: addrs(&["a:1", "b:2", "c:3"])
+        })
+    );
+    let seats = a.replica().admission().seats.clone().expect("seats");
+    assert_eq!(
+        (
+            seats.position,
+            seats.seats,
+            seats.newcomers,
+            seats.grants.len()
+        ),
+        (position, 1, addrs(&["b:2", "c:3"]), 0)
+    );
+    assert!(!a.is_elected(), "the reconfiguration demoted the writer");
+}
+
+/// A grant is durable before it leaves; only one seat; the same disk gets it again, a
+/// replaced disk (another incarnation) and a second newcomer are refused.
+#[test]
+fn grants_are_persisted_first_and_counted_per_member() {
+    let (mut a, position) = grown_admitter();
+    let out = admit_request(&mut a, "b:2", 7);
+    assert!(
+        matches!(&out[0], Output::Persist(Record::Admission(adm))
+            if adm.seats.as_ref().is_some_and(|s| s.grants.len() == 1)),
+        "{out:?}"
+    );
+    let Output::Send {
+        to,
+        msg:
+            Message::Admit {
+                incarnation,
+                actions,
+                members,
+                ..
+            },
+    } = &out[1]
+    else {
+        panic!("expected the grant after its persist: {out:?}")
+    };
+    assert_eq!((to.as_str(), *incarnation), ("b:2", 7));
+    assert_eq!(members, &addrs(&["a:1", "b:2", "c:3"]));
+    assert_eq!(
+        actions.iter().map(|x| x.position).collect::<Vec<_>>(),
+        (0..=position).collect::<Vec<_>>(),
+        "every position up to the reconfiguration"
+    );
+    assert!(actions.iter().all(|x| x.learned));
+    assert!(admit_request(&mut a, "c:3", 9).is_empty(), "no seat left");
+    assert!(
+        admit_request(&mut a, "b:2", 8).is_empty(),
+        "a replaced disk recovers through the normal protocol"
+    );
+    let again = admit_request(&mut a, "b:2", 7);
+    assert!(
+        matches!(
+            again.as_slice(),
+            [Output::Send {
+                msg: Message::Admit { incarnation: 7, .. },
+                ..
+            }]
+        ),
+        "a lost grant is sent again, nothing new persisted: {again:?}"
+    );
+}
+
+/// A newcomer persists its disk identity before asking; it takes a grant for that identity
+/// only, persisting the actions and then, last, its VOTING metadata with the admitter's
+/// promise. It then holds the admitter's entries.
+#[test]
+fn a_newcomer_persists_its_identity_then_the_grant_then_votes() {
+    let (mut a, position) = grown_admitter();
+    let cfg = NodeConfig {
+        self_addr: "b:2".into(),
+        members: addrs(&["a:1", "b:2", "c:3"]),
+        auto_initialize: false,
+        seed: 3,
+        timing: Timing::default(),
+    };
+    let mut b = Node::new(cfg, []);
+    b.step(Duration::from_secs(5), Input::Tick);
+    let out = b.take_outputs();
+    let (persisted, incarnation) = out
+        .iter()
+        .enumerate()
+        .find_map(|(k, o)| match o {
+            Output::Persist(Record::Admission(adm)) => Some((k, adm.incarnation)),
+            _ => None,
+        })
+        .expect("the identity is persisted");
+    assert_ne!(incarnation, 0);
+    let asked = out.iter().position(|o| matches!(o,
+        Output::Send { to, msg: Message::AdmitRequest { incarnation: i, .. } } if to == "a:1" && *i == incarnation));
+    assert!(
+        asked.is_some_and(|k| k > persisted),
+        "asks after persisting its identity: {out:?}"
+    );
+    let grant = admit_request(&mut a, "b:2", incarnation)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .expect("a grant");
+    let mut forged = grant.clone();
+    if let Message::Admit { incarnation, .. } = &mut forged {
+        *incarnation += 1;
+    }
+    let from = "a:1".to_string();
+    b.step(
+        Duration::from_secs(5),
+        Input::Message {
+            from: from.clone(),
+            msg: forged,
+        },
+    );
+    assert!(
+        b.take_outputs().is_empty(),
+        "a grant for another disk is ignored"
+    );
+    assert_eq!(b.replica().status(), Status::Empty);
+    b.step(Duration::from_secs(5), Input::Message { from, msg: grant });
+    let out = b.take_outputs();
+    assert!(
+        matches!(out.last(), Some(Output::Persist(Record::Metadata(Metadata { status: Status::Voting, promised, .. })))
+            if *promised == a.replica().promised()),
+        "VOTING comes last, with the admitter's promise: {out:?}"
+    );
+    assert_eq!(b.replica().status(), Status::Voting);
+    assert_eq!(b.members(), addrs(&["a:1", "b:2", "c:3"]));
+    assert_eq!(
+        b.read(0, position).expect("read")[0].bytes.as_ref(),
+        b"agent-1"
+    );
+    assert_eq!(
+        b.replica().admission().seats,
+        None,
+        "a newcomer admits nobody"
+    );
+}

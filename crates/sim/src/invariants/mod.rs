@@ -43,7 +43,7 @@ impl Invariants {
                 self.check_learned_stable(node, action.position, value);
             }
             Record::Metadata(meta) => self.check_promise_monotonic(node, meta.promised),
-            Record::Action(_) => {}
+            Record::Action(_) | Record::Admission(_) => {}
         }
     }
 

@@ -268,3 +268,32 @@ fn learned_reconfiguration_changes_members() {
             .any(|rec| matches!(rec, Record::Metadata(m) if m.members.len() == 2))
     );
 }
+
+/// A late learned message of an older reconfiguration does not bring its set back.
+#[test]
+fn an_older_reconfiguration_learned_late_does_not_roll_the_set_back() {
+    let mut r = voting();
+    let set = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    r.learn(Action::learned(
+        5,
+        1,
+        Value::Reconfig {
+            members: set(&["a:1", "b:2", "c:3"]),
+        },
+    ));
+    let records = r.learn(Action::learned(
+        2,
+        1,
+        Value::Reconfig {
+            members: set(&["a:1"]),
+        },
+    ));
+    assert_eq!(r.members(), set(&["a:1", "b:2", "c:3"]));
+    assert!(
+        records
+            .iter()
+            .all(|rec| !matches!(rec, Record::Metadata(_))),
+        "the entry is learned, the set unchanged"
+    );
+    assert_eq!(r.take_reconfigured().map(|(p, _)| p), Some(5));
+}
