@@ -377,8 +377,11 @@ impl Reader {
     }
 
     /// Catches a non-leading VOTING replica up to the quorum's end minus one (Mesos ≥ 1.5
-    /// `Reader::catchup`); returns that position.
+    /// `Reader::catchup`); returns that position. Like every Mesos reader call it first
+    /// waits (up to `Config::start_timeout`) for the local replica to have recovered: a
+    /// replica still auto-initialising is not VOTING yet.
     pub async fn catchup(&self) -> Result<Position, WriteError> {
+        self.log.wait_voting(self.log.inner.start_timeout).await?;
         match self.log.request(Request::Catchup).await? {
             Response::CaughtUp { end } => Ok(end),
             other => unreachable!("catch-up answered {other:?}"),
