@@ -38,8 +38,9 @@ pub struct MasterArgs {
     #[arg(long, default_value = "replicated_log", value_parser = ["replicated_log", "in_memory"])]
     registry: String,
     /// The replicated log's replica set, `host:port,...` (each master's log address).
-    /// Without it a standalone master runs a one-replica log. Required with --zk and
-    /// --registry=replicated_log (replica discovery through ZooKeeper is not implemented).
+    /// Without it: with --zk the replicas are discovered through ZooKeeper
+    /// (`<zk path>/log_replicas`, as Mesos), without --zk a standalone master runs a
+    /// one-replica log. Given, it wins over discovery.
     #[arg(long, value_delimiter = ',')]
     log_replicas: Vec<String>,
     /// The port of this master's replica of the log (default: --port + 1). Its address in
@@ -212,6 +213,18 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
         args.log_auto_initialize.to_string(),
     );
     config.registry = registry_store(&args, advertise_ip, local.port())?;
+    // Held while the master runs: the announcement of its replica in ZooKeeper.
+    let mut _replica_group = None;
+    if let (master::RegistryStore::ReplicatedLog(log), master::Election::ZooKeeper { url, .. }) =
+        (&mut config.registry, &election)
+        && args.log_replicas.is_empty()
+    {
+        let quorum = args.quorum.context("--quorum is required with --zk")?;
+        let (group, servers) =
+            discover_replicas(log, url.clone(), args.zk_session_timeout, quorum).await?;
+        log.servers = servers;
+        _replica_group = Some(group);
+    }
     if let master::RegistryStore::ReplicatedLog(log) = &config.registry {
         extra.insert("log_replicas".to_owned(), log.servers.join(","));
         extra.insert("log_address".to_owned(), log.self_addr.clone());
@@ -309,12 +322,8 @@ fn registry_store(
     if args.zk.is_some() && args.quorum.is_none() {
         anyhow::bail!("--quorum is required with --zk and --registry=replicated_log");
     }
-    let standalone = args.log_replicas.is_empty();
-    if args.zk.is_some() && standalone {
-        anyhow::bail!(
-            "--log_replicas is required with --zk and --registry=replicated_log: list every master's log address (host:log_port); discovering replicas through ZooKeeper is not implemented"
-        );
-    }
+    // With --zk and no --log_replicas the set is discovered (`discover_replicas`).
+    let standalone = args.log_replicas.is_empty() && args.zk.is_none();
     let log_port = match args.log_port {
         Some(p) => p,
         None => port
@@ -322,7 +331,7 @@ fn registry_store(
             .context("--port + 1 is not a port; set --log_port")?,
     };
     let self_addr = format!("{advertise_ip}:{log_port}");
-    let servers = if standalone {
+    let servers = if args.log_replicas.is_empty() {
         vec![self_addr.clone()]
     } else {
         args.log_replicas.clone()
@@ -340,6 +349,118 @@ fn registry_store(
     config.listen = Some(SocketAddr::new(args.ip, listen_port));
     config.seed = u64::from(log_port) ^ u64::from(std::process::id());
     Ok(master::RegistryStore::ReplicatedLog(Box::new(config)))
+}
+
+/// How long one round of asking the discovered replicas about the log may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// A waiting replica asks its peers again this often (they may have become initialised).
+const DISCOVERY_ROUND: Duration = Duration::from_secs(3);
+
+/// The replica set of this master's replica when it is discovered through ZooKeeper
+/// (docs/registry.md, "Discovery through ZooKeeper"). Announces the replica in
+/// `<zk path>/log_replicas`, then:
+/// - an initialised replica keeps its durable set (ZooKeeper only announces);
+/// - an empty one asks the announced replicas (`replog::probe`): if one is initialised, its
+///   durable set is the set, and this replica joins it or is refused; if none is, it waits
+///   for 2q-1 announced replicas and takes the first 2q-1 ([`detector::replicas::initial_set`]),
+///   or is refused as an extra master.
+async fn discover_replicas(
+    log: &replog::Config,
+    url: detector::ZkUrl,
+    session_timeout: Duration,
+    quorum: usize,
+) -> anyhow::Result<(detector::ReplicaGroup, Vec<String>)> {
+    let me = log.self_addr.clone();
+    let (status, durable) = replog::durable_state(&log.path)
+        .with_context(|| format!("cannot read the log replica at {}", log.path.display()))?;
+    let zk = url.to_string();
+    let mut group = detector::ReplicaGroup::announce(url, session_timeout, &me);
+    if !durable.is_empty() {
+        tracing::info!(replica = %me, ?status, set = %durable.join(","), "the log replica is initialised; its replica set comes from the log (ZooKeeper only announces it)");
+        return Ok((group, durable));
+    }
+    let listen = log
+        .listen
+        .context("the log replica has no listen address")?;
+    let mut announced = group
+        .changed()
+        .await
+        .with_context(|| format!("cannot announce the log replica in {zk}"))?;
+    loop {
+        let mut peers: Vec<String> = announced.iter().map(|a| a.addr.clone()).collect();
+        peers.sort();
+        peers.dedup();
+        peers.retain(|p| *p != me);
+        let reports = if peers.is_empty() {
+            Vec::new()
+        } else {
+            replog::probe(&me, listen, &peers, PROBE_TIMEOUT)
+                .await
+                .with_context(|| format!("cannot listen on {listen} for the log replicas"))?
+        };
+        match decide(&reports, &announced, quorum, &me) {
+            Decision::Join(set) => {
+                tracing::info!(replica = %me, set = %set.join(","), "log replica set discovered through ZooKeeper");
+                return Ok((group, set));
+            }
+            Decision::Refuse(reason) => anyhow::bail!(reason),
+            Decision::Wait { missing } => {
+                tracing::info!(replica = %me, announced = announced.len(), "waiting for {missing} more log replicas in ZooKeeper ({zk}/{}, --quorum={quorum} needs {})", detector::replicas::REPLICAS_GROUP, 2 * quorum - 1);
+            }
+        }
+        tokio::select! {
+            next = group.next() => {
+                announced = next.with_context(|| format!("cannot follow the log replicas in {zk}"))?;
+            }
+            _ = tokio::time::sleep(DISCOVERY_ROUND) => {}
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    Join(Vec<String>),
+    Wait { missing: usize },
+    Refuse(String),
+}
+
+/// What an empty replica at `me` does, given what its announced peers said about their logs
+/// and who is announced. A peer whose log is initialised (not EMPTY) knows the durable set:
+/// the newest VOTING one wins, then any other. Otherwise the log is new: the initial-set rule.
+fn decide(
+    reports: &[replog::PeerReport],
+    announced: &[detector::replicas::Announced],
+    quorum: usize,
+    me: &str,
+) -> Decision {
+    use replog::types::Status;
+    let initialised = reports
+        .iter()
+        .filter(|r| r.status != Status::Empty && !r.members.is_empty())
+        .max_by_key(|r| (r.status == Status::Voting, r.end));
+    if let Some(peer) = initialised {
+        let set = &peer.members;
+        if set.iter().any(|m| m == me) {
+            return Decision::Join(set.clone());
+        }
+        let mut proposed = set.clone();
+        proposed.push(me.to_owned());
+        return Decision::Refuse(format!(
+            "this master's log replica {me} is not in the replica set {} recorded in the log (as {} reports); an extra master must not join the log. To add it, run `trireme ctl reconfigure --master=<zk URL> --replicas={}` (with --quorum a majority of the new set), then start this master again",
+            set.join(","),
+            peer.addr,
+            proposed.join(",")
+        ));
+    }
+    match detector::replicas::initial_set(announced, quorum, me) {
+        detector::replicas::Selection::Member(set) => Decision::Join(set),
+        detector::replicas::Selection::Waiting { missing } => Decision::Wait { missing },
+        detector::replicas::Selection::Extra(set) => Decision::Refuse(format!(
+            "this master's log replica {me} is not among the first {} log replicas announced in ZooKeeper ({}), which make the replica set of the new log for --quorum={quorum}; an extra master would let two quorums form. Stop it, or grow the set with `trireme ctl reconfigure` once the log is running",
+            set.len(),
+            set.join(",")
+        )),
+    }
 }
 
 /// `N/DURATION` (Mesos `--agent_removal_rate_limit`, e.g. `1/10mins`): the seconds between
@@ -380,6 +501,94 @@ fn parse_percentage(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn announced(addrs: &[&str]) -> Vec<detector::replicas::Announced> {
+        addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| detector::replicas::Announced {
+                sequence: i as i64 + 1,
+                addr: addr.to_string(),
+            })
+            .collect()
+    }
+
+    fn report(
+        addr: &str,
+        status: replog::types::Status,
+        end: u64,
+        set: &[&str],
+    ) -> replog::PeerReport {
+        replog::PeerReport {
+            addr: addr.into(),
+            status,
+            begin: 0,
+            end,
+            members: set.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A new cluster: nobody initialised, the first 2q-1 announced make the set.
+    #[test]
+    fn a_new_log_takes_the_first_two_q_minus_one_announced() {
+        use replog::types::Status::Empty;
+        let group = announced(&["a:1", "b:1", "c:1", "d:1"]);
+        let reports = [report("b:1", Empty, 0, &["a:1", "b:1", "c:1"])];
+        assert_eq!(
+            decide(&reports, &group, 2, "c:1"),
+            Decision::Join(strings(&["a:1", "b:1", "c:1"]))
+        );
+        assert!(
+            matches!(decide(&[], &group, 2, "d:1"), Decision::Refuse(r) if r.contains("not among the first 3"))
+        );
+        assert_eq!(
+            decide(&[], &group[..2], 2, "a:1"),
+            Decision::Wait { missing: 1 }
+        );
+    }
+
+    /// An initialised log's durable set wins over the announcements: a replacement in the
+    /// set joins, an outsider is refused with the command that would add it.
+    #[test]
+    fn an_initialised_log_decides_by_its_durable_set() {
+        use replog::types::Status::{Recovering, Voting};
+        let set = ["a:1", "b:1", "c:1"];
+        let group = announced(&["b:1", "x:1", "c:1", "a:1"]);
+        let reports = [
+            report("a:1", Voting, 5, &set),
+            report("b:1", Voting, 7, &set),
+        ];
+        assert_eq!(
+            decide(&reports, &group, 2, "c:1"),
+            Decision::Join(strings(&set))
+        );
+        let refused = decide(&reports, &group, 2, "x:1");
+        assert!(
+            matches!(&refused, Decision::Refuse(r) if r.contains("x:1 is not in the replica set a:1,b:1,c:1 recorded in the log") && r.contains("--replicas=a:1,b:1,c:1,x:1")),
+            "{refused:?}"
+        );
+        // Mid-reconfiguration the newest VOTING replica's set wins.
+        let grown = ["a:1", "b:1", "c:1", "x:1", "y:1"];
+        let reports = [
+            report("a:1", Voting, 5, &set),
+            report("b:1", Voting, 9, &grown),
+            report("c:1", Recovering, 0, &["a:1", "b:1", "z:1"]),
+        ];
+        assert_eq!(
+            decide(&reports, &group, 3, "x:1"),
+            Decision::Join(strings(&grown))
+        );
+        // Waiting is over as soon as one peer is initialised, even with few announced.
+        let reports = [report("a:1", Voting, 5, &set)];
+        assert_eq!(
+            decide(&reports, &announced(&["a:1", "c:1"]), 2, "c:1"),
+            Decision::Join(strings(&set))
+        );
+    }
 
     #[test]
     fn rate_limits_and_percentages_parse_as_mesos_writes_them() {

@@ -559,10 +559,6 @@ fn bad_registry_flags_are_refused() {
             "--quorum is required with --zk",
         ),
         (
-            &["--zk=zk://127.0.0.1:1/trireme", "--quorum=2"],
-            "--log_replicas is required with --zk",
-        ),
-        (
             &["--agent_removal_rate_limit=1"],
             "invalid --agent_removal_rate_limit",
         ),

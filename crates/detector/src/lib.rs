@@ -22,6 +22,10 @@
 //! - **Standalone** (no `--zk`; an agent's `--master=host:port`): one fixed leader.
 //! - **In-memory** ([`MemoryGroup`]): for simulation and unit tests of the callers.
 //!
+//! Beside the masters' group, [`replicas`] keeps the replicated log's replica group
+//! `<zk path>/log_replicas` (Mesos's layout): each master announces its replica there, and a
+//! new log's initial replica set is chosen from it ([`replicas::initial_set`]).
+//!
 //! # Walkthrough: what a master does (Mesos src/master/master.cpp, reference §3.5)
 //!
 //! ```no_run
@@ -73,6 +77,7 @@
 
 pub mod membership;
 pub mod memory;
+pub mod replicas;
 pub mod session;
 pub mod url;
 mod zk;
@@ -86,6 +91,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::membership::DataError;
 pub use crate::memory::MemoryGroup;
+pub use crate::replicas::ReplicaGroup;
 pub use crate::session::Detection;
 pub use crate::url::{Credentials, MasterAddress, UrlError, ZkUrl};
 pub use crate::zk::ZkSessionInfo;

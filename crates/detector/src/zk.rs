@@ -41,7 +41,7 @@ pub(crate) struct ZkConfig {
 }
 
 impl ZkConfig {
-    fn acls(&self) -> Acls<'static> {
+    pub(crate) fn acls(&self) -> Acls<'static> {
         if self.url.credentials.is_some() {
             Acls::new(&READ_CREATOR_ALL)
         } else {
@@ -49,7 +49,7 @@ impl ZkConfig {
         }
     }
 
-    fn child(&self, name: &str) -> String {
+    pub(crate) fn child(&self, name: &str) -> String {
         if self.url.path == "/" {
             format!("/{name}")
         } else {
@@ -60,7 +60,7 @@ impl ZkConfig {
 
 /// How an operation failed, which decides what happens next.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// Connection loss and the like: retry on the same session after a backoff.
     Retry(String),
     /// The session is over: start a new one.
@@ -75,7 +75,11 @@ enum Failure {
     Data(DataError),
 }
 
-fn classify(operation: &'static str, path: &str, error: zookeeper_client::Error) -> Failure {
+pub(crate) fn classify(
+    operation: &'static str,
+    path: &str,
+    error: zookeeper_client::Error,
+) -> Failure {
     use zookeeper_client::Error as E;
     match error {
         E::ConnectionLoss | E::Timeout | E::Throttled | E::NoHosts | E::NoNode | E::NodeExists => {
@@ -91,7 +95,7 @@ fn classify(operation: &'static str, path: &str, error: zookeeper_client::Error)
 }
 
 impl Failure {
-    fn into_detect_error(self) -> DetectError {
+    pub(crate) fn into_detect_error(self) -> DetectError {
         match self {
             Failure::Data(error) => DetectError::Data(error),
             Failure::Fatal {
@@ -140,7 +144,7 @@ async fn connect(config: &ZkConfig) -> Result<Client, zookeeper_client::Error> {
 }
 
 /// Connects, retrying until it works; `Err` only for non-retryable errors.
-async fn connect_retrying(config: &ZkConfig) -> Result<Client, Failure> {
+pub(crate) async fn connect_retrying(config: &ZkConfig) -> Result<Client, Failure> {
     loop {
         match connect(config).await {
             Ok(client) => {
@@ -168,7 +172,7 @@ async fn connect_retrying(config: &ZkConfig) -> Result<Client, Failure> {
 }
 
 /// Creates the group path and its ancestors (empty data) where missing.
-async fn ensure_path(client: &Client, config: &ZkConfig) -> Result<(), Failure> {
+pub(crate) async fn ensure_path(client: &Client, config: &ZkConfig) -> Result<(), Failure> {
     let path = &config.url.path;
     if path == "/" {
         return Ok(());

@@ -166,6 +166,8 @@ pub struct PbRecoverResponse {
     pub end: u64,
     #[prost(uint64, tag = "5")]
     pub promised: u64,
+    #[prost(string, repeated, tag = "6")]
+    pub members: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -428,12 +430,14 @@ fn body_to(msg: &Message) -> PbBody {
             begin,
             end,
             promised,
+            members,
         } => PbBody::RecoverResponse(PbRecoverResponse {
             tag: *tag,
             status: status_to(*status),
             begin: *begin,
             end: *end,
             promised: *promised,
+            members: members.clone(),
         }),
         Message::AdmitRequest { tag, incarnation } => PbBody::AdmitRequest(PbAdmitRequest {
             tag: *tag,
@@ -492,6 +496,7 @@ fn body_from(body: PbBody) -> Result<Message, DecodeError> {
             begin: r.begin,
             end: r.end,
             promised: r.promised,
+            members: r.members,
         },
         PbBody::AdmitRequest(r) => Message::AdmitRequest {
             tag: r.tag,

@@ -46,16 +46,21 @@
 //!
 //! The replica set is part of the durable metadata, fixed at initialisation and changed only
 //! by a `Value::Reconfig` entry ([`Writer::reconfigure`]). Replicas drop every message
-//! from an address outside the set, so an extra replica can never help form a quorum.
+//! from an address outside the set, so an extra replica can never help form a quorum. The
+//! one exception is RECOVER, answered to anyone with the responder's status and set: a
+//! newcomer learns the set from it ([`probe`]), and its own answers never count.
 pub mod codec;
 pub mod core;
 mod driver;
 mod log;
+mod probe;
 pub mod storage;
 mod transport;
 pub mod types;
 
 pub use driver::LogStatus;
 pub use log::{
-    Config, Log, OpenError, Reader, ReaderError, WriteError, Writer, validate_membership,
+    Config, Log, OpenError, Reader, ReaderError, WriteError, Writer, durable_state,
+    validate_membership,
 };
+pub use probe::{PeerReport, probe};

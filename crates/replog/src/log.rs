@@ -265,6 +265,23 @@ impl Log {
     }
 }
 
+/// The durable status and replica set of the replica at `path` (`Empty` and no set for a new
+/// or never-initialised replica), read without opening the log. Fails if the replica is in
+/// use by another process or unreadable.
+pub fn durable_state(path: &std::path::Path) -> Result<(Status, Vec<Addr>), OpenError> {
+    let mut storage = FileStorage::open(path)?;
+    let records = storage.load()?;
+    let status = records
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            Record::Metadata(m) => Some(m.status),
+            Record::Action(_) | Record::Admission(_) => None,
+        })
+        .unwrap_or(Status::Empty);
+    Ok((status, durable_members(&records)))
+}
+
 fn sorted(v: &[Addr]) -> Vec<Addr> {
     let mut v = v.to_vec();
     v.sort();

@@ -171,12 +171,18 @@ pub enum Message {
     /// never accepts a proposal that a quorum it belonged to promised to reject. (Explicit
     /// per-position promises need no such care: they raise the responder's `end`, so the
     /// recovering replica fills those positions before it votes.)
+    ///
+    /// `members` is the responder's replica set in force: the durable one, or while it is
+    /// EMPTY the set it proposes for auto-initialisation. Auto-initialisation needs every
+    /// member to propose the same set, and a replica outside the set (which gets only this
+    /// answer, never a vote) learns the set from it.
     RecoverResponse {
         tag: u64,
         status: Status,
         begin: Position,
         end: Position,
         promised: Proposal,
+        members: Vec<Addr>,
     },
     /// An EMPTY member asks the admitter of the reconfiguration that added it to bring it up
     /// to date (`core::admission`). `incarnation` identifies its disk. No reply if refused.

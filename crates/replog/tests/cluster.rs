@@ -129,3 +129,37 @@ async fn entries_survive_restart_and_truncation_is_respected() {
         vec![2, 3, 4]
     );
 }
+
+/// A newcomer outside the set probes the replicas and learns their status and the durable
+/// set; its probing changes nothing (the log keeps working, nothing counts it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_probe_learns_the_durable_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let configs = configs(dir.path(), 3);
+    let logs = open_all(&configs).await;
+    let writer = logs[0].writer();
+    writer.start().await.expect("start");
+    writer.append(&b"one"[..]).await.expect("append");
+    let servers = configs[0].servers.clone();
+    let outsider_port = free_port();
+    let outsider = format!("127.0.0.1:{outsider_port}");
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], outsider_port));
+    let reports = replog::probe(&outsider, listen, &servers, Duration::from_secs(20))
+        .await
+        .expect("probe");
+    assert_eq!(reports.len(), 3, "{reports:?}");
+    for report in &reports {
+        assert_eq!(report.members, servers);
+    }
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.status == replog::types::Status::Voting && r.end >= 1)
+    );
+    writer
+        .append(&b"two"[..])
+        .await
+        .expect("the log still works");
+    let (status, members) = replog::durable_state(&dir.path().join("unused")).expect("state");
+    assert_eq!((status, members), (replog::types::Status::Empty, vec![]));
+}

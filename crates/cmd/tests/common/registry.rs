@@ -1,6 +1,7 @@
-//! Masters whose registry lives in a replicated log they share (`--log_replicas`), electing
-//! through a private real ZooKeeper, plus agents that find the leader through it. Every
-//! process is a real `trireme` (or ZooKeeper) killed by PID when dropped.
+//! Masters whose registry lives in a replicated log they share (`--log_replicas`, or
+//! discovered through ZooKeeper: `RegistryCluster::empty_discovering`), electing through a
+//! private real ZooKeeper, plus agents that find the leader through it. Every process is a
+//! real `trireme` (or ZooKeeper) killed by PID when dropped.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -25,6 +26,9 @@ pub struct RegistryCluster {
     pub agents: Vec<ChildGuard>,
     /// `--registry_fetch_timeout` of masters started from now on.
     pub fetch_timeout: String,
+    /// Masters find the replicas through ZooKeeper: no `--log_replicas`, no `--log_port`
+    /// (the log port is the default, `--port` + 1), as in a Mesos unit file.
+    pub discover: bool,
     starts: Vec<u32>,
 }
 
@@ -72,8 +76,19 @@ impl RegistryCluster {
             masters: (0..masters).map(|_| None).collect(),
             agents: Vec::new(),
             fetch_timeout: "30secs".to_owned(),
+            discover: false,
             starts: vec![0; masters],
         }
+    }
+
+    /// Like [`RegistryCluster::empty`] for masters that discover the replicas through
+    /// ZooKeeper (`discover`); quorum: a majority of `masters`.
+    pub fn empty_discovering(masters: usize) -> RegistryCluster {
+        let mut cluster = RegistryCluster::empty(masters);
+        cluster.discover = true;
+        // `free_port` leaves port + 1 free: the default log port.
+        cluster.log_ports = cluster.master_ports.iter().map(|p| p + 1).collect();
+        cluster
     }
 
     /// Room for one more master; the replica set (and quorum) of masters started from now
@@ -114,9 +129,13 @@ impl RegistryCluster {
             .arg(format!("--zk={}", self.zk_url))
             .arg(format!("--zk_session_timeout={SESSION_TIMEOUT}"))
             .arg(format!("--quorum={}", self.quorum()))
-            .arg(format!("--work_dir={}", work_dir.display()))
-            .arg(format!("--log_port={log_port}"))
-            .arg(format!("--log_replicas={}", self.log_replicas()))
+            .arg(format!("--work_dir={}", work_dir.display()));
+        if !self.discover {
+            command
+                .arg(format!("--log_port={log_port}"))
+                .arg(format!("--log_replicas={}", self.log_replicas()));
+        }
+        command
             .arg(format!("--registry_fetch_timeout={}", self.fetch_timeout))
             .arg("--heartbeat_interval=1secs")
             .arg("--allocation_interval=200ms");
@@ -128,12 +147,23 @@ impl RegistryCluster {
     }
 
     pub fn start_master(&mut self, i: usize) {
+        self.spawn_master(i);
+        self.wait_health(i);
+    }
+
+    /// Starts master `i` without waiting for it (a master discovering the replicas serves
+    /// nothing until 2q-1 of them are announced).
+    pub fn spawn_master(&mut self, i: usize) {
         self.starts[i] += 1;
         let command =
             self.master_command(self.master_ports[i], self.log_ports[i], &self.work_dir(i));
         let name = self.log_name(i);
         let guard = ChildGuard::spawn(&name, command, self.dir.path()).expect("spawn master");
         self.masters[i] = Some(guard);
+    }
+
+    /// Waits until master `i` answers `/health`.
+    pub fn wait_health(&self, i: usize) {
         let addr = self.master_addr(i);
         poll_until(
             Duration::from_secs(30),

@@ -6,3 +6,4 @@ mod common;
 mod election;
 mod failures;
 mod kazoo;
+mod replicas;

@@ -249,7 +249,7 @@ impl Node {
     pub fn is_elected(&self) -> bool {
         matches!(self.coordinator, Coordinator::Elected { .. })
     }
-    /// Messages dropped because their sender is outside the replica set.
+    /// Messages from outside the replica set: dropped, except RECOVER (answered).
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -272,7 +272,18 @@ impl Node {
     }
 
     fn on_message(&mut self, from: Addr, msg: Message) {
-        if !self.members().contains(&from) {
+        let outsider = !self.members().contains(&from);
+        if let Message::RecoverRequest { tag } = msg {
+            // Answered to anyone: it changes nothing, and a replica outside the set learns
+            // the set from it (a newcomer discovered through ZooKeeper). Its answers never
+            // count toward anything here. An outsider's request still counts as refused.
+            if outsider {
+                self.refused += 1;
+                tracing::debug!(node = %self.cfg.self_addr, %from, "answered RECOVER from outside the replica set");
+            }
+            return self.answer_recover(from, tag);
+        }
+        if outsider {
             self.refused += 1;
             tracing::debug!(node = %self.cfg.self_addr, %from, kind = msg.kind(), "refused message from outside the replica set");
             return;
@@ -299,6 +310,20 @@ impl Node {
                     self.send(from, reply);
                 }
             }
+        }
+    }
+
+    fn answer_recover(&mut self, from: Addr, tag: u64) {
+        let handled = self.replica.handle(Message::RecoverRequest { tag });
+        self.persist(handled.persist);
+        if let Some(mut reply) = handled.reply {
+            if let Message::RecoverResponse { members, .. } = &mut reply
+                && members.is_empty()
+            {
+                // Not initialised yet: the set it proposes.
+                *members = self.members().to_vec();
+            }
+            self.send(from, reply);
         }
     }
 

@@ -6,7 +6,11 @@
 //!     └──(a quorum answers VOTING)──► RECOVERING ──(fill [min begin, max end])────────────────┘
 //! ```
 //! Auto-initialisation needs every replica of the set (Mesos: 2q-1 responses) and two phases,
-//! so no replica goes VOTING alone while the others stay EMPTY.
+//! so no replica goes VOTING alone while the others stay EMPTY. Beyond Mesos, every responder
+//! must propose the same set (`RecoverResponse::members`): replicas that chose different
+//! initial sets (e.g. discovered through ZooKeeper while a member left) never initialise, so
+//! two logs cannot start from one. A VOTING answer counts only if this replica is in the
+//! responder's set, and an EMPTY replica recovering from a quorum adopts the quorum's set.
 
 use std::time::Duration;
 
@@ -24,36 +28,73 @@ pub(super) struct Probe {
     begin: Option<Position>,
     end: Position,
     promised: Proposal,
+    /// The set of the VOTING responder with the highest end (the newest one).
+    voting_set: Option<(Position, Vec<Addr>)>,
+    /// EMPTY or STARTING responders that propose another set than ours (not counted).
+    disagree: Vec<(Addr, Vec<Addr>)>,
     /// A new round starts at this time unless a decision was made.
     until: Duration,
 }
 
+/// What a responder said, as [`Probe::record`] needs it.
+struct Answer {
+    status: Status,
+    begin: Position,
+    end: Position,
+    promised: Proposal,
+    members: Vec<Addr>,
+}
+
 impl Probe {
-    fn record(
-        &mut self,
-        from: Addr,
-        status: Status,
-        begin: Position,
-        end: Position,
-        promised: Proposal,
-    ) -> bool {
+    /// Counts one answer; `me` and `ours` are this replica's address and set in force.
+    fn record(&mut self, from: Addr, answer: Answer, me: &str, ours: &[Addr]) -> bool {
         if self.responders.contains(&from) {
             return false;
         }
-        self.responders.push(from);
-        self.promised = self.promised.max(promised);
+        self.responders.push(from.clone());
+        let Answer {
+            status,
+            begin,
+            end,
+            promised,
+            members,
+        } = answer;
+        // An empty set comes from a peer that does not report one: not checked.
+        let known = !members.is_empty();
         match status {
+            // A voter whose set does not hold us drops our fills: its answer is no help.
+            Status::Voting if known && !members.iter().any(|m| m == me) => {}
             Status::Voting => {
+                self.promised = self.promised.max(promised);
                 self.voting += 1;
                 self.begin = Some(self.begin.map_or(begin, |b| b.min(begin)));
                 self.end = self.end.max(end);
+                if known && self.voting_set.as_ref().is_none_or(|(e, _)| end > *e) {
+                    self.voting_set = Some((end, members));
+                }
             }
-            Status::Starting => self.starting += 1,
-            Status::Empty => self.empty += 1,
-            Status::Recovering => {}
+            Status::Starting | Status::Empty if known && !same_set(&members, ours) => {
+                self.disagree.push((from, members));
+            }
+            Status::Starting => {
+                self.promised = self.promised.max(promised);
+                self.starting += 1;
+            }
+            Status::Empty => {
+                self.promised = self.promised.max(promised);
+                self.empty += 1;
+            }
+            Status::Recovering => self.promised = self.promised.max(promised),
         }
         true
     }
+}
+
+fn same_set(a: &[Addr], b: &[Addr]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
 }
 
 #[derive(Default)]
@@ -61,6 +102,8 @@ pub(super) struct Recovery {
     probe: Probe,
     /// Set while RECOVERING: the range to fill and the promise to adopt.
     catching_up: Option<(Position, Position, Proposal, Duration)>,
+    /// Disagreeing proposals were logged once (then only at debug level).
+    warned: bool,
 }
 
 /// A reader's catch-up request in progress.
@@ -106,18 +149,27 @@ impl Node {
             begin,
             end,
             promised,
+            members,
         } = msg
         else {
             return;
         };
+        let answer = Answer {
+            status,
+            begin,
+            end,
+            promised,
+            members,
+        };
         if let Some(i) = self.catchups.iter().position(|c| c.probe.tag == tag) {
-            return self.on_catchup_response(i, from, status, begin, end, promised);
+            return self.on_catchup_response(i, from, answer);
         }
         if self.replica.status() == Status::Voting || self.recovery.catching_up.is_some() {
             return;
         }
+        let (me, ours) = (self.cfg.self_addr.clone(), self.members().to_vec());
         let probe = &mut self.recovery.probe;
-        if probe.tag != tag || !probe.record(from, status, begin, end, promised) {
+        if probe.tag != tag || !probe.record(from, answer, &me, &ours) {
             return;
         }
         self.decide_recovery();
@@ -129,7 +181,27 @@ impl Node {
         let local = self.replica.status();
         if probe.voting >= quorum {
             let (begin, end, promised) = (probe.begin.unwrap_or(0), probe.end, probe.promised);
+            if let Some((_, set)) = probe.voting_set.clone()
+                && self.replica.members().is_empty()
+                && !same_set(&set, &self.cfg.members)
+            {
+                tracing::info!(node = %self.cfg.self_addr, configured = ?self.cfg.members, durable = ?set, "adopting the replica set of the VOTING quorum");
+                self.cfg.members = set;
+            }
             return self.start_recovering(begin, end, promised);
+        }
+        if let Some((peer, theirs)) = probe.disagree.last() {
+            let text = format!(
+                "replica {peer} proposes the replica set {} but this replica proposes {}; auto-initialisation waits until every member proposes the same set",
+                theirs.join(","),
+                self.members().join(",")
+            );
+            if self.recovery.warned {
+                tracing::debug!(node = %self.cfg.self_addr, "{text}");
+            } else {
+                tracing::warn!(node = %self.cfg.self_addr, "{text}");
+                self.recovery.warned = true;
+            }
         }
         if !self.cfg.auto_initialize {
             if probe.empty >= size && probe.responders.len() == probe.empty {
@@ -193,20 +265,11 @@ impl Node {
         });
     }
 
-    fn on_catchup_response(
-        &mut self,
-        i: usize,
-        from: Addr,
-        status: Status,
-        begin: Position,
-        end: Position,
-        promised: Proposal,
-    ) {
+    fn on_catchup_response(&mut self, i: usize, from: Addr, answer: Answer) {
         let quorum = self.quorum();
+        let (me, ours) = (self.cfg.self_addr.clone(), self.members().to_vec());
         let c = &mut self.catchups[i];
-        if c.range.is_some()
-            || !c.probe.record(from, status, begin, end, promised)
-            || c.probe.voting < quorum
+        if c.range.is_some() || !c.probe.record(from, answer, &me, &ours) || c.probe.voting < quorum
         {
             return;
         }

@@ -198,6 +198,7 @@ impl Replica {
             begin: self.begin,
             end: self.end,
             promised: self.meta.promised,
+            members: self.meta.members.clone(),
         }
     }
 

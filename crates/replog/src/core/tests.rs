@@ -412,3 +412,170 @@ fn a_newcomer_persists_its_identity_then_the_grant_then_votes() {
         "a newcomer admits nobody"
     );
 }
+
+fn empty_node(addr: &str, members: &[&str]) -> Node {
+    let cfg = NodeConfig {
+        self_addr: addr.into(),
+        members: members.iter().map(|s| s.to_string()).collect(),
+        auto_initialize: true,
+        seed: 1,
+        timing: Timing::default(),
+    };
+    Node::new(cfg, [])
+}
+
+fn set(members: &[&str]) -> Vec<Addr> {
+    members.iter().map(|s| s.to_string()).collect()
+}
+
+/// The tag of the node's current recover probe (its first RecoverRequest after a tick).
+fn probe_tag(n: &mut Node, now: Duration) -> u64 {
+    n.step(now, Input::Tick);
+    n.take_outputs()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send {
+                msg: Message::RecoverRequest { tag },
+                ..
+            } => Some(tag),
+            _ => None,
+        })
+        .expect("a recover probe")
+}
+
+fn answer(n: &mut Node, now: Duration, from: &str, tag: u64, status: Status, members: &[&str]) {
+    let msg = Message::RecoverResponse {
+        tag,
+        status,
+        begin: 0,
+        end: 3,
+        promised: 0,
+        members: set(members),
+    };
+    n.step(
+        now,
+        Input::Message {
+            from: from.into(),
+            msg,
+        },
+    );
+}
+
+/// A replica outside the set gets an answer to RECOVER carrying the durable set (so that a
+/// newcomer learns it), but nothing else; its request is counted as refused.
+#[test]
+fn recover_request_from_outside_the_set_is_answered_with_the_set() {
+    let mut n = node("a:1", &["a:1", "b:2", "c:3"]);
+    let msg = Message::RecoverRequest { tag: 7 };
+    n.step(
+        Duration::ZERO,
+        Input::Message {
+            from: "d:4".into(),
+            msg,
+        },
+    );
+    let out = n.take_outputs();
+    assert_eq!(out.len(), 1);
+    assert!(
+        matches!(&out[0], Output::Send { to, msg: Message::RecoverResponse { tag: 7, status: Status::Voting, members, .. } } if to == "d:4" && *members == set(&["a:1", "b:2", "c:3"]))
+    );
+    assert_eq!(n.refused(), 1, "an outsider's request is still counted");
+    // An EMPTY replica reports the set it proposes.
+    let mut e = empty_node("a:1", &["a:1", "b:2", "c:3"]);
+    e.step(
+        Duration::ZERO,
+        Input::Message {
+            from: "b:2".into(),
+            msg: Message::RecoverRequest { tag: 8 },
+        },
+    );
+    assert!(e.take_outputs().iter().any(|o| matches!(o, Output::Send { msg: Message::RecoverResponse { status: Status::Empty, members, .. }, .. } if *members == set(&["a:1", "b:2", "c:3"]))));
+}
+
+/// Auto-initialisation needs every member to propose the same set: a member proposing
+/// another set (it discovered a different group) keeps everyone EMPTY.
+#[test]
+fn auto_initialisation_waits_while_a_member_proposes_another_set() {
+    let members = ["a:1", "b:2", "c:3"];
+    let mut n = empty_node("a:1", &members);
+    let now = Duration::from_secs(5);
+    let tag = probe_tag(&mut n, now);
+    answer(&mut n, now, "a:1", tag, Status::Empty, &members);
+    answer(&mut n, now, "b:2", tag, Status::Empty, &members);
+    answer(
+        &mut n,
+        now,
+        "c:3",
+        tag,
+        Status::Empty,
+        &["a:1", "b:2", "c:9"],
+    );
+    assert_eq!(n.replica().status(), Status::Empty);
+
+    // The same answers with agreeing sets initialise (phase one: STARTING).
+    let now = Duration::from_secs(10);
+    let tag = probe_tag(&mut n, now);
+    for m in members {
+        answer(&mut n, now, m, tag, Status::Empty, &members);
+    }
+    assert_eq!(n.replica().status(), Status::Starting);
+}
+
+/// A VOTING answer counts only if the responder's set holds this replica; an EMPTY replica
+/// recovering from a quorum adopts the quorum's set rather than its configured one.
+#[test]
+fn recovery_counts_only_voters_whose_set_holds_us_and_adopts_their_set() {
+    let mut n = empty_node("c:3", &["a:1", "b:2", "c:3"]);
+    let now = Duration::from_secs(5);
+    let tag = probe_tag(&mut n, now);
+    answer(
+        &mut n,
+        now,
+        "a:1",
+        tag,
+        Status::Voting,
+        &["a:1", "b:2", "d:4"],
+    );
+    answer(
+        &mut n,
+        now,
+        "b:2",
+        tag,
+        Status::Voting,
+        &["a:1", "b:2", "d:4"],
+    );
+    assert_eq!(
+        n.replica().status(),
+        Status::Empty,
+        "c:3 is not in their set"
+    );
+
+    let mut n = empty_node("c:3", &["a:1", "b:2", "c:3", "x:9", "y:9"]);
+    let tag = probe_tag(&mut n, now);
+    answer(
+        &mut n,
+        now,
+        "a:1",
+        tag,
+        Status::Voting,
+        &["a:1", "b:2", "c:3"],
+    );
+    answer(
+        &mut n,
+        now,
+        "b:2",
+        tag,
+        Status::Voting,
+        &["a:1", "b:2", "c:3"],
+    );
+    answer(
+        &mut n,
+        now,
+        "x:9",
+        tag,
+        Status::Voting,
+        &["a:1", "b:2", "c:3"],
+    );
+    assert_eq!(n.replica().status(), Status::Recovering);
+    assert_eq!(n.members(), set(&["a:1", "b:2", "c:3"]).as_slice());
+}
