@@ -214,6 +214,49 @@ impl Resources {
         out
     }
 
+    /// `from_valid(resources).unallocated()` in one pass, with one copy of each resource
+    /// (a task's resources as the master accounts them).
+    pub fn unallocated_from_valid(resources: &[Resource]) -> Self {
+        let mut out = Resources::new();
+        for resource in resources.iter().filter(|r| validate(r).is_ok()) {
+            if resource.allocation_info.is_none() {
+                out.add(resource);
+                continue;
+            }
+            let mut owned = resource.clone();
+            owned.allocation_info = None;
+            out.add_owned(owned);
+        }
+        out
+    }
+
+    /// `add`, taking the resource: it is kept (normalised) rather than copied when it is
+    /// of a new kind.
+    fn add_owned(&mut self, mut resource: Resource) {
+        if is_empty_resource(&resource) || self.items.iter().any(|r| same_kind(r, &resource)) {
+            self.add(&resource);
+            return;
+        }
+        match ValueType::try_from(resource.r#type) {
+            Ok(ValueType::Scalar) => {
+                let v = resource.scalar.as_ref().map_or(0.0, |s| s.value);
+                resource.scalar = Some(value::Scalar {
+                    value: from_fixed(to_fixed(v)),
+                });
+            }
+            Ok(ValueType::Ranges) => {
+                let ranges = normalize_ranges(ranges_of(&resource));
+                set_ranges(&mut resource, ranges);
+            }
+            Ok(ValueType::Set) => {
+                let items = items_of(&resource);
+                set_items(&mut resource, items);
+            }
+            _ => {}
+        }
+        self.items.push(resource);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -542,6 +585,22 @@ mod tests {
             r.to_string(),
             "cpus:4; mem:1024; ports:[31000-32000]; disks:{a, b}"
         );
+    }
+
+    #[test]
+    fn unallocated_from_valid_is_from_valid_then_unallocated() {
+        let mut wire = parse("cpus:0.1;mem:32;ports:[31005-31006,31000-31002];disks:{b,a}")
+            .allocated_to("web")
+            .into_vec();
+        wire.extend(parse("cpus:0.25;ports:[31003-31004]").into_vec());
+        wire.push(Resource {
+            name: String::new(),
+            ..Default::default()
+        });
+        let expected = Resources::from_valid(&wire).unallocated();
+        assert_eq!(Resources::unallocated_from_valid(&wire), expected);
+        assert_eq!(expected.scalar("cpus"), 0.35);
+        assert_eq!(expected.ranges("ports"), vec![(31000, 31006)]);
     }
 
     #[test]

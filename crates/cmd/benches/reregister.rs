@@ -11,8 +11,9 @@
 //!   = N (Mesos 1.5: about 4.5 s at 10K agents / 100K tasks, 19 s at 40K / 400K; targets
 //!   1 s and 4 s); also from the generator's detection, and until the last REGISTERED;
 //! - `register_s`: the first registration of all N agents (no tasks yet);
-//! - peak RSS of both masters, CPU seconds of master and generator per phase, the mean size
-//!   of a reregistration SUBSCRIBE, pings answered.
+//! - peak RSS of both masters, CPU seconds of master and generator per phase (the master's
+//!   also per reregistered task and per registered agent), the mean size of a
+//!   reregistration SUBSCRIBE, pings answered.
 //!
 //! Environment (defaults in brackets): TRIREME_BENCH_AGENTS and
 //! TRIREME_BENCH_TASKS_PER_AGENT [both sizes: 10000x10 and 40000x10]; TRIREME_BENCH_SMOKE=1
@@ -29,14 +30,27 @@
 //! hard RLIMIT_NOFILE is lower and cannot be raised (no CAP_SYS_RESOURCE), the bench runs
 //! the most agents that fit with the same number of tasks, and says so.
 //!
-//! Where the time goes (`perf record` of the new leader, 19K agents / 399K tasks): the
-//! master is CPU-bound (about 31 us of CPU per reregistered task). `decode_agent_call`
-//! takes 53% of its samples: a SUBSCRIBE is decoded twice (plain prost, then again in
-//! `codec::decode`) and its required fields are checked by a reflective walk of the bytes
-//! (`missing_on_wire`, 21%); the driver's `agent_subscribe` takes 22% (`adopt_tasks` 19%);
-//! page faults of a growing heap 15%. Before an early return in `Master::allocate` (no
-//! active connected framework, nothing to offer), the allocation pass after every driver
-//! batch walked every agent and took 33% (10K agents).
+//! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks, load
+//! average 3-8 from other builds): 17-27 us of master CPU per reregistered task (12-16 us
+//! at 19K agents / 399K tasks), 31-41 us before the changes below (51 us at 19K). `decode_agent_call` takes
+//! 27% of the samples (prost decoding the tasks 11%, the required-field walk of the bytes
+//! `codec::walk` 6%, the frameworks' FrameworkInfo 2%); `registered`/`adopt_tasks` 28%
+//! (insertion into the frameworks' task tables 4%, the tasks' resources 4%); page faults of
+//! the growing heap 13%; socket writes 9.5% (each agent's response head and REGISTERED);
+//! the two log lines per agent 2%; `/metrics/snapshot` polls 2.4%.
+//!
+//! Gone since the last measurement: axum rebuilt its route table for every accepted
+//! connection (7% of the samples, and ~20 KB per agent: the old leader's RSS after 10K
+//! registrations fell from 478 to 256 MB); the executors of the reported frameworks were
+//! decoded and dropped (~7%: `http::lean` skips them on the wire); a task entry held a
+//! `v1::Task` and a `TaskStatus` inline, so every slot of a task table, and every move
+//! when it grew, was ~560 bytes (rehashing 7%; peak RSS 0.88 -> 0.56 GB at 100K tasks);
+//! each adopted task updated its framework's and agent's resources four times and looked
+//! its agent up twice (now summed once per report); a new agent's report was indexed to
+//! find tasks it no longer has (it has none); `/metrics/snapshot` walked every task (now
+//! per-state counts kept by the core). Earlier: a SUBSCRIBE was decoded twice and checked
+//! through a DynamicMessage; the allocation pass after every driver batch walked every
+//! agent with no framework to offer to.
 
 #[path = "../tests/common/ha.rs"]
 mod ha;
@@ -123,11 +137,14 @@ fn print(report: &Report, params: &Params) {
         report.new_master_peak_rss_mb,
         report.old_master_peak_rss_mb,
     );
+    let tasks = (report.agents * report.tasks_per_agent).max(1) as f64;
     println!(
-        "  cpu_s reregistration: master={:.2} generator={:.2}; registration: master={:.2} generator={:.2}",
+        "  cpu_s reregistration: master={:.2} ({:.1} us per task) generator={:.2}; registration: master={:.2} ({:.1} us per agent) generator={:.2}",
         report.reregister_master_cpu_s,
+        report.reregister_master_cpu_s * 1e6 / tasks,
         report.reregister_generator_cpu_s,
         report.register_master_cpu_s,
+        report.register_master_cpu_s * 1e6 / report.agents.max(1) as f64,
         report.register_generator_cpu_s,
     );
     println!(

@@ -37,6 +37,8 @@ async fn replicas_announce_beside_the_masters_and_announce_again_when_lost() -> 
     let zk = server()?;
     let proxy = TcpProxy::start(zk.port())?;
     let mut a = ReplicaGroup::announce(proxied_url(&proxy, "/mesos"), T, "127.0.0.1:5051");
+    // b only once a is in, so that a holds the lower sequence.
+    view_until(&mut a, "a announced", |v| v.len() == 1).await?;
     let mut b = ReplicaGroup::announce(url(&zk, "/mesos"), T, "127.0.0.1:6051");
     let both = |v: &[Announced]| v.len() == 2;
     let view = view_until(&mut a, "both replicas", both).await?;

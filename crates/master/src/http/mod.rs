@@ -340,45 +340,46 @@ async fn agent(
         Err(response) => return response,
     };
     let call = match decode_agent_call(content_type, &bytes) {
-        Ok(call) => call,
+        Ok(AgentCallBody::Subscribe(subscribe)) => {
+            let Some(subscribe) = subscribe else {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "Expecting 'subscribe' to be present",
+                );
+            };
+            let conn = app.next_conn();
+            let stream_id = uuid::Uuid::new_v4().to_string();
+            let (events, rx) = mpsc::unbounded_channel();
+            let command = Command::AgentSubscribe {
+                conn,
+                stream_id: stream_id.clone(),
+                subscribe,
+                events,
+            };
+            if app.0.commands.send(command).is_err() {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+            }
+            let guard =
+                stream::CloseGuard::new(app.0.commands.clone(), Command::AgentClosed { conn });
+            let body = stream::agent_body(rx, guard);
+            return streaming_response(
+                body,
+                ContentType::PROTOBUF,
+                AGENT_STREAM_ID_HEADER,
+                &stream_id,
+            );
+        }
+        Ok(AgentCallBody::Other(call)) => call,
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
     let stream_id = header_str(&headers, AGENT_STREAM_ID_HEADER).map(str::to_owned);
-    if call.r#type() == agent_call::Type::Subscribe {
-        let Some(subscribe) = call.subscribe else {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "Expecting 'subscribe' to be present",
-            );
-        };
-        let conn = app.next_conn();
-        let stream_id = uuid::Uuid::new_v4().to_string();
-        let (events, rx) = mpsc::unbounded_channel();
-        let command = Command::AgentSubscribe {
-            conn,
-            stream_id: stream_id.clone(),
-            subscribe: Box::new(subscribe),
-            events,
-        };
-        if app.0.commands.send(command).is_err() {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
-        }
-        let guard = stream::CloseGuard::new(app.0.commands.clone(), Command::AgentClosed { conn });
-        let body = stream::agent_body(rx, guard);
-        return streaming_response(
-            body,
-            ContentType::PROTOBUF,
-            AGENT_STREAM_ID_HEADER,
-            &stream_id,
-        );
-    }
     let (reply, answer) = oneshot::channel();
     if app
         .0
         .commands
         .send(Command::AgentCall {
             stream_id,
-            call: Box::new(call),
+            call,
             reply,
         })
         .is_err()
@@ -392,23 +393,37 @@ async fn agent(
     }
 }
 
-/// Decodes an agent call. SUBSCRIBE (rare) gets the full required-field check of
-/// `codec::decode`; the frequent calls (batches of status updates) are plain protobuf,
-/// without that reflection pass (it was most of the master's CPU per update), and only
-/// the fields the master relies on are checked.
-fn decode_agent_call(content_type: ContentType, bytes: &[u8]) -> Result<AgentCall, String> {
+/// A decoded agent call: SUBSCRIBE (its `subscribe`, if present) or any other call.
+enum AgentCallBody {
+    Subscribe(Option<Box<agent_call::Subscribe>>),
+    Other(Box<AgentCall>),
+}
+
+/// Decodes an agent call. A SUBSCRIBE gets the full required-field check of
+/// `codec::decode` (on the bytes) and is decoded once, straight into what the core keeps,
+/// without the executors of its frameworks (see `lean`); the frequent calls (batches of
+/// status updates) are plain protobuf, without that reflection pass (it was most of the
+/// master's CPU per update), and only the fields the master relies on are checked.
+fn decode_agent_call(content_type: ContentType, bytes: &[u8]) -> Result<AgentCallBody, String> {
     use prost::Message as _;
     if content_type != ContentType::Protobuf {
-        return codec::decode(content_type, bytes).map_err(|e| e.0);
+        let call: AgentCall = codec::decode(content_type, bytes).map_err(|e| e.0)?;
+        return Ok(if call.r#type() == agent_call::Type::Subscribe {
+            AgentCallBody::Subscribe(call.subscribe.map(Box::new))
+        } else {
+            AgentCallBody::Other(Box::new(call))
+        });
     }
-    let call = AgentCall::decode(bytes)
-        .map_err(|e| format!("Failed to parse body into AgentCall: {e}"))?;
-    if call.r#type() == agent_call::Type::Subscribe {
-        // Rare but large (a reregistration lists every task): decoded once, checked on
-        // the bytes.
+    let parse = |e: prost::DecodeError| format!("Failed to parse body into AgentCall: {e}");
+    let lean = lean::SubscribeCall::decode(bytes).map_err(parse)?;
+    if lean.r#type() == agent_call::Type::Subscribe {
+        // Large (a reregistration lists every task): decoded once, checked on the bytes.
         codec::check_required_on_wire::<AgentCall>(bytes).map_err(|e| e.0)?;
-        return Ok(call);
+        return Ok(AgentCallBody::Subscribe(
+            lean.subscribe.map(|s| Box::new(s.into_subscribe())),
+        ));
     }
+    let call = AgentCall::decode(bytes).map_err(parse)?;
     for update in call.update.iter().chain(&call.updates) {
         if update.framework_id.value.is_empty() || update.status.task_id.value.is_empty() {
             return Err(
@@ -419,7 +434,62 @@ fn decode_agent_call(content_type: ContentType, bytes: &[u8]) -> Result<AgentCal
             return Err(format!("Unknown task state {}", update.status.state));
         }
     }
-    Ok(call)
+    Ok(AgentCallBody::Other(Box::new(call)))
+}
+
+/// What the master reads of a SUBSCRIBE, as protobuf messages with the same field numbers
+/// as `AgentCall`: the fields it does not keep (the executors of the agent's frameworks,
+/// and every field of other calls) are skipped on the wire instead of being decoded into
+/// allocations and dropped. Decoding anything else as a `SubscribeCall` is cheap: every
+/// other field is skipped.
+mod lean {
+    use api::internal::{FrameworkState, agent_call};
+    use api::v1;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SubscribeCall {
+        #[prost(enumeration = "agent_call::Type", optional, tag = "1")]
+        pub r#type: Option<i32>,
+        #[prost(message, optional, tag = "3")]
+        pub subscribe: Option<Subscribe>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Subscribe {
+        #[prost(message, required, tag = "1")]
+        pub agent_info: v1::AgentInfo,
+        #[prost(message, repeated, tag = "2")]
+        pub frameworks: Vec<Framework>,
+        #[prost(message, repeated, tag = "3")]
+        pub tasks: Vec<v1::Task>,
+        #[prost(string, optional, tag = "4")]
+        pub version: Option<String>,
+    }
+
+    /// `FrameworkState` without its executors (field 2).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Framework {
+        #[prost(message, required, tag = "1")]
+        pub framework_info: v1::FrameworkInfo,
+    }
+
+    impl Subscribe {
+        pub fn into_subscribe(self) -> agent_call::Subscribe {
+            agent_call::Subscribe {
+                agent_info: self.agent_info,
+                frameworks: self
+                    .frameworks
+                    .into_iter()
+                    .map(|f| FrameworkState {
+                        framework_info: f.framework_info,
+                        executors: Vec::new(),
+                    })
+                    .collect(),
+                tasks: self.tasks,
+                version: self.version,
+            }
+        }
+    }
 }
 
 async fn read(app: &App, view: View) -> Response {
@@ -528,4 +598,148 @@ fn temporary_redirect(location: &str) -> Response {
 #[allow(dead_code)]
 fn infallible(bytes: Vec<u8>) -> Result<Bytes, Infallible> {
     Ok(Bytes::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use api::internal::FrameworkState;
+    use api::v1;
+    use prost::Message as _;
+
+    use super::*;
+
+    fn subscribe_call() -> AgentCall {
+        let framework_info = v1::FrameworkInfo {
+            user: "root".into(),
+            name: "f".into(),
+            id: Some("f1".into()),
+            ..Default::default()
+        };
+        let executor = v1::ExecutorInfo {
+            executor_id: "e1".into(),
+            command: Some(v1::CommandInfo {
+                value: Some("run".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut task = v1::Task {
+            name: "t".into(),
+            task_id: "t1".into(),
+            framework_id: "f1".into(),
+            agent_id: "a1".into(),
+            ..Default::default()
+        };
+        task.set_state(v1::TaskState::TaskRunning);
+        let mut call = AgentCall {
+            agent_id: Some("a1".into()),
+            subscribe: Some(agent_call::Subscribe {
+                agent_info: v1::AgentInfo {
+                    hostname: "h".into(),
+                    id: Some("a1".into()),
+                    ..Default::default()
+                },
+                frameworks: vec![FrameworkState {
+                    framework_info,
+                    executors: vec![executor],
+                }],
+                tasks: vec![task],
+                version: Some("1.11.0".into()),
+            }),
+            ..Default::default()
+        };
+        call.set_type(agent_call::Type::Subscribe);
+        call
+    }
+
+    /// A SUBSCRIBE decodes into everything the core keeps, without the executors.
+    #[test]
+    fn subscribe_decodes_without_the_executors() {
+        let call = subscribe_call();
+        let bytes = call.encode_to_vec();
+        let Ok(AgentCallBody::Subscribe(Some(decoded))) =
+            decode_agent_call(ContentType::Protobuf, &bytes)
+        else {
+            panic!("not decoded as a SUBSCRIBE");
+        };
+        let mut expected = call.subscribe.unwrap_or_default();
+        expected.frameworks[0].executors.clear();
+        assert_eq!(*decoded, expected);
+    }
+
+    /// A SUBSCRIBE with an empty executor (no `executor_id`): written with these
+    /// stand-ins, as the generated types always encode their required fields.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawCall {
+        #[prost(int32, optional, tag = "1")]
+        r#type: Option<i32>,
+        #[prost(message, optional, tag = "3")]
+        subscribe: Option<RawSubscribe>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawSubscribe {
+        #[prost(message, optional, tag = "1")]
+        agent_info: Option<v1::AgentInfo>,
+        #[prost(message, repeated, tag = "2")]
+        frameworks: Vec<RawFramework>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawFramework {
+        #[prost(message, optional, tag = "1")]
+        framework_info: Option<v1::FrameworkInfo>,
+        #[prost(bytes = "vec", repeated, tag = "2")]
+        executors: Vec<Vec<u8>>,
+    }
+
+    /// The required fields are still checked on the whole body, the executors' included;
+    /// other calls decode as before.
+    #[test]
+    fn subscribe_still_gets_the_required_field_check() {
+        let subscribe = |executors: Vec<Vec<u8>>| RawCall {
+            r#type: Some(agent_call::Type::Subscribe as i32),
+            subscribe: Some(RawSubscribe {
+                agent_info: Some(v1::AgentInfo {
+                    hostname: "h".into(),
+                    ..Default::default()
+                }),
+                frameworks: vec![RawFramework {
+                    framework_info: Some(v1::FrameworkInfo {
+                        user: "u".into(),
+                        name: "n".into(),
+                        ..Default::default()
+                    }),
+                    executors,
+                }],
+            }),
+        };
+        let complete = subscribe(Vec::new()).encode_to_vec();
+        assert!(matches!(
+            decode_agent_call(ContentType::Protobuf, &complete),
+            Ok(AgentCallBody::Subscribe(Some(_)))
+        ));
+        let empty_executor = subscribe(vec![Vec::new()]).encode_to_vec();
+        let refused = decode_agent_call(ContentType::Protobuf, &empty_executor).err();
+        assert!(
+            refused.as_deref().is_some_and(
+                |e| e.starts_with("Missing required fields") && e.contains("executor_id")
+            ),
+            "{refused:?}"
+        );
+        let no_agent_info = [0x08, 0x01, 0x1a, 0x00];
+        let refused = decode_agent_call(ContentType::Protobuf, &no_agent_info).err();
+        assert!(
+            refused.as_deref().is_some_and(|e| e.contains("agent_info")),
+            "{refused:?}"
+        );
+        let mut pong = AgentCall {
+            agent_id: Some("a1".into()),
+            pong: Some(agent_call::Pong { sequence: Some(3) }),
+            ..Default::default()
+        };
+        pong.set_type(agent_call::Type::Pong);
+        let decoded = decode_agent_call(ContentType::Protobuf, &pong.encode_to_vec());
+        assert!(matches!(decoded, Ok(AgentCallBody::Other(call)) if *call == pong));
+    }
 }

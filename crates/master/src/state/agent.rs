@@ -12,6 +12,30 @@ use super::registrar::{Joining, Pending, Registration, info_changed};
 use super::validation::framework_roles;
 use super::{Agent, ConnId, Framework, Master, Owner, TaskEntry, role_of_resources};
 
+/// What the tasks adopted from one agent's report add up to (see `account_adopted`).
+#[derive(Default)]
+struct Adopted {
+    /// (framework id, role, resources) of the non-terminal tasks; a few entries.
+    used: Vec<(String, String, Resources)>,
+    /// (framework id, task id) of every adopted task.
+    tasks: Vec<(String, String)>,
+}
+
+impl Adopted {
+    fn add(&mut self, framework_id: &str, role: &str, resources: &Resources) {
+        match self
+            .used
+            .iter_mut()
+            .find(|(f, r, _)| f == framework_id && r == role)
+        {
+            Some((_, _, sum)) => *sum += resources,
+            None => self
+                .used
+                .push((framework_id.to_owned(), role.to_owned(), resources.clone())),
+        }
+    }
+}
+
 fn agent_error(message: impl Into<String>) -> AgentEvent {
     AgentEvent {
         r#type: Some(agent_event::Type::Error as i32),
@@ -266,67 +290,93 @@ impl Master {
                 self.frameworks.insert(id, framework);
             }
         }
+        // Tasks the master knew on this agent before its report: those it does not report
+        // are lost. A new or returning agent has none, and its report is not indexed.
+        let had_tasks = self
+            .agents
+            .get(agent_id)
+            .is_some_and(|a| !a.tasks.is_empty());
         let mut reported: HashSet<(String, String)> = HashSet::new();
         let mut shutdown: HashSet<String> = HashSet::new();
+        let mut adopted = Adopted::default();
         for task in tasks {
-            let framework_id = task.framework_id.value.clone();
-            let task_id = task.task_id.value.clone();
-            reported.insert((framework_id.clone(), task_id.clone()));
-            if self.removed_framework_ids.contains(&framework_id) {
-                shutdown.insert(framework_id);
+            let framework_id = task.framework_id.value.as_str();
+            let task_id = task.task_id.value.as_str();
+            if had_tasks {
+                reported.insert((framework_id.to_owned(), task_id.to_owned()));
+            }
+            if self.removed_framework_ids.contains(framework_id) {
+                shutdown.insert(framework_id.to_owned());
                 continue;
             }
-            if !self.frameworks.contains_key(&framework_id) {
-                let info = v1::FrameworkInfo {
-                    id: Some(framework_id.as_str().into()),
-                    ..Default::default()
-                };
-                let mut framework =
-                    Framework::new(framework_id.clone(), info, vec!["*".into()], now);
-                framework.recovered = true;
-                framework.failover_deadline = self.take_recovered_deadline(&framework_id);
-                self.frameworks.insert(framework_id.clone(), framework);
-            }
-            let known = self
-                .frameworks
-                .get(&framework_id)
-                .is_some_and(|f| f.tasks.contains_key(&task_id));
+            let known = match self.frameworks.get(framework_id) {
+                Some(framework) => framework.tasks.contains_key(task_id),
+                None => {
+                    let info = v1::FrameworkInfo {
+                        id: Some(framework_id.into()),
+                        ..Default::default()
+                    };
+                    let mut framework =
+                        Framework::new(framework_id.to_owned(), info, vec!["*".into()], now);
+                    framework.recovered = true;
+                    framework.failover_deadline = self.take_recovered_deadline(framework_id);
+                    self.frameworks.insert(framework_id.to_owned(), framework);
+                    false
+                }
+            };
             if known {
+                let (framework_id, task_id) = (framework_id.to_owned(), task_id.to_owned());
                 if let Some(entry) = self
                     .frameworks
                     .get_mut(&framework_id)
                     .and_then(|f| f.tasks.get_mut(&task_id))
                 {
+                    self.task_counts.changed(entry.task.state, task.state);
                     entry.task.state = task.state;
                 }
                 if task.state().is_terminal() {
+                    // What was adopted so far is accounted first (the task may be one of
+                    // them, reported twice).
+                    self.account_adopted(agent_id, std::mem::take(&mut adopted));
                     self.release_task(&framework_id, &task_id);
                 }
-            } else {
-                let state = task.state();
-                let executor_id = task.executor_id.clone();
-                self.adopt_task(now, agent_id, task);
-                if announce && !state.is_terminal() {
-                    // Mesos 1.5+: tasks of a returning agent are not killed; their frameworks
-                    // learn the current state (no uuid: nothing to acknowledge).
-                    let mut status = Master::master_status(
-                        now,
-                        &task_id,
-                        state,
-                        Reason::AgentReregistered,
-                        "Agent reregistered",
-                        Some(agent_id),
-                    );
-                    status.executor_id = executor_id;
-                    self.send_framework(&framework_id, Master::update_event(status));
-                }
+                continue;
+            }
+            let state = task.state();
+            // Mesos 1.5+: tasks of a returning agent are not killed; their connected
+            // frameworks learn the current state (no uuid: nothing to acknowledge).
+            let tell = announce
+                && !state.is_terminal()
+                && self
+                    .frameworks
+                    .get(framework_id)
+                    .is_some_and(Framework::connected);
+            let status = tell.then(|| {
+                let mut status = Master::master_status(
+                    now,
+                    task_id,
+                    state,
+                    Reason::AgentReregistered,
+                    "Agent reregistered",
+                    Some(agent_id),
+                );
+                status.executor_id = task.executor_id.clone();
+                (framework_id.to_owned(), status)
+            });
+            self.adopt_task(now, agent_id, task, &mut adopted);
+            if let Some((framework_id, status)) = status {
+                self.send_framework(&framework_id, Master::update_event(status));
             }
         }
-        let missing: Vec<(String, String)> = self
-            .agents
-            .get(agent_id)
-            .map(|a| a.tasks.difference(&reported).cloned().collect())
-            .unwrap_or_default();
+        self.account_adopted(agent_id, adopted);
+        let missing: Vec<(String, String)> = if had_tasks {
+            self.agents
+                .get(agent_id)
+                .map(|a| a.tasks.difference(&reported).cloned().collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         for (framework_id, task_id) in missing {
             let state = self.lost_unless_partition_aware(&framework_id, TaskState::TaskDropped);
             self.master_terminal(
@@ -350,46 +400,42 @@ impl Master {
         }
     }
 
-    fn adopt_task(&mut self, now: f64, agent_id: &str, task: v1::Task) {
-        let framework_id = task.framework_id.value.clone();
+    /// Adopts a reported task the master did not know; its framework exists. The task is
+    /// moved into the state (its statuses become the history and the latest status); its
+    /// resources and its place on the agent are collected in `adopted`.
+    fn adopt_task(&mut self, now: f64, agent_id: &str, mut task: v1::Task, adopted: &mut Adopted) {
         let role = role_of_resources(&task.resources)
             .or_else(|| {
                 self.frameworks
-                    .get(&framework_id)
+                    .get(&task.framework_id.value)
                     .and_then(|f| f.roles.first().cloned())
             })
             .unwrap_or_else(|| "*".into());
-        let resources = Resources::from_valid(&task.resources).unallocated();
+        let resources = Resources::unallocated_from_valid(&task.resources);
         let terminal = task.state().is_terminal();
-        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(&task.framework_id.value) else {
             return;
         };
         if !terminal {
-            *framework.allocated.entry(role.clone()).or_default() += &resources;
-            framework.used += &resources;
-            if let Some(agent) = self.agents.get_mut(agent_id) {
-                agent.used += &resources;
-                agent.free -= &resources;
-            }
+            adopted.add(&task.framework_id.value, &role, &resources);
         }
-        if let Some(agent) = self.agents.get_mut(agent_id) {
-            agent
-                .tasks
-                .insert((framework_id.clone(), task.task_id.value.clone()));
-        }
-        let latest = task.statuses.last().cloned();
-        let history = task
-            .statuses
+        adopted
+            .tasks
+            .push((task.framework_id.value.clone(), task.task_id.value.clone()));
+        let mut statuses = std::mem::take(&mut task.statuses);
+        let history = statuses
             .iter()
             .map(|s| (s.state, s.timestamp.unwrap_or(now)))
             .collect();
-        let mut stored = task;
-        stored.statuses.clear();
-        stored.agent_id = agent_id.into();
-        framework.tasks.insert(
-            stored.task_id.value.clone(),
+        let latest = statuses.pop().map(Box::new);
+        if task.agent_id.value != agent_id {
+            task.agent_id = agent_id.into();
+        }
+        self.task_counts.added(task.state);
+        let replaced = framework.tasks.insert(
+            task.task_id.value.clone(),
             TaskEntry {
-                task: stored,
+                task: Box::new(task),
                 role,
                 resources,
                 latest,
@@ -397,6 +443,28 @@ impl Master {
                 released: terminal,
             },
         );
+        if let Some(old) = replaced {
+            self.task_counts.removed(old.task.state);
+        }
+    }
+
+    /// Accounts the tasks adopted from one report: their resources are used by their
+    /// frameworks (per role) and by the agent, summed first (one update per framework and
+    /// role, and one of the agent, rather than one per task).
+    fn account_adopted(&mut self, agent_id: &str, adopted: Adopted) {
+        let mut on_agent = Resources::new();
+        for (framework_id, role, resources) in adopted.used {
+            if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+                *framework.allocated.entry(role).or_default() += &resources;
+                framework.used += &resources;
+            }
+            on_agent += &resources;
+        }
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.used += &on_agent;
+            agent.free -= &on_agent;
+            agent.tasks.extend(adopted.tasks);
+        }
     }
 
     /// Ends a task on the master's own authority: status to the framework, resources back,
@@ -429,8 +497,9 @@ impl Master {
             self.complete_task(framework_id, task_id);
             return;
         }
+        self.task_counts.changed(task.task.state, state as i32);
         task.task.set_state(state);
-        task.latest = Some(status.clone());
+        task.latest = Some(Box::new(status.clone()));
         task.history.push((state as i32, now));
         self.count_terminal(state);
         self.complete_task(framework_id, task_id);
@@ -552,12 +621,13 @@ impl Master {
             if !task.state().is_terminal() && latest.is_terminal() {
                 newly_terminal = Some(latest);
             }
+            self.task_counts.changed(task.task.state, latest as i32);
             task.task.set_state(latest);
             task.task.status_update_state = Some(status.state);
             task.task.status_update_uuid = status.uuid.clone();
             task.history
                 .push((status.state, status.timestamp.unwrap_or(now)));
-            task.latest = Some(status.clone());
+            task.latest = Some(Box::new(status.clone()));
         }
         if let Some(state) = newly_terminal {
             self.count_terminal(state);

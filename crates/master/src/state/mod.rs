@@ -112,16 +112,18 @@ enum Owner {
     Agent,
 }
 
-/// A task as the master knows it.
+/// A task as the master knows it. The protobuf messages are boxed: a `v1::Task` and a
+/// `TaskStatus` are kilobytes of mostly empty optional fields, and held inline they made
+/// every slot of a framework's task table (and every move when it grows) that large.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskEntry {
     /// `statuses` is left empty; `state` is the latest state.
-    pub task: v1::Task,
+    pub task: Box<v1::Task>,
     pub role: String,
     /// The task's own resources (unallocated form).
     pub resources: Resources,
     /// The last status seen for it (for reconciliation).
-    pub latest: Option<TaskStatus>,
+    pub latest: Option<Box<TaskStatus>>,
     /// (state, timestamp) of every status seen, for `/state`.
     pub history: Vec<(i32, f64)>,
     /// Resources already given back (the task reached a terminal state).
@@ -242,6 +244,51 @@ pub(crate) struct OfferEntry {
     pub offer: v1::Offer,
 }
 
+/// How many tasks the frameworks hold (`Framework::tasks`, not the completed ones) are in
+/// each state, kept up to date by every change of those tables (`/metrics/snapshot` does
+/// not walk every task).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct TaskCounts([u64; 16]);
+
+impl TaskCounts {
+    fn slot(&mut self, state: i32) -> Option<&mut u64> {
+        usize::try_from(state).ok().and_then(|i| self.0.get_mut(i))
+    }
+
+    pub fn added(&mut self, state: i32) {
+        if let Some(n) = self.slot(state) {
+            *n += 1;
+        }
+    }
+
+    pub fn removed(&mut self, state: i32) {
+        if let Some(n) = self.slot(state) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    pub fn changed(&mut self, from: i32, to: i32) {
+        if from != to {
+            self.removed(from);
+            self.added(to);
+        }
+    }
+
+    pub fn get(&self, state: TaskState) -> u64 {
+        self.0.get(state as usize).copied().unwrap_or(0)
+    }
+
+    /// The same counts from a walk of every task (tests check the kept ones with it).
+    #[cfg(test)]
+    pub fn count(frameworks: &BTreeMap<String, Framework>) -> TaskCounts {
+        let mut counts = TaskCounts::default();
+        for task in frameworks.values().flat_map(|f| f.tasks.values()) {
+            counts.added(task.task.state);
+        }
+        counts
+    }
+}
+
 /// Counters for `/metrics/snapshot`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Counters {
@@ -287,6 +334,8 @@ pub struct Master {
     outbox: Vec<Action>,
     allocation_needed: bool,
     pub(crate) counters: Counters,
+    /// Tasks per state.
+    pub(crate) task_counts: TaskCounts,
     /// Registry operations in flight, recovered agents, the removal rate limiter.
     seam: registrar::Seam,
 }
@@ -333,6 +382,7 @@ impl Master {
             outbox: Vec::new(),
             allocation_needed: false,
             counters: Counters::default(),
+            task_counts: TaskCounts::default(),
         }
     }
 
@@ -632,6 +682,7 @@ impl Master {
         let Some(task) = framework.tasks.remove(task_id) else {
             return;
         };
+        self.task_counts.removed(task.task.state);
         if let Some(agent) = self.agents.get_mut(&task.task.agent_id.value) {
             agent
                 .tasks
@@ -656,6 +707,7 @@ impl Master {
         };
         let mut agents: HashSet<String> = HashSet::new();
         for (task_id, mut task) in framework.tasks.drain() {
+            self.task_counts.removed(task.task.state);
             let agent_id = task.task.agent_id.value.clone();
             if let Some(agent) = self.agents.get_mut(&agent_id) {
                 agent.tasks.remove(&(framework.id.clone(), task_id));

@@ -999,10 +999,11 @@ impl Master {
             ..Default::default()
         };
         task.set_state(TaskState::TaskStaging);
-        framework.tasks.insert(
+        self.task_counts.added(task.state);
+        let replaced = framework.tasks.insert(
             info.task_id.value.clone(),
             TaskEntry {
-                task,
+                task: Box::new(task),
                 role: role.to_owned(),
                 resources,
                 latest: None,
@@ -1010,6 +1011,9 @@ impl Master {
                 released: false,
             },
         );
+        if let Some(old) = replaced {
+            self.task_counts.removed(old.task.state);
+        }
         self.counters.tasks_launched += 1;
     }
 }
@@ -1025,7 +1029,7 @@ fn with_command_placeholder(task: &v1::TaskInfo) -> v1::TaskInfo {
 
 fn reconciled_status(now: f64, task: &TaskEntry) -> v1::TaskStatus {
     let mut status = match &task.latest {
-        Some(latest) => latest.clone(),
+        Some(latest) => (**latest).clone(),
         None => v1::TaskStatus {
             task_id: task.task.task_id.clone(),
             agent_id: Some(task.task.agent_id.clone()),

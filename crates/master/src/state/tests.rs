@@ -138,12 +138,21 @@ fn call(framework_id: &str, kind: call::Type) -> Call {
 }
 
 fn send(m: &mut Master, now: f64, conn: ConnId, c: Call) -> Result<CallOk, CallError> {
-    m.scheduler_call(now, Some(&format!("s{conn}")), c)
+    let result = m.scheduler_call(now, Some(&format!("s{conn}")), c);
+    assert_task_counts(m);
+    result
 }
 
 fn allocate(m: &mut Master, now: f64) -> Vec<Action> {
+    assert_task_counts(m);
     m.allocate(now);
     m.take_actions()
+}
+
+/// The per-state task counts the core keeps for `/metrics/snapshot` match a walk of every
+/// task (checked wherever the tests send a call or run an allocation pass).
+fn assert_task_counts(m: &Master) {
+    assert_eq!(m.task_counts, TaskCounts::count(&m.frameworks));
 }
 
 fn task(offer: &v1::Offer, id: &str, resources: &str) -> v1::TaskInfo {
@@ -233,6 +242,7 @@ fn agent_update(
         m.agent_call(2.0, Some(&format!("as{AGENT_CONN}")), c),
         Ok(())
     );
+    assert_task_counts(m);
     m.take_actions()
 }
 
@@ -685,7 +695,7 @@ fn unreachable_agent_returns_and_its_tasks_are_announced() {
     let (mut m, agent, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
     allocate(&mut m, 1.0);
-    let mut reported = m.frameworks[&fw].tasks["t1"].task.clone();
+    let mut reported = (*m.frameworks[&fw].tasks["t1"].task).clone();
     reported.set_state(TaskState::TaskRunning);
     for i in 1..=6 {
         m.tick(15.0 * f64::from(i));
@@ -755,7 +765,7 @@ fn agent_disconnect_rescinds_and_reregister_keeps_tasks() {
     assert!(offers(&allocate(&mut m, 3.0), FW_CONN).is_empty());
     let mut info = agent_info("cpus:4;mem:1024");
     info.id = Some(agent.as_str().into());
-    let mut reported = m.frameworks[&fw].tasks["t1"].task.clone();
+    let mut reported = (*m.frameworks[&fw].tasks["t1"].task).clone();
     reported.set_state(TaskState::TaskRunning);
     m.agent_subscribe(
         4.0,
@@ -853,4 +863,42 @@ fn invalid_role_is_refused_with_error_event() {
 
 mod durable;
 mod operator;
+/// `/metrics/snapshot` counts live tasks per state without walking them: launch, RUNNING,
+/// a terminal update, an agent that reregisters without one task and with an unknown
+/// one, and the framework's removal all keep the counts.
+#[test]
+fn metrics_count_tasks_per_state() {
+    let (mut m, agent, fw, offer) = setup(info("f"));
+    launch_one(&mut m, &fw, &offer, "t1");
+    let metrics = |m: &Master, name: &str| m.metrics_json(5.0)[name].as_u64();
+    assert_eq!(metrics(&m, "master/tasks_staging"), Some(1));
+    agent_update(&mut m, &agent, &fw, "t1", TaskState::TaskRunning, 1);
+    assert_eq!(metrics(&m, "master/tasks_staging"), Some(0));
+    assert_eq!(metrics(&m, "master/tasks_running"), Some(1));
+    let mut known = (*m.frameworks[&fw].tasks["t1"].task).clone();
+    known.task_id = "t2".into();
+    known.name = "t2".into();
+    let mut info = agent_info("cpus:4;mem:1024");
+    info.id = Some(agent.as_str().into());
+    m.agent_subscribe(
+        6.0,
+        2,
+        "as2".into(),
+        agent_call::Subscribe {
+            agent_info: info,
+            frameworks: Vec::new(),
+            tasks: vec![known],
+            version: None,
+        },
+    );
+    m.take_actions();
+    assert_task_counts(&m);
+    assert_eq!(metrics(&m, "master/tasks_running"), Some(1));
+    assert!(m.frameworks[&fw].tasks.contains_key("t2"));
+    assert!(!m.frameworks[&fw].tasks.contains_key("t1"));
+    m.remove_framework(7.0, &fw);
+    assert_task_counts(&m);
+    assert_eq!(metrics(&m, "master/tasks_running"), Some(0));
+}
+
 mod quota;

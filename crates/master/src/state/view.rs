@@ -303,17 +303,7 @@ impl Master {
     /// `/metrics/snapshot`: a flat map.
     pub fn metrics_json(&self, now: f64) -> Value {
         let c = &self.counters;
-        let mut by_state = [0u64; 14];
-        for framework in self.frameworks.values() {
-            for task in framework.tasks.values() {
-                if let Some(slot) = usize::try_from(task.task.state)
-                    .ok()
-                    .and_then(|i| by_state.get_mut(i))
-                {
-                    *slot += 1;
-                }
-            }
-        }
+        let live = &self.task_counts;
         let active_frameworks = self.frameworks.values().filter(|f| f.active).count();
         let connected_frameworks = self.frameworks.values().filter(|f| f.connected()).count();
         let active_agents = self.agents.values().filter(|a| a.connected()).count();
@@ -337,10 +327,10 @@ impl Master {
             "master/offers_accepted": c.offers_accepted,
             "master/offers_rescinded": c.offers_rescinded,
             "master/tasks_launched": c.tasks_launched,
-            "master/tasks_staging": by_state[TaskState::TaskStaging as usize],
-            "master/tasks_starting": by_state[TaskState::TaskStarting as usize],
-            "master/tasks_running": by_state[TaskState::TaskRunning as usize],
-            "master/tasks_killing": by_state[TaskState::TaskKilling as usize],
+            "master/tasks_staging": live.get(TaskState::TaskStaging),
+            "master/tasks_starting": live.get(TaskState::TaskStarting),
+            "master/tasks_running": live.get(TaskState::TaskRunning),
+            "master/tasks_killing": live.get(TaskState::TaskKilling),
             "master/tasks_finished": c.tasks_finished,
             "master/tasks_failed": c.tasks_failed,
             "master/tasks_killed": c.tasks_killed,
