@@ -256,17 +256,7 @@ fn outsiders_are_refused_and_a_wiped_master_catches_up() {
     );
 
     // Without the old leader, the new one needs the replaced replica for its quorum.
-    cluster.kill_master(leader);
-    let new = cluster.wait_leader(Some(leader), WAIT);
-    let registry = cluster
-        .registry_agents(new)
-        .expect("the new leader's registry");
-    assert!(
-        agents.is_subset(&registry),
-        "the registry survived: {agents:?} vs {registry:?}\n{}",
-        cluster.logs()
-    );
-    cluster.wait_for_agents(1, WAIT);
+    cluster.failover_keeps(leader, &agents);
 }
 
 /// A master elected without a quorum of replicas cannot recover the registry: meanwhile
@@ -458,17 +448,7 @@ fn the_replica_set_grows_from_one_to_three_online() {
     assert_eq!(cluster.leader(), Some(0));
     cluster.add_agent();
     let agents = cluster.wait_for_agents(2, WAIT);
-    cluster.kill_master(0);
-    let next = cluster.wait_leader(Some(0), WAIT);
-    let registry = cluster
-        .registry_agents(next)
-        .expect("the new leader's registry");
-    assert!(
-        agents.is_subset(&registry),
-        "{agents:?} vs {registry:?}\n{}",
-        cluster.logs()
-    );
-    cluster.wait_for_agents(2, WAIT);
+    cluster.failover_keeps(0, &agents);
 }
 
 /// 5 -> 3 by the documented procedure (docs/registry.md, "Shrinking"): reconfigure online to

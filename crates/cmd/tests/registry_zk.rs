@@ -84,10 +84,7 @@ fn mesos_unit_files_share_one_log_fail_over_and_take_back_a_wiped_master() {
         "the registry holds the agent"
     );
 
-    cluster.kill_master(first);
-    let second = cluster.wait_leader(Some(first), WAIT);
-    let registry = cluster.registry_agents(second).expect("registry");
-    assert!(agents.is_subset(&registry), "{agents:?} vs {registry:?}");
+    let second = cluster.failover_keeps(first, &agents);
 
     // (c) The dead master, wiped, at the same address.
     std::fs::remove_dir_all(cluster.work_dir(first)).expect("wipe the dead master's work_dir");
@@ -104,15 +101,7 @@ fn mesos_unit_files_share_one_log_fail_over_and_take_back_a_wiped_master() {
     );
 
     // Only the rejoined replica makes a quorum with the last one.
-    cluster.kill_master(second);
-    let third = cluster.wait_leader(Some(second), WAIT);
-    let registry = cluster.registry_agents(third).expect("registry");
-    assert!(
-        agents.is_subset(&registry),
-        "the registry survived on the rejoined replica: {agents:?} vs {registry:?}\n{}",
-        cluster.logs()
-    );
-    cluster.wait_for_agents(1, WAIT);
+    cluster.failover_keeps(second, &agents);
 }
 
 /// (b) A fourth master with the same `--zk` and `--quorum=2` is refused: it exits non-zero

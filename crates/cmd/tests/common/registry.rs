@@ -123,17 +123,30 @@ impl RegistryCluster {
 
     /// The command line of a master of this cluster on `port` / `log_port`.
     pub fn master_command(&self, port: u16, log_port: u16, work_dir: &std::path::Path) -> Command {
+        let all: Vec<usize> = (0..self.log_ports.len()).collect();
+        self.command_in(port, log_port, work_dir, &all)
+    }
+
+    /// The command line of a master whose replica set is the masters in `set` (indices),
+    /// with their majority as `--quorum`; with `discover`, no set is given.
+    fn command_in(
+        &self,
+        port: u16,
+        log_port: u16,
+        work_dir: &std::path::Path,
+        set: &[usize],
+    ) -> Command {
         let mut command = Command::new(BIN);
         command
             .args(["master", "--ip=127.0.0.1", &format!("--port={port}")])
             .arg(format!("--zk={}", self.zk_url))
             .arg(format!("--zk_session_timeout={SESSION_TIMEOUT}"))
-            .arg(format!("--quorum={}", self.quorum()))
+            .arg(format!("--quorum={}", set.len() / 2 + 1))
             .arg(format!("--work_dir={}", work_dir.display()));
         if !self.discover {
             command
                 .arg(format!("--log_port={log_port}"))
-                .arg(format!("--log_replicas={}", self.log_replicas()));
+                .arg(format!("--log_replicas={}", self.log_replicas_of(set)));
         }
         command
             .arg(format!("--registry_fetch_timeout={}", self.fetch_timeout))
@@ -154,9 +167,18 @@ impl RegistryCluster {
     /// Starts master `i` without waiting for it (a master discovering the replicas serves
     /// nothing until 2q-1 of them are announced).
     pub fn spawn_master(&mut self, i: usize) {
+        let all: Vec<usize> = (0..self.log_ports.len()).collect();
+        self.spawn_master_in(i, &all);
+    }
+
+    fn spawn_master_in(&mut self, i: usize, set: &[usize]) {
         self.starts[i] += 1;
-        let command =
-            self.master_command(self.master_ports[i], self.log_ports[i], &self.work_dir(i));
+        let command = self.command_in(
+            self.master_ports[i],
+            self.log_ports[i],
+            &self.work_dir(i),
+            set,
+        );
         let name = self.log_name(i);
         let guard = ChildGuard::spawn(&name, command, self.dir.path()).expect("spawn master");
         self.masters[i] = Some(guard);
@@ -334,34 +356,26 @@ impl RegistryCluster {
     /// Starts (or restarts) master `i` with the replica set `set` and its majority as
     /// `--quorum`, instead of every slot's: a master after a shrink.
     pub fn start_master_in(&mut self, i: usize, set: &[usize]) {
-        self.starts[i] += 1;
-        let mut command = Command::new(BIN);
-        command
-            .args(["master", "--ip=127.0.0.1"])
-            .arg(format!("--port={}", self.master_ports[i]))
-            .arg(format!("--zk={}", self.zk_url))
-            .arg(format!("--zk_session_timeout={SESSION_TIMEOUT}"))
-            .arg(format!("--quorum={}", set.len() / 2 + 1))
-            .arg(format!("--work_dir={}", self.work_dir(i).display()))
-            .arg(format!("--log_port={}", self.log_ports[i]))
-            .arg(format!("--log_replicas={}", self.log_replicas_of(set)))
-            .arg(format!("--registry_fetch_timeout={}", self.fetch_timeout))
-            .arg("--heartbeat_interval=1secs")
-            .arg("--allocation_interval=200ms");
-        let name = self.log_name(i);
-        let guard = ChildGuard::spawn(&name, command, self.dir.path()).expect("spawn master");
-        self.masters[i] = Some(guard);
-        let addr = self.master_addr(i);
-        poll_until(
-            Duration::from_secs(30),
-            "a master to answer /health",
-            || {
-                testkit::http_get(&addr, "/health")
-                    .ok()
-                    .filter(|(s, _)| *s == 200)
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+        self.spawn_master_in(i, set);
+        self.wait_health(i);
+    }
+
+    /// Kills master `killed` (-9), waits for another recovered leader and checks that its
+    /// registry still holds every agent in `agents` and that they all come back to it.
+    /// Returns the new leader.
+    pub fn failover_keeps(&mut self, killed: usize, agents: &BTreeSet<String>) -> usize {
+        self.kill_master(killed);
+        let next = self.wait_leader(Some(killed), Duration::from_secs(60));
+        let registry = self
+            .registry_agents(next)
+            .expect("the new leader's registry");
+        assert!(
+            agents.is_subset(&registry),
+            "the registry lost agents: {agents:?} vs {registry:?}\n{}",
+            self.logs()
+        );
+        self.wait_for_agents(agents.len(), Duration::from_secs(60));
+        next
     }
 
     /// Master `i`'s `registrar/log/ensemble_size`: the size of the replica set its replica
