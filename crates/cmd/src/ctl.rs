@@ -114,7 +114,10 @@ async fn send(master: &str, request: &Request) -> anyhow::Result<String> {
             authority = next;
             continue;
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = response
+            .text()
+            .await
+            .unwrap_or_else(|e| format!("(unreadable body: {e})"));
         if !status.is_success() {
             bail!("{authority} answered {path} with {status}: {}", body.trim());
         }

@@ -110,12 +110,7 @@ fn without_a_known_leader_leader_only_endpoints_answer_503() {
     ]);
     let _master = ChildGuard::spawn("master", command, dir.path()).unwrap();
     let addr = format!("127.0.0.1:{port}");
-    poll_until(WAIT, "the master to answer /health", || {
-        testkit::http_get(&addr, "/health")
-            .ok()
-            .filter(|(s, _)| *s == 200)
-    })
-    .unwrap();
+    testkit::wait_healthy(&addr, WAIT).unwrap();
     for (method, path) in LEADER_ONLY {
         let (status, _, body) =
             request(&addr, method, path, Some("application/json"), b"{}").unwrap();

@@ -39,7 +39,7 @@ fn simulated_agents_reregister_with_their_tasks_after_the_leader_is_killed() {
     assert!(report.mean_reregister_bytes > 5.0 * 300.0, "{report:?}");
     // The election was found in the new leader's log, after the kill.
     assert!(report.kill_to_election_s > 0.0, "{report:?}");
-    assert!(report.reregister_s >= 0.0, "{report:?}");
+    assert!(report.reregister_s > 0.0, "{report:?}");
 }
 
 #[test]

@@ -128,15 +128,11 @@ impl ReplicaGroup {
     /// Announces the replica at `addr` (`ip:port`) in the group under `url.path`; needs a
     /// tokio runtime. Returns at once; [`ReplicaGroup::changed`] reports the members.
     pub fn announce(url: ZkUrl, session_timeout: Duration, addr: &str) -> ReplicaGroup {
-        let path = if url.path == "/" {
-            format!("/{REPLICAS_GROUP}")
-        } else {
-            format!("{}/{REPLICAS_GROUP}", url.path)
-        };
-        let config = ZkConfig {
-            url: ZkUrl { path, ..url },
+        let mut config = ZkConfig {
+            url,
             session_timeout,
         };
+        config.url.path = config.child(REPLICAS_GROUP);
         let (tx, view) = watch::channel(GroupView::Pending);
         let (session_tx, session) = watch::channel(None);
         let task = tokio::spawn(run(config, encode_replica(addr), tx, session_tx)).abort_handle();

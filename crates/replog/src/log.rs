@@ -14,7 +14,7 @@ use crate::core::{Entry, Node, NodeConfig, ReadError, Request, RequestError, Res
 use crate::driver::{Driver, Event, LogStatus};
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::transport::{Peers, serve};
-use crate::types::{Addr, Metadata, Position, Record, Status, majority};
+use crate::types::{Addr, Metadata, Position, Record, Status, majority, same_set};
 
 /// Configuration of one replica of the log.
 #[derive(Clone, Debug)]
@@ -164,9 +164,7 @@ impl Log {
         } else {
             durable.clone()
         };
-        if !durable.is_empty()
-            && !config.servers.is_empty()
-            && sorted(&durable) != sorted(&config.servers)
+        if !durable.is_empty() && !config.servers.is_empty() && !same_set(&durable, &config.servers)
         {
             tracing::warn!(durable = ?durable, flags = ?config.servers, "--servers differs from the durable replica set; the durable set wins (change it with a reconfiguration)");
         }
@@ -266,56 +264,40 @@ impl Log {
 }
 
 /// The durable status and replica set of the replica at `path` (`Empty` and no set for a new
-/// or never-initialised replica), read without opening the log. Fails if the replica is in
-/// use by another process or unreadable.
+/// or never-initialised replica), without starting the log (loading repairs a torn tail, as
+/// opening would). Fails if the replica is in use by another process or unreadable.
 pub fn durable_state(path: &std::path::Path) -> Result<(Status, Vec<Addr>), OpenError> {
     let mut storage = FileStorage::open(path)?;
     let records = storage.load()?;
-    let status = records
-        .iter()
-        .rev()
-        .find_map(|r| match r {
-            Record::Metadata(m) => Some(m.status),
-            Record::Action(_) | Record::Admission(_) => None,
-        })
-        .unwrap_or(Status::Empty);
-    Ok((status, durable_members(&records)))
+    Ok(
+        last_metadata(&records).map_or((Status::Empty, Vec::new()), |m| {
+            (m.status, m.members.clone())
+        }),
+    )
 }
 
-fn sorted(v: &[Addr]) -> Vec<Addr> {
-    let mut v = v.to_vec();
-    v.sort();
-    v
+/// The metadata record in force: the last one written.
+fn last_metadata(records: &[Record]) -> Option<&Metadata> {
+    records.iter().rev().find_map(|r| match r {
+        Record::Metadata(m) => Some(m),
+        Record::Action(_) | Record::Admission(_) => None,
+    })
 }
 
 /// The replica set in the durable records (the last metadata record's).
 fn durable_members(records: &[Record]) -> Vec<Addr> {
-    records
-        .iter()
-        .rev()
-        .find_map(|r| {
-            if let Record::Metadata(m) = r {
-                Some(m.members.clone())
-            } else {
-                None
-            }
-        })
+    last_metadata(records)
+        .map(|m| m.members.clone())
         .unwrap_or_default()
 }
 
 /// A replica initialised by `trireme log initialize` without a set gets the configured one.
 fn stamp_members(records: &[Record], members: &[Addr]) -> Option<Record> {
-    let meta = records.iter().rev().find_map(|r| {
-        if let Record::Metadata(m) = r {
-            Some(m.clone())
-        } else {
-            None
-        }
-    })?;
+    let meta = last_metadata(records)?;
     (meta.members.is_empty() && meta.status != Status::Empty).then(|| {
         Record::Metadata(Metadata {
             members: members.to_vec(),
-            ..meta
+            ..meta.clone()
         })
     })
 }

@@ -52,12 +52,15 @@ pub async fn probe(
     let mut answers: BTreeMap<Addr, PeerReport> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut resend = tokio::time::interval(RESEND);
+    // Dropped (aborted, their sockets closed) when this function returns, so that a peer's
+    // next message goes to a fresh connection rather than to a reader nobody listens to.
+    let mut readers = tokio::task::JoinSet::new();
     while answers.len() < peers.len() {
         tokio::select! {
             // The listener is dropped (the port freed) when this function returns.
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    tokio::spawn(read_frames(stream, tx.clone()));
+                    readers.spawn(read_frames(stream, tx.clone()));
                 }
             }
             _ = resend.tick() => {

@@ -220,6 +220,14 @@ impl Message {
 }
 
 /// The quorum for a replica set: a strict majority.
+/// Whether two replica lists name the same set (order aside).
+pub fn same_set(a: &[Addr], b: &[Addr]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
+}
+
 pub fn majority(members: usize) -> usize {
     members / 2 + 1
 }

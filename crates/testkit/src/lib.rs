@@ -172,6 +172,14 @@ pub fn read_log(log_dir: &Path, name: &str) -> String {
     std::fs::read_to_string(log_dir.join(format!("{name}.log"))).unwrap_or_default()
 }
 
+/// Waits until the server at `addr` (`host:port`) answers `GET /health` with 200.
+pub fn wait_healthy(addr: &str, timeout: Duration) -> anyhow::Result<()> {
+    poll_until(timeout, &format!("{addr} to answer /health"), || {
+        http_get(addr, "/health").ok().filter(|(s, _)| *s == 200)
+    })
+    .map(|_| ())
+}
+
 /// A minimal blocking HTTP/1.1 GET for tests: returns (status, body). `addr` is
 /// `host:port`. Errors (connection refused, bad response) are `Err`.
 pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {

@@ -105,17 +105,8 @@ impl HaCluster {
         let name = format!("master{i}-run{}", self.starts[i]);
         let guard = ChildGuard::spawn(&name, command, self.dir.path()).expect("spawn master");
         self.masters[i] = Some(guard);
-        let addr = self.master_addr(i);
-        poll_until(
-            Duration::from_secs(30),
-            "a master to answer /health",
-            || {
-                testkit::http_get(&addr, "/health")
-                    .ok()
-                    .filter(|(s, _)| *s == 200)
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+        testkit::wait_healthy(&self.master_addr(i), Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
     }
 
     /// SIGKILLs master `i` (by PID) and reaps it.

@@ -69,17 +69,8 @@ impl Cluster {
     }
 
     fn wait_for_master(&self) {
-        let addr = self.master_addr.clone();
-        poll_until(
-            Duration::from_secs(20),
-            "the master to answer /health",
-            || {
-                testkit::http_get(&addr, "/health")
-                    .ok()
-                    .filter(|(s, _)| *s == 200)
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+        testkit::wait_healthy(&self.master_addr, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
     }
 
     pub fn wait_for_agents(&self, count: usize) {

@@ -186,17 +186,8 @@ impl RegistryCluster {
 
     /// Waits until master `i` answers `/health`.
     pub fn wait_health(&self, i: usize) {
-        let addr = self.master_addr(i);
-        poll_until(
-            Duration::from_secs(30),
-            "a master to answer /health",
-            || {
-                testkit::http_get(&addr, "/health")
-                    .ok()
-                    .filter(|(s, _)| *s == 200)
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+        testkit::wait_healthy(&self.master_addr(i), Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
     }
 
     /// SIGKILLs master `i` (by PID) and reaps it.
@@ -360,12 +351,17 @@ impl RegistryCluster {
         self.wait_health(i);
     }
 
-    /// Kills master `killed` (-9), waits for another recovered leader and checks that its
-    /// registry still holds every agent in `agents` and that they all come back to it.
-    /// Returns the new leader.
+    /// Kills master `killed` (-9); then [`RegistryCluster::leader_keeps`]. Returns the new
+    /// leader.
     pub fn failover_keeps(&mut self, killed: usize, agents: &BTreeSet<String>) -> usize {
         self.kill_master(killed);
-        let next = self.wait_leader(Some(killed), Duration::from_secs(60));
+        self.leader_keeps(killed, agents)
+    }
+
+    /// Waits for a recovered leader other than `not` and checks that its registry still
+    /// holds every agent in `agents` and that they all come back to it. Returns it.
+    pub fn leader_keeps(&self, not: usize, agents: &BTreeSet<String>) -> usize {
+        let next = self.wait_leader(Some(not), Duration::from_secs(60));
         let registry = self
             .registry_agents(next)
             .expect("the new leader's registry");

@@ -88,8 +88,9 @@ pub(super) async fn api(
     }
 }
 
-/// The body of a maintenance POST, read whole (JSON; no Content-Type required, as Mesos).
-async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
+/// The body of a maintenance, weights, quota or reconfiguration request, read whole (JSON;
+/// no Content-Type required, as Mesos).
+pub(super) async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
     axum::body::to_bytes(body, crate::MAX_REQUEST_BODY_BYTES)
         .await
         .map_err(|e| {

@@ -160,9 +160,9 @@ pub(super) async fn reconfigure(
             "The registry is not in a replicated log (--registry=in_memory)",
         );
     };
-    let bytes = match axum::body::to_bytes(body, crate::MAX_REQUEST_BODY_BYTES).await {
+    let bytes = match super::operator::read_body(body).await {
         Ok(bytes) => bytes,
-        Err(e) => return text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(response) => return response,
     };
     let replicas = match replicas(&bytes) {
         Ok(r) => r,

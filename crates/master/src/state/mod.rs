@@ -263,6 +263,7 @@ impl TaskCounts {
 
     pub fn removed(&mut self, state: i32) {
         if let Some(n) = self.slot(state) {
+            debug_assert!(*n > 0, "a task count for state {state} went below zero");
             *n = n.saturating_sub(1);
         }
     }

@@ -336,9 +336,6 @@ impl Master {
 
     /// For the allocator: what each role with a quota holds.
     pub(crate) fn quota_consumption(&self) -> HashMap<String, Resources> {
-        if self.seam.quotas.is_empty() {
-            return HashMap::new();
-        }
         self.seam
             .quotas
             .keys()

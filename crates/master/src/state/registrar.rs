@@ -314,17 +314,25 @@ impl Master {
                 self.remove_agent(now, &agent_id, "Agent unregistered");
                 self.unreachable_agents.remove(&agent_id);
             }
+            // The master validated these before storing them; a refusal by the registry
+            // means the two disagree, so nothing takes effect and the operator is told.
             Pending::Schedule(schedule) => {
-                self.schedule_stored(schedule);
-                self.operator_reply(id, Ok(OperatorOk::Empty));
+                let result = stored_or_refused(applied, "maintenance schedule", || {
+                    self.schedule_stored(schedule)
+                });
+                self.operator_reply(id, result);
             }
             Pending::Down(machines) => {
-                self.machines_down_stored(now, &machines);
-                self.operator_reply(id, Ok(OperatorOk::Empty));
+                let result = stored_or_refused(applied, "machines down", || {
+                    self.machines_down_stored(now, &machines)
+                });
+                self.operator_reply(id, result);
             }
             Pending::Up(machines) => {
-                self.machines_up_stored(&machines);
-                self.operator_reply(id, Ok(OperatorOk::Empty));
+                let result = stored_or_refused(applied, "machines up", || {
+                    self.machines_up_stored(&machines)
+                });
+                self.operator_reply(id, result);
             }
             Pending::Deadline => {}
             Pending::Weights(weights) => {
@@ -659,4 +667,22 @@ impl Master {
 /// The `AgentInfo` a reregistering agent brings differs from the admitted one.
 pub(crate) fn info_changed(old: &AgentInfo, new: &AgentInfo) -> bool {
     old != new
+}
+
+/// An operator mutation's answer once the registry has had it: applied, its effect takes
+/// place and the call succeeds; refused, nothing changes and the call gets 409.
+fn stored_or_refused(
+    applied: bool,
+    what: &str,
+    effect: impl FnOnce(),
+) -> Result<OperatorOk, CallError> {
+    if applied {
+        effect();
+        Ok(OperatorOk::Empty)
+    } else {
+        Err(CallError::new(
+            409,
+            format!("The registry refused the {what} update"),
+        ))
+    }
 }

@@ -428,7 +428,8 @@ impl Node {
     /// it too when it is a reconfiguration, so that a removed replica learns it is out (and
     /// refuses to start again with its old flags).
     fn learn_and_broadcast(&mut self, action: crate::types::Action) {
-        let before = self.members().to_vec();
+        let before = matches!(action.value, Some(crate::types::Value::Reconfig { .. }))
+            .then(|| self.members().to_vec());
         let records = self.replica.learn(action.clone());
         self.persist(records);
         let mut learned = action;
@@ -436,7 +437,7 @@ impl Node {
         let msg = Message::Learned { action: learned };
         self.broadcast_others(msg.clone());
         let me = self.cfg.self_addr.clone();
-        for to in before {
+        for to in before.into_iter().flatten() {
             if to != me && !self.members().contains(&to) {
                 self.send(to, msg.clone());
             }

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use super::{Node, RequestError, Response};
-use crate::types::{Addr, Message, Position, Proposal, Status};
+use crate::types::{Addr, Message, Position, Proposal, Status, same_set};
 
 /// Answers gathered by one probe round (a broadcast `RecoverRequest`).
 #[derive(Default)]
@@ -88,13 +88,6 @@ impl Probe {
         }
         true
     }
-}
-
-fn same_set(a: &[Addr], b: &[Addr]) -> bool {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort();
-    b.sort();
-    a == b
 }
 
 #[derive(Default)]
