@@ -97,7 +97,9 @@ impl Drop for ChildGuard {
 /// kernel hands out for a `bind(0)` or an outgoing connection of another test can then
 /// never be the one this test is about to bind. They are even, so one caller's port + 1 is
 /// never another caller's port; the start is random per process (tests run as separate
-/// processes) and a counter moves on from there.
+/// processes) and a counter moves on from there. A port is also claimed across processes
+/// (see [`claim_port`]): a test may bind its port long after asking for it (a master
+/// started late in a scenario), and another test process must not be handed it meanwhile.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -116,7 +118,7 @@ pub fn free_port() -> u16 {
         let Ok(port) = u16::try_from(FIRST + 2 * n) else {
             continue;
         };
-        if free(port) && free(port + 1) {
+        if free(port) && free(port + 1) && claim_port(port) {
             return port;
         }
     }
@@ -125,6 +127,40 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("local address of a bound socket")
         .port()
+}
+
+/// Claims `port` for this process among test processes: a file named after the port in a
+/// shared directory holds the claiming process's pid; a claim by a process that is gone is
+/// taken over. Without the directory (unwritable temp dir) every claim succeeds.
+fn claim_port(port: u16) -> bool {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join("trireme-test-ports");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return true;
+    }
+    let path = dir.join(port.to_string());
+    let me = std::process::id().to_string();
+    let owner = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut file) => file.write_all(me.as_bytes()).is_ok(),
+        Err(_) => {
+            let holder = owner(&path);
+            if holder == me {
+                return true;
+            }
+            let alive = !holder.is_empty() && Path::new("/proc").join(&holder).exists();
+            if alive {
+                return false;
+            }
+            // The holder is gone: take the port over, and keep it only if no other process
+            // took it over at the same moment.
+            std::fs::write(&path, &me).is_ok() && owner(&path) == me
+        }
+    }
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `timeout` with `what`.
