@@ -40,6 +40,9 @@ fn simulated_agents_reregister_with_their_tasks_after_the_leader_is_killed() {
     // The election was found in the new leader's log, after the kill.
     assert!(report.kill_to_election_s > 0.0, "{report:?}");
     assert!(report.reregister_s > 0.0, "{report:?}");
+    // The new leader holds SUBSCRIBEs that reach it before it knows it leads, or while it
+    // recovers, instead of turning them away.
+    assert_eq!(report.turned_away, 0, "{report:?}");
 }
 
 #[test]

@@ -250,7 +250,7 @@ pub async fn serve(
     // rebuilt it for every accepted connection (7% of a new leader's CPU while 10K agents
     // reregistered, and ~20 KB per connection).
     let server = tokio::spawn(
-        axum::serve(listener, router.into_make_service())
+        axum::serve(Accepting(listener), router.into_make_service())
             .with_graceful_shutdown(async move {
                 let _ = http_stop.wait_for(|s| *s).await;
             })
@@ -341,5 +341,39 @@ async fn fatal_reason(fatal: &mut tokio::sync::watch::Receiver<Option<String>>) 
     match reason {
         Some(reason) => reason,
         None => std::future::pending().await,
+    }
+}
+
+/// The master's listener for `axum::serve`: axum's own sleeps a second after any accept
+/// error other than a reset or refused connection, silently (its logging is a feature we
+/// do not build). Here the error is logged, and the pause after running out of file
+/// descriptors is short: agents are waiting in the queue.
+struct Accepting(tokio::net::TcpListener);
+
+impl axum::serve::Listener for Accepting {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok(accepted) => return accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionRefused
+                    ) {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
     }
 }

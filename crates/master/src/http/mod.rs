@@ -90,6 +90,37 @@ impl App {
         Some(redirect_to(leader.as_deref(), path))
     }
 
+    /// Holds an agent's call while this master is not yet serving as leader: for at most
+    /// `AGENT_HOLD_FOLLOWING` while it follows (the agents' detectors and this master's
+    /// watch the same znodes, so an agent may name the new leader a few milliseconds
+    /// before the leader itself knows), and for at most `AGENT_HOLD_RECOVERING` while it
+    /// leads but is recovering the registry. Turned away, an agent backs off for half a
+    /// second or more, and a few hundred of 10K reregistering agents then doubled the time
+    /// they took all together. Past the hold the call gets its 307 or 503 as before.
+    async fn settle_for_agent(&self) {
+        let mut leadership = self.0.leadership.clone();
+        let mut recovered = self.0.recovered.clone();
+        let leading = |l: &watch::Receiver<Leadership>| matches!(*l.borrow(), Leadership::Leading);
+        if leading(&leadership) && *recovered.borrow() {
+            return;
+        }
+        let started = tokio::time::Instant::now();
+        loop {
+            let outcome = if leading(&leadership) {
+                if *recovered.borrow_and_update() {
+                    return;
+                }
+                tokio::time::timeout_at(started + AGENT_HOLD_RECOVERING, recovered.changed()).await
+            } else {
+                leadership.borrow_and_update();
+                tokio::time::timeout_at(started + AGENT_HOLD_FOLLOWING, leadership.changed()).await
+            };
+            if !matches!(outcome, Ok(Ok(()))) {
+                return;
+            }
+        }
+    }
+
     /// Where `/redirect` points: the leader, which may be this master.
     fn leader_authority(&self) -> Option<String> {
         match &*self.0.leadership.borrow() {
@@ -328,6 +359,15 @@ fn streaming_response(
     response
 }
 
+/// See `App::settle_for_agent`.
+const AGENT_HOLD_FOLLOWING: Duration = Duration::from_secs(1);
+const AGENT_HOLD_RECOVERING: Duration = Duration::from_secs(10);
+
+/// How long an agent's SUBSCRIBE answer waits for its first event before its head is sent
+/// alone: a registration that needs a registry write (a new agent) is answered within a
+/// few milliseconds; one held longer gets its head now and its events when they come.
+const FIRST_AGENT_EVENT_WAIT: Duration = Duration::from_millis(200);
+
 async fn agent(
     State(app): State<App>,
     OriginalUri(uri): OriginalUri,
@@ -335,6 +375,7 @@ async fn agent(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    app.settle_for_agent().await;
     let (content_type, bytes) = match leader_post(&app, &uri, &method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
@@ -349,7 +390,7 @@ async fn agent(
             };
             let conn = app.next_conn();
             let stream_id = uuid::Uuid::new_v4().to_string();
-            let (events, rx) = mpsc::unbounded_channel();
+            let (events, mut rx) = mpsc::unbounded_channel();
             let command = Command::AgentSubscribe {
                 conn,
                 stream_id: stream_id.clone(),
@@ -361,7 +402,13 @@ async fn agent(
             }
             let guard =
                 stream::CloseGuard::new(app.0.commands.clone(), Command::AgentClosed { conn });
-            let body = stream::agent_body(rx, guard);
+            // The answer's head waits (briefly) for the first event, REGISTERED as a rule,
+            // so that both leave in one write: half the sends of a reregistration storm.
+            let first = tokio::time::timeout(FIRST_AGENT_EVENT_WAIT, rx.recv())
+                .await
+                .ok()
+                .flatten();
+            let body = stream::agent_body(first, rx, guard);
             return streaming_response(
                 body,
                 ContentType::PROTOBUF,

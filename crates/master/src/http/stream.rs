@@ -99,18 +99,32 @@ fn append_record<M: Message + prost::Name>(chunk: &mut Vec<u8>, accept: ContentT
     }
 }
 
-/// An agent stream: protobuf AgentEvents (queued events batched into one chunk).
-pub fn agent_body(events: mpsc::UnboundedReceiver<Box<AgentEvent>>, guard: CloseGuard) -> Body {
-    let stream = futures_util::stream::unfold((events, guard), |(mut events, guard)| async move {
-        let event = events.recv().await?;
-        let mut chunk = Vec::new();
-        append_record(&mut chunk, ContentType::Protobuf, &*event);
-        while chunk.len() < MAX_CHUNK
-            && let Ok(event) = events.try_recv()
-        {
+/// An agent stream: protobuf AgentEvents (queued events batched into one chunk), starting
+/// with `first` when the handler already has it.
+pub fn agent_body(
+    first: Option<Box<AgentEvent>>,
+    events: mpsc::UnboundedReceiver<Box<AgentEvent>>,
+    guard: CloseGuard,
+) -> Body {
+    let stream = futures_util::stream::unfold(
+        (first, events, guard),
+        |(first, mut events, guard)| async move {
+            let event = match first {
+                Some(event) => event,
+                None => events.recv().await?,
+            };
+            let mut chunk = Vec::new();
             append_record(&mut chunk, ContentType::Protobuf, &*event);
-        }
-        Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), (events, guard)))
-    });
+            while chunk.len() < MAX_CHUNK
+                && let Ok(event) = events.try_recv()
+            {
+                append_record(&mut chunk, ContentType::Protobuf, &*event);
+            }
+            Some((
+                Ok::<Bytes, Infallible>(Bytes::from(chunk)),
+                (None, events, guard),
+            ))
+        },
+    );
     Body::from_stream(stream)
 }
