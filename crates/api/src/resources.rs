@@ -218,16 +218,22 @@ impl Resources {
     /// (a task's resources as the master accounts them).
     pub fn unallocated_from_valid(resources: &[Resource]) -> Self {
         let mut out = Resources::new();
+        out.add_unallocated_valid(resources);
+        out
+    }
+
+    /// Adds `unallocated_from_valid(resources)` without building it first (summing the
+    /// tasks of an agent's report).
+    pub fn add_unallocated_valid(&mut self, resources: &[Resource]) {
         for resource in resources.iter().filter(|r| validate(r).is_ok()) {
             if resource.allocation_info.is_none() {
-                out.add(resource);
+                self.add(resource);
                 continue;
             }
             let mut owned = resource.clone();
             owned.allocation_info = None;
-            out.add_owned(owned);
+            self.add_owned(owned);
         }
-        out
     }
 
     /// `add`, taking the resource: it is kept (normalised) rather than copied when it is

@@ -27,6 +27,7 @@ use api::v1::{self, AgentInfo, FrameworkInfo, MasterInfo, TaskState, TaskStatus}
 
 use crate::allocator::{self, Filter};
 
+pub use agent::{AgentReport, ReportedFramework};
 pub use operator::OperatorOk;
 pub use registrar::{OpId, RegistryPolicy};
 
@@ -120,8 +121,6 @@ pub(crate) struct TaskEntry {
     /// `statuses` is left empty; `state` is the latest state.
     pub task: Box<v1::Task>,
     pub role: String,
-    /// The task's own resources (unallocated form).
-    pub resources: Resources,
     /// The last status seen for it (for reconciliation).
     pub latest: Option<Box<TaskStatus>>,
     /// (state, timestamp) of every status seen, for `/state`.
@@ -133,6 +132,12 @@ pub(crate) struct TaskEntry {
 impl TaskEntry {
     pub fn state(&self) -> TaskState {
         self.task.state()
+    }
+
+    /// The task's own resources as accounted (valid ones, unallocated form). Computed
+    /// when a task ends rather than kept with each of 100K tasks (~0.5 KB each).
+    pub fn resources(&self) -> Resources {
+        Resources::unallocated_from_valid(&self.task.resources)
     }
 }
 
@@ -662,7 +667,7 @@ impl Master {
         task.released = true;
         let (role, resources, agent_id) = (
             task.role.clone(),
-            task.resources.clone(),
+            task.resources(),
             task.task.agent_id.value.clone(),
         );
         framework.release(&role, &resources);
@@ -713,8 +718,9 @@ impl Master {
             if let Some(agent) = self.agents.get_mut(&agent_id) {
                 agent.tasks.remove(&(framework.id.clone(), task_id));
                 if !task.released {
-                    agent.used -= &task.resources;
-                    agent.free += &task.resources;
+                    let resources = task.resources();
+                    agent.used -= &resources;
+                    agent.free += &resources;
                 }
             }
             if !task.state().is_terminal() {

@@ -22,7 +22,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use api::internal::agent_call;
 use api::resources::Resources;
 use api::v1::AgentInfo;
 use api::v1::maintenance::{MachineId, Schedule, Window};
@@ -91,7 +90,7 @@ pub(crate) struct Registration {
     pub conn: Option<ConnId>,
     pub stream_id: String,
     /// With `agent_info.id` set.
-    pub subscribe: agent_call::Subscribe,
+    pub subscribe: super::AgentReport,
     pub total: Resources,
     pub joining: Joining,
 }

@@ -1005,7 +1005,6 @@ impl Master {
             TaskEntry {
                 task: Box::new(task),
                 role: role.to_owned(),
-                resources,
                 latest: None,
                 history: vec![(TaskState::TaskStaging as i32, now)],
                 released: false,

@@ -62,7 +62,7 @@ fn task_json(task: &TaskEntry) -> Value {
         "agent_id": task.task.agent_id.value,
         "state": state_name(task.task.state),
         "role": task.role,
-        "resources": resources_json(&task.resources),
+        "resources": resources_json(&task.resources()),
         "statuses": statuses,
     })
 }
