@@ -16,13 +16,21 @@ use crate::codec::{decode_frame, encode_frame};
 use crate::driver::Event;
 use crate::types::{Addr, Message};
 
-/// Outbound side: a writer task per peer, created on first use.
+/// How long a writer with nothing to send keeps its connection and its task. Replicas
+/// answer RECOVER to anyone (a master probing for the replica set, from an address of its
+/// own), so writers are also created for addresses that are never written to again:
+/// without retirement each would live, and try to reconnect, for as long as the process.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// Outbound side: a writer task per peer, created on first use, retired when idle.
 #[derive(Clone)]
 pub(crate) struct Peers {
     self_addr: Addr,
     runtime: Handle,
-    queues: Arc<Mutex<HashMap<Addr, mpsc::UnboundedSender<Message>>>>,
+    queues: Queues,
 }
+
+type Queues = Arc<Mutex<HashMap<Addr, mpsc::UnboundedSender<Message>>>>;
 
 impl Peers {
     pub(crate) fn new(self_addr: Addr, runtime: Handle) -> Peers {
@@ -38,55 +46,120 @@ impl Peers {
         let mut queues = self.queues.lock().expect("not poisoned");
         let queue = queues.entry(to.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            self.runtime
-                .spawn(peer_writer(self.self_addr.clone(), to.clone(), rx));
+            let writer = Writer {
+                self_addr: self.self_addr.clone(),
+                to: to.clone(),
+                queues: self.queues.clone(),
+                tx: tx.clone(),
+            };
+            self.runtime.spawn(writer.run(rx));
             tx
         });
         let _ = queue.send(msg);
     }
-}
 
-async fn peer_writer(self_addr: Addr, to: Addr, mut rx: mpsc::UnboundedReceiver<Message>) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let mut stream = match TcpStream::connect(&to).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                tracing::debug!(peer = %to, %error, "connect failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                // Drop what queued up while the peer was unreachable.
-                while rx.try_recv().is_ok() {}
-                if rx.is_closed() {
-                    return;
-                }
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(50);
-        let _ = stream.set_nodelay(true);
-        if write_loop(&self_addr, &mut stream, &mut rx).await.is_none() {
-            return;
-        }
+    /// Peers with a live writer.
+    #[cfg(test)]
+    fn writers(&self) -> usize {
+        self.queues.lock().expect("not poisoned").len()
     }
 }
 
-/// Writes batches of frames until the connection fails (`Some`) or the queue closes (`None`).
+/// One peer's writer: connects when it has something to send, drops what queues up while
+/// the peer is unreachable (Paxos retries), and retires after `IDLE` without messages.
+struct Writer {
+    self_addr: Addr,
+    to: Addr,
+    queues: Queues,
+    /// Its own queue's sender, to tell it from a successor's in `queues`.
+    tx: mpsc::UnboundedSender<Message>,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Message>) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let first = match tokio::time::timeout(IDLE, rx.recv()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return,
+                Err(_) if self.retire(&rx) => return,
+                Err(_) => continue,
+            };
+            let mut stream = match TcpStream::connect(&self.to).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::debug!(peer = %self.to, %error, "connect failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    // Drop what queued up while the peer was unreachable.
+                    while rx.try_recv().is_ok() {}
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(50);
+            let _ = stream.set_nodelay(true);
+            match write_loop(&self.self_addr, &mut stream, first, &mut rx).await {
+                Ended::Broken => {}
+                Ended::Closed => return,
+                Ended::Idle if self.retire(&rx) => return,
+                Ended::Idle => {}
+            }
+        }
+    }
+
+    /// Removes this writer from the map if nothing is queued for it; `send` holds the same
+    /// lock, so nothing can be queued after. False if a message arrived meanwhile.
+    fn retire(&self, rx: &mpsc::UnboundedReceiver<Message>) -> bool {
+        let mut queues = self.queues.lock().expect("not poisoned");
+        if !rx.is_empty() {
+            return false;
+        }
+        if queues
+            .get(&self.to)
+            .is_some_and(|tx| tx.same_channel(&self.tx))
+        {
+            queues.remove(&self.to);
+        }
+        true
+    }
+}
+
+/// Why `write_loop` returned.
+enum Ended {
+    /// The connection failed or the peer closed it: reconnect for the next message.
+    Broken,
+    /// The queue closed: the log is shutting down.
+    Closed,
+    /// Nothing to send for `IDLE`.
+    Idle,
+}
+
+/// Writes `first`, then batches of frames, until the connection fails, the queue closes or
+/// it stays empty for `IDLE`.
 async fn write_loop(
     self_addr: &str,
     stream: &mut TcpStream,
+    first: Message,
     rx: &mut mpsc::UnboundedReceiver<Message>,
-) -> Option<()> {
+) -> Ended {
     let mut buf = BytesMut::with_capacity(64 << 10);
     let mut probe = [0u8; 1];
+    let mut next = Some(first);
     loop {
-        // Peers never write on this connection: anything readable is its end (the peer
-        // died or restarted). Noticing it now, rather than on a write that the kernel
-        // accepts and the peer then resets, keeps the next message from being lost on a
-        // dead connection (an election would otherwise wait for its timeout).
-        let msg = tokio::select! {
-            msg = rx.recv() => msg?,
-            _ = stream.read(&mut probe) => return Some(()),
+        let msg = match next.take() {
+            Some(msg) => msg,
+            // Peers never write on this connection: anything readable is its end (the
+            // peer died or restarted). Noticing it now, rather than on a write that the
+            // kernel accepts and the peer then resets, keeps the next message from being
+            // lost on a dead connection (an election would otherwise wait for its timeout).
+            None => tokio::select! {
+                msg = tokio::time::timeout(IDLE, rx.recv()) => match msg {
+                    Ok(Some(msg)) => msg,
+                    Ok(None) => return Ended::Closed,
+                    Err(_) => return Ended::Idle,
+                },
+                _ = stream.read(&mut probe) => return Ended::Broken,
+            },
         };
         encode_frame(self_addr, &msg, &mut buf);
         while buf.len() < (1 << 20) {
@@ -96,7 +169,7 @@ async fn write_loop(
             }
         }
         if stream.write_all(&buf).await.is_err() {
-            return Some(());
+            return Ended::Broken;
         }
         buf.clear();
     }
@@ -134,5 +207,60 @@ async fn read_loop(mut stream: TcpStream, events: std::sync::mpsc::Sender<Event>
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(tag: u64) -> Message {
+        Message::AdmitRequest {
+            tag,
+            incarnation: 7,
+        }
+    }
+
+    /// Waits (in the test's paused time) for the next message `serve` delivered.
+    async fn delivered(events: &std::sync::mpsc::Receiver<Event>) -> Option<Message> {
+        for _ in 0..10_000 {
+            if let Ok(Event::Inbound { msg, .. }) = events.try_recv() {
+                return Some(msg);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        None
+    }
+
+    /// A writer delivers, retires after `IDLE` without messages, and a later message gets
+    /// a new one.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_writer_retires_and_the_next_message_gets_a_new_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let (events_tx, events) = std::sync::mpsc::channel();
+        tokio::spawn(serve(listener, events_tx));
+        let peers = Peers::new("me:1".into(), Handle::current());
+        peers.send(&addr, message(1));
+        assert_eq!(peers.writers(), 1);
+        assert_eq!(delivered(&events).await, Some(message(1)));
+        tokio::time::sleep(IDLE * 2).await;
+        assert_eq!(peers.writers(), 0, "the idle writer retired");
+        peers.send(&addr, message(2));
+        assert_eq!(delivered(&events).await, Some(message(2)));
+    }
+
+    /// A writer for an address nobody listens on (a prober that went away) does not keep
+    /// trying to connect: it drops the message and retires once idle.
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_to_a_dead_address_retires() {
+        let gone = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = gone.local_addr().expect("address").to_string();
+        drop(gone);
+        let peers = Peers::new("me:1".into(), Handle::current());
+        peers.send(&addr, message(1));
+        assert_eq!(peers.writers(), 1);
+        tokio::time::sleep(IDLE * 2).await;
+        assert_eq!(peers.writers(), 0);
     }
 }
