@@ -150,7 +150,7 @@ fn print(report: &Report, params: &Params) {
         report.register_generator_cpu_s,
     );
     println!(
-        "  kill_to_election_s={:.2} detection_lag_ms={:.1} mean_reregister_subscribe_bytes={:.0} slowest_metrics_poll_ms={:.1} pings={} pongs_ok={} pong_errors={} connect_failures={} turned_away_after_detection={} detector_restarts={} errors={}",
+        "  kill_to_election_s={:.2} detection_lag_ms={:.1} mean_reregister_subscribe_bytes={:.0} slowest_metrics_poll_ms={:.1} pings={} pongs_ok={} pong_errors={} connect_failures={} turned_away_by_new_leader={} detector_restarts={} errors={}",
         report.kill_to_election_s,
         report.detection_lag_s * 1000.0,
         report.mean_reregister_bytes,

@@ -96,6 +96,8 @@ struct Shared {
     pongs_ok: AtomicU64,
     pong_errors: AtomicU64,
     connect_failures: AtomicU64,
+    /// Failed SUBSCRIBEs per leader epoch (to that epoch's leader).
+    failures: Vec<AtomicU64>,
     reregister_bytes: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
@@ -163,6 +165,7 @@ impl Generator {
             pongs_ok: AtomicU64::new(0),
             pong_errors: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
+            failures: (0..MAX_EPOCHS).map(|_| AtomicU64::new(0)).collect(),
             reregister_bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             first_error: Mutex::new(None),
@@ -240,6 +243,14 @@ impl Generator {
 
     pub fn connect_failures(&self) -> u64 {
         self.shared.connect_failures.load(Ordering::Relaxed)
+    }
+
+    /// Failed SUBSCRIBEs to the leader of `epoch`.
+    pub fn failures(&self, epoch: usize) -> u64 {
+        self.shared
+            .failures
+            .get(epoch)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// (pings received, pongs answered 2xx, pongs failed)
@@ -594,6 +605,9 @@ impl Link<'_> {
             Err(Failure::Transient(e)) => {
                 if !registered {
                     self.shared.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    if let Some(counter) = self.shared.failures.get(self.leader.epoch) {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 if let Ok(mut last) = self.shared.last_transient.lock() {
                     *last = Some(e);
@@ -1021,9 +1035,9 @@ pub struct Report {
     pub pongs_ok: u64,
     pub pong_errors: u64,
     pub connect_failures: u64,
-    /// SUBSCRIBEs that failed (a 307 or 503 answer, a refused or broken connection) after
-    /// the new leader was detected, before the last REGISTERED: each costs its agent a
-    /// back-off of half a second or more.
+    /// SUBSCRIBEs to the new leader that failed (a 307 or 503 answer, a refused or broken
+    /// connection) before the last REGISTERED: each costs its agent a back-off of half a
+    /// second or more.
     pub turned_away: u64,
     pub detector_restarts: u64,
     pub errors: u64,
@@ -1212,7 +1226,6 @@ fn run_on(
         "the new leader's detection",
         || generator.detected(2),
     )?;
-    let failures_at_detection = generator.connect_failures();
     // Done when the last agent has its REGISTERED: the master sends it only once it has
     // handled that agent's SUBSCRIBE. Nothing else asks the master anything meanwhile (a
     // `/metrics/snapshot` walks every agent); its count is checked afterwards.
@@ -1224,7 +1237,7 @@ fn run_on(
         || generator.all_registered(2),
     )?;
     let cpu2 = (cpu_seconds(new_pid), cpu_seconds(me));
-    let turned_away = generator.connect_failures() - failures_at_detection;
+    let turned_away = generator.failures(2);
     if let Some(perf) = &perf {
         perf.signal(2);
     }
