@@ -340,6 +340,32 @@ fn reader_catchup_on_non_leading_replica() {
     assert_eq!(read(&c, 2, 3), Some(value("v2")));
 }
 
+/// A reconfiguration naming the same replicas in another order changes no quorum: the
+/// writer stays elected (it used to compare the lists in order and step down).
+#[test]
+fn reconfiguration_to_the_same_set_keeps_the_writer() {
+    let mut c = cluster(3);
+    call(&mut c, 0, Request::Elect).expect("elect");
+    let mut members = vec![
+        sim::cluster::addr(2),
+        sim::cluster::addr(1),
+        sim::cluster::addr(0),
+    ];
+    call(&mut c, 0, Request::Reconfigure(members.clone())).expect("reconfigure");
+    let appended = append(&mut c, 0, "x");
+    assert!(appended.is_ok(), "{appended:?}\n{}", c.dump());
+    members.sort();
+    assert!(c.run_until(SECS, |c| {
+        (0..3).all(|i| {
+            c.node(i).is_some_and(|n| {
+                let mut now = n.members().to_vec();
+                now.sort();
+                now == members
+            })
+        })
+    }));
+}
+
 /// Beyond Mesos: a reconfiguration entry changes the set on every replica and demotes the writer.
 #[test]
 fn reconfiguration_entry_changes_membership() {

@@ -187,8 +187,12 @@ impl Node {
         if !matches!(self.coordinator, Coordinator::Idle)
             && self.members() != self.coordinator_members.as_slice()
         {
-            tracing::info!(node = %self.cfg.self_addr, members = ?self.members(), "the replica set changed under the writer; it must be elected again");
-            return self.demote(RequestError::NotElected);
+            if !crate::types::same_set(self.members(), &self.coordinator_members) {
+                tracing::info!(node = %self.cfg.self_addr, members = ?self.members(), "the replica set changed under the writer; it must be elected again");
+                return self.demote(RequestError::NotElected);
+            }
+            // The same replicas in another order: every quorum is the same.
+            self.coordinator_members = self.members().to_vec();
         }
         let Coordinator::Filling {
             id, proposal, end, ..
@@ -317,13 +321,19 @@ impl Node {
     fn release_chosen(&mut self) {
         let mut replies = Vec::new();
         let mut reconfigured = false;
+        let elected_under = &self.coordinator_members;
         if let Coordinator::Elected(e) = &mut self.coordinator {
             while let Some(entry) = e.inflight.first_entry() {
                 if !entry.get().chosen {
                     break;
                 }
                 let (position, write) = entry.remove_entry();
-                reconfigured |= matches!(write.value, Value::Reconfig { .. });
+                if let Value::Reconfig { members } = &write.value {
+                    // A set of other replicas: the writer is elected again under it. The
+                    // same replicas reordered: writes go on.
+                    reconfigured |= !crate::types::same_set(members, elected_under);
+                    e.exclusive = false;
+                }
                 replies.push((write.id, position));
             }
         }
