@@ -32,27 +32,34 @@
 //! hard RLIMIT_NOFILE is lower and cannot be raised (no CAP_SYS_RESOURCE), the bench runs
 //! the most agents that fit with the same number of tasks, and says so.
 //!
-//! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks, load
-//! average 3-8 from other builds): 17-27 us of master CPU per reregistered task (12-16 us
-//! at 19K agents / 399K tasks), 31-41 us before the changes below (51 us at 19K). `decode_agent_call` takes
-//! 27% of the samples (prost decoding the tasks 11%, the required-field walk of the bytes
-//! `codec::walk` 6%, the frameworks' FrameworkInfo 2%); `registered`/`adopt_tasks` 28%
-//! (insertion into the frameworks' task tables 4%, the tasks' resources 4%); page faults of
-//! the growing heap 13%; socket writes 9.5% (each agent's response head and REGISTERED);
-//! the two log lines per agent 2%; `/metrics/snapshot` polls 2.4%.
+//! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks): 19-28 us
+//! of master CPU per reregistered task, depending on the machine's state. Decoding the
+//! SUBSCRIBEs ~34% of the samples (prost decoding the tasks 14%, the required-field walk of
+//! the bytes `codec::walk` 7%); `registered`/`adopt_tasks` ~29% (the in-memory registry's
+//! MarkAgentReachable per unknown agent ~5%); glibc malloc ~27%, of which ~15% is futex
+//! waits and wakes on its arena locks (a task's strings are allocated by the HTTP thread
+//! that decodes it and many temporaries are freed by the core's thread); heap page faults
+//! ~8%; socket reads and writes ~10%. The machine stays ~83% busy (master ~1.3 cores,
+//! generator ~0.3, the rest ZooKeeper and the kernel): the wall time is CPU-bound.
 //!
-//! Gone since the last measurement: axum rebuilt its route table for every accepted
-//! connection (7% of the samples, and ~20 KB per agent: the old leader's RSS after 10K
-//! registrations fell from 478 to 256 MB); the executors of the reported frameworks were
-//! decoded and dropped (~7%: `http::lean` skips them on the wire); a task entry held a
-//! `v1::Task` and a `TaskStatus` inline, so every slot of a task table, and every move
-//! when it grew, was ~560 bytes (rehashing 7%; peak RSS 0.88 -> 0.56 GB at 100K tasks);
-//! each adopted task updated its framework's and agent's resources four times and looked
-//! its agent up twice (now summed once per report); a new agent's report was indexed to
-//! find tasks it no longer has (it has none); `/metrics/snapshot` walked every task (now
-//! per-state counts kept by the core). Earlier: a SUBSCRIBE was decoded twice and checked
-//! through a DynamicMessage; the allocation pass after every driver batch walked every
-//! agent with no framework to offer to.
+//! Gone: agents turned away by a new leader that did not yet know it led (307) or was
+//! recovering (503) backed off 0.5-4 s and made 8 of ~20 runs take 3.2-12 s (the master
+//! now holds their calls, see `App::settle_for_agent`; `turned_away_by_new_leader` counts
+//! any left); the bench polled `/metrics/snapshot` every 20 ms during the run, and each
+//! poll walked every agent (13% of the samples; now polled only after the last
+//! REGISTERED); a SUBSCRIBE's answer head and REGISTERED left in two writes (one now);
+//! each task kept a second, normalised copy of its resources (~0.5 KB: peak RSS 546 -> 469
+//! MB); every agent's report decoded the `FrameworkInfo` of each of its frameworks (10 per
+//! agent here) that the core then dropped (now kept encoded, its id read, and decoded only
+//! for a framework the master does not know). Earlier: axum rebuilt its route table for
+//! every accepted connection; the executors of the reported frameworks were decoded and
+//! dropped (`http::lean` skips them on the wire); a task entry held a `v1::Task` and a
+//! `TaskStatus` inline; adopted tasks updated their framework's and agent's resources one
+//! by one; `/metrics/snapshot` walked every task; a SUBSCRIBE was decoded twice.
+//!
+//! Tried and dropped: mimalloc as the master's allocator (alternating runs: the same wall
+//! time, 10-20% more master CPU, 110 MB more RSS); glibc's `glibc.malloc.hugetlb=1` and
+//! `glibc.malloc.arena_max=1` tunables (slower; one arena: 5.96 s).
 
 #[path = "../tests/common/ha.rs"]
 mod ha;
