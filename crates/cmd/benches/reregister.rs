@@ -58,8 +58,9 @@
 //! by one; `/metrics/snapshot` walked every task; a SUBSCRIBE was decoded twice.
 //!
 //! Tried and dropped: mimalloc as the master's allocator (alternating runs: the same wall
-//! time, 10-20% more master CPU, 110 MB more RSS); glibc's `glibc.malloc.hugetlb=1` and
-//! `glibc.malloc.arena_max=1` tunables (slower; one arena: 5.96 s).
+//! time, 10-20% more master CPU, 110 MB more RSS); glibc's tunables in the environment
+//! (also the generator's): `glibc.malloc.hugetlb=1` no better in one run (2.19 s),
+//! `glibc.malloc.arena_max=1` much worse (5.96 s: every thread on one arena lock).
 
 #[path = "../tests/common/ha.rs"]
 mod ha;
