@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use api::internal::{AgentCall, AgentEvent, agent_event};
+use api::internal::{AgentCall, AgentEvent, agent_call, agent_event};
 use api::v1::MasterInfo;
 use api::v1::scheduler::{Call, Event};
 use registry::{Registrar, RegistrarError, Registry};
@@ -54,7 +54,7 @@ pub enum Command {
     AgentSubscribe {
         conn: ConnId,
         stream_id: String,
-        subscribe: Box<crate::state::AgentReport>,
+        subscribe: Box<agent_call::Subscribe>,
         /// Boxed: an `AgentEvent` is over 2 KB and the channel allocates blocks of 32
         /// slots, which made an idle agent's stream cost ~70 KB.
         events: mpsc::UnboundedSender<Box<AgentEvent>>,
@@ -222,7 +222,8 @@ impl Driver {
                 events,
             } => {
                 self.agents.insert(conn, events);
-                self.master.agent_report(now, conn, stream_id, *subscribe);
+                self.master
+                    .agent_subscribe(now, conn, stream_id, *subscribe);
             }
             Command::AgentCall {
                 stream_id,

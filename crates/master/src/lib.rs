@@ -250,11 +250,17 @@ pub async fn serve(
     // rebuilt it for every accepted connection (7% of a new leader's CPU while 10K agents
     // reregistered, and ~20 KB per connection).
     let server = tokio::spawn(
-        axum::serve(Accepting(listener), router.into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
-            .into_future(),
+        axum::serve(
+            Accepting {
+                listener,
+                last_warning: None,
+            },
+            router.into_make_service(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        })
+        .into_future(),
     );
     let mut election = Box::pin(election::run(
         config.election.clone(),
@@ -346,9 +352,12 @@ async fn fatal_reason(fatal: &mut tokio::sync::watch::Receiver<Option<String>>) 
 
 /// The master's listener for `axum::serve`: axum's own sleeps a second after any accept
 /// error other than a reset or refused connection, silently (its logging is a feature we
-/// do not build). Here the error is logged, and the pause after running out of file
-/// descriptors is short: agents are waiting in the queue.
-struct Accepting(tokio::net::TcpListener);
+/// do not build). Here such an error (out of file descriptors, as a rule) is logged at most
+/// once a second, and the pause is short: agents are waiting in the queue.
+struct Accepting {
+    listener: tokio::net::TcpListener,
+    last_warning: Option<std::time::Instant>,
+}
 
 impl axum::serve::Listener for Accepting {
     type Io = tokio::net::TcpStream;
@@ -356,24 +365,33 @@ impl axum::serve::Listener for Accepting {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.0.accept().await {
+            match self.listener.accept().await {
                 Ok(accepted) => return accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    if !matches!(
+                Err(e)
+                    if matches!(
                         e.kind(),
                         std::io::ErrorKind::ConnectionAborted
                             | std::io::ErrorKind::ConnectionReset
                             | std::io::ErrorKind::ConnectionRefused
-                    ) {
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    ) =>
+                {
+                    tracing::debug!(error = %e, "a connection ended before it was accepted");
+                }
+                Err(e) => {
+                    if self
+                        .last_warning
+                        .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1))
+                    {
+                        tracing::warn!(error = %e, "accepting connections failed");
+                        self.last_warning = Some(std::time::Instant::now());
                     }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
             }
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 }

@@ -343,7 +343,8 @@ impl Writer {
     }
 
     /// Appends a reconfiguration entry replacing the replica set; the writer is demoted once
-    /// it is chosen and must `start()` again under the new set.
+    /// it is chosen and must `start()` again under the new set (the same replicas in another
+    /// order demote nobody).
     pub async fn reconfigure(&self, members: Vec<Addr>) -> Result<Position, WriteError> {
         written(self.log.request(Request::Reconfigure(members)).await?)
     }

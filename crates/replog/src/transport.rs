@@ -3,7 +3,8 @@
 //! messages to an unreachable peer are dropped rather than queued without bound.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -27,10 +28,14 @@ const IDLE: Duration = Duration::from_secs(60);
 pub(crate) struct Peers {
     self_addr: Addr,
     runtime: Handle,
-    queues: Queues,
+    queues: Arc<Mutex<Queues>>,
 }
 
-type Queues = Arc<Mutex<HashMap<Addr, mpsc::UnboundedSender<Message>>>>;
+/// Each peer's writer: its id and its queue. Dropping the map (the log dropped) closes
+/// every queue, and each writer ends.
+type Queues = HashMap<Addr, (u64, mpsc::UnboundedSender<Message>)>;
+
+static NEXT_WRITER: AtomicU64 = AtomicU64::new(1);
 
 impl Peers {
     pub(crate) fn new(self_addr: Addr, runtime: Handle) -> Peers {
@@ -44,16 +49,17 @@ impl Peers {
     /// Queues `msg` for `to` (never blocks; called from the driver thread).
     pub(crate) fn send(&self, to: &Addr, msg: Message) {
         let mut queues = self.queues.lock().expect("not poisoned");
-        let queue = queues.entry(to.clone()).or_insert_with(|| {
+        let (_, queue) = queues.entry(to.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = Writer {
+                id: NEXT_WRITER.fetch_add(1, Ordering::Relaxed),
                 self_addr: self.self_addr.clone(),
                 to: to.clone(),
-                queues: self.queues.clone(),
-                tx: tx.clone(),
+                queues: Arc::downgrade(&self.queues),
             };
+            let id = writer.id;
             self.runtime.spawn(writer.run(rx));
-            tx
+            (id, tx)
         });
         let _ = queue.send(msg);
     }
@@ -68,16 +74,16 @@ impl Peers {
 /// One peer's writer: connects when it has something to send, drops what queues up while
 /// the peer is unreachable (Paxos retries), and retires after `IDLE` without messages.
 struct Writer {
+    id: u64,
     self_addr: Addr,
     to: Addr,
-    queues: Queues,
-    /// Its own queue's sender, to tell it from a successor's in `queues`.
-    tx: mpsc::UnboundedSender<Message>,
+    queues: Weak<Mutex<Queues>>,
 }
 
 impl Writer {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Message>) {
         let mut backoff = Duration::from_millis(50);
+        let mut connection: Option<TcpStream> = None;
         loop {
             let first = match tokio::time::timeout(IDLE, rx.recv()).await {
                 Ok(Some(msg)) => msg,
@@ -85,24 +91,30 @@ impl Writer {
                 Err(_) if self.retire(&rx) => return,
                 Err(_) => continue,
             };
-            let mut stream = match TcpStream::connect(&self.to).await {
-                Ok(stream) => stream,
-                Err(error) => {
-                    tracing::debug!(peer = %self.to, %error, "connect failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    // Drop what queued up while the peer was unreachable.
-                    while rx.try_recv().is_ok() {}
-                    continue;
-                }
+            let mut stream = match connection.take() {
+                Some(stream) => stream,
+                None => match TcpStream::connect(&self.to).await {
+                    Ok(stream) => {
+                        backoff = Duration::from_millis(50);
+                        let _ = stream.set_nodelay(true);
+                        stream
+                    }
+                    Err(error) => {
+                        tracing::debug!(peer = %self.to, %error, "connect failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        // Drop what queued up while the peer was unreachable.
+                        while rx.try_recv().is_ok() {}
+                        continue;
+                    }
+                },
             };
-            backoff = Duration::from_millis(50);
-            let _ = stream.set_nodelay(true);
             match write_loop(&self.self_addr, &mut stream, first, &mut rx).await {
                 Ended::Broken => {}
                 Ended::Closed => return,
                 Ended::Idle if self.retire(&rx) => return,
-                Ended::Idle => {}
+                // A message came as it was about to retire: same connection.
+                Ended::Idle => connection = Some(stream),
             }
         }
     }
@@ -110,14 +122,14 @@ impl Writer {
     /// Removes this writer from the map if nothing is queued for it; `send` holds the same
     /// lock, so nothing can be queued after. False if a message arrived meanwhile.
     fn retire(&self, rx: &mpsc::UnboundedReceiver<Message>) -> bool {
-        let mut queues = self.queues.lock().expect("not poisoned");
+        let Some(queues) = self.queues.upgrade() else {
+            return true;
+        };
+        let mut queues = queues.lock().expect("not poisoned");
         if !rx.is_empty() {
             return false;
         }
-        if queues
-            .get(&self.to)
-            .is_some_and(|tx| tx.same_channel(&self.tx))
-        {
+        if queues.get(&self.to).is_some_and(|(id, _)| *id == self.id) {
             queues.remove(&self.to);
         }
         true
@@ -128,7 +140,7 @@ impl Writer {
 enum Ended {
     /// The connection failed or the peer closed it: reconnect for the next message.
     Broken,
-    /// The queue closed: the log is shutting down.
+    /// The queue closed: the log was dropped.
     Closed,
     /// Nothing to send for `IDLE`.
     Idle,
@@ -260,7 +272,32 @@ mod tests {
         let peers = Peers::new("me:1".into(), Handle::current());
         peers.send(&addr, message(1));
         assert_eq!(peers.writers(), 1);
-        tokio::time::sleep(IDLE * 2).await;
+        // Paused time jumps to the next timer while the refused connect is still pending:
+        // step a second at a time.
+        for _ in 0..300 {
+            if peers.writers() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         assert_eq!(peers.writers(), 0);
+    }
+
+    /// Dropping the log's `Peers` ends its writers (their queues close).
+    #[tokio::test(start_paused = true)]
+    async fn writers_end_with_their_log() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let (events_tx, events) = std::sync::mpsc::channel();
+        tokio::spawn(serve(listener, events_tx));
+        let peers = Peers::new("me:1".into(), Handle::current());
+        peers.send(&addr, message(1));
+        assert_eq!(delivered(&events).await, Some(message(1)));
+        let queues = Arc::downgrade(&peers.queues);
+        drop(peers);
+        assert!(
+            queues.upgrade().is_none(),
+            "the writers hold no reference to the map"
+        );
     }
 }

@@ -341,29 +341,45 @@ fn reader_catchup_on_non_leading_replica() {
 }
 
 /// A reconfiguration naming the same replicas in another order changes no quorum: the
-/// writer stays elected (it used to compare the lists in order and step down).
+/// writer stays elected (it used to compare the lists in order and step down), every
+/// replica takes the new order (the writer's first), and another reconfiguration is
+/// accepted after it.
 #[test]
 fn reconfiguration_to_the_same_set_keeps_the_writer() {
     let mut c = cluster(3);
     call(&mut c, 0, Request::Elect).expect("elect");
-    let mut members = vec![
-        sim::cluster::addr(2),
-        sim::cluster::addr(1),
+    let (a0, a1, a2) = (
         sim::cluster::addr(0),
-    ];
-    call(&mut c, 0, Request::Reconfigure(members.clone())).expect("reconfigure");
+        sim::cluster::addr(1),
+        sim::cluster::addr(2),
+    );
+    call(
+        &mut c,
+        0,
+        Request::Reconfigure(vec![a2.clone(), a1.clone(), a0.clone()]),
+    )
+    .expect("reconfigure");
     let appended = append(&mut c, 0, "x");
     assert!(appended.is_ok(), "{appended:?}\n{}", c.dump());
-    members.sort();
-    assert!(c.run_until(SECS, |c| {
-        (0..3).all(|i| {
-            c.node(i).is_some_and(|n| {
-                let mut now = n.members().to_vec();
-                now.sort();
-                now == members
-            })
-        })
-    }));
+    let reordered = vec![a0.clone(), a2.clone(), a1.clone()];
+    assert!(
+        c.run_until(SECS, |c| {
+            (0..3).all(|i| c.node(i).is_some_and(|n| n.members() == reordered))
+        }),
+        "{}",
+        c.dump()
+    );
+    call(
+        &mut c,
+        0,
+        Request::Reconfigure(vec![a0.clone(), a1.clone()]),
+    )
+    .expect("shrink");
+    assert_eq!(
+        append(&mut c, 0, "y"),
+        Err(RequestError::NotElected),
+        "a set of other replicas still demotes the writer"
+    );
 }
 
 /// Beyond Mesos: a reconfiguration entry changes the set on every replica and demotes the writer.

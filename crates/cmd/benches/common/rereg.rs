@@ -96,8 +96,8 @@ struct Shared {
     pongs_ok: AtomicU64,
     pong_errors: AtomicU64,
     connect_failures: AtomicU64,
-    /// Failed SUBSCRIBEs per leader epoch (to that epoch's leader).
-    failures: Vec<AtomicU64>,
+    /// SUBSCRIBEs answered 307 or 503, per leader epoch (by that epoch's leader).
+    turned_away: Vec<AtomicU64>,
     reregister_bytes: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
@@ -165,7 +165,7 @@ impl Generator {
             pongs_ok: AtomicU64::new(0),
             pong_errors: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
-            failures: (0..MAX_EPOCHS).map(|_| AtomicU64::new(0)).collect(),
+            turned_away: (0..MAX_EPOCHS).map(|_| AtomicU64::new(0)).collect(),
             reregister_bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             first_error: Mutex::new(None),
@@ -245,10 +245,10 @@ impl Generator {
         self.shared.connect_failures.load(Ordering::Relaxed)
     }
 
-    /// Failed SUBSCRIBEs to the leader of `epoch`.
-    pub fn failures(&self, epoch: usize) -> u64 {
+    /// SUBSCRIBEs the leader of `epoch` answered with 307 or 503.
+    pub fn turned_away(&self, epoch: usize) -> u64 {
         self.shared
-            .failures
+            .turned_away
             .get(epoch)
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
@@ -577,8 +577,10 @@ async fn simulated_agent(index: usize, shared: Arc<Shared>, pongs: Pongs) {
 
 /// Why a stream ended.
 enum Failure {
-    /// The master is gone, not reachable or not leading: retried.
+    /// The master is gone or not reachable: retried.
     Transient(String),
+    /// The master answered 307 or 503 (not leading, or not yet): retried.
+    TurnedAway(String),
     /// The master refused or garbled the protocol: a failure of the run.
     Protocol(String),
 }
@@ -602,13 +604,19 @@ impl Link<'_> {
         match self.stream(&mut permit, &mut registered).await {
             Ok(()) => {}
             // A master that is gone or not (yet) leading: try again, as a real agent does.
-            Err(Failure::Transient(e)) => {
+            Err(failure @ (Failure::Transient(_) | Failure::TurnedAway(_))) => {
                 if !registered {
                     self.shared.connect_failures.fetch_add(1, Ordering::Relaxed);
-                    if let Some(counter) = self.shared.failures.get(self.leader.epoch) {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
                 }
+                let e = match failure {
+                    Failure::TurnedAway(e) => {
+                        if let Some(counter) = self.shared.turned_away.get(self.leader.epoch) {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        e
+                    }
+                    Failure::Transient(e) | Failure::Protocol(e) => e,
+                };
                 if let Ok(mut last) = self.shared.last_transient.lock() {
                     *last = Some(e);
                 }
@@ -665,7 +673,7 @@ impl Link<'_> {
             );
             // 307/503: a master that does not lead (yet).
             return Err(if matches!(head.status, 307 | 503) {
-                Failure::Transient(message)
+                Failure::TurnedAway(message)
             } else {
                 Failure::Protocol(message)
             });
@@ -1035,9 +1043,8 @@ pub struct Report {
     pub pongs_ok: u64,
     pub pong_errors: u64,
     pub connect_failures: u64,
-    /// SUBSCRIBEs to the new leader that failed (a 307 or 503 answer, a refused or broken
-    /// connection) before the last REGISTERED: each costs its agent a back-off of half a
-    /// second or more.
+    /// SUBSCRIBEs the new leader answered with 307 (not leading yet) or 503 (recovering)
+    /// before the last REGISTERED: each costs its agent a back-off of half a second or more.
     pub turned_away: u64,
     pub detector_restarts: u64,
     pub errors: u64,
@@ -1237,7 +1244,7 @@ fn run_on(
         || generator.all_registered(2),
     )?;
     let cpu2 = (cpu_seconds(new_pid), cpu_seconds(me));
-    let turned_away = generator.failures(2);
+    let turned_away = generator.turned_away(2);
     if let Some(perf) = &perf {
         perf.signal(2);
     }

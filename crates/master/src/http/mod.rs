@@ -100,22 +100,28 @@ impl App {
     async fn settle_for_agent(&self) {
         let mut leadership = self.0.leadership.clone();
         let mut recovered = self.0.recovered.clone();
-        let leading = |l: &watch::Receiver<Leadership>| matches!(*l.borrow(), Leadership::Leading);
-        if leading(&leadership) && *recovered.borrow() {
-            return;
-        }
         let started = tokio::time::Instant::now();
         loop {
-            let outcome = if leading(&leadership) {
-                if *recovered.borrow_and_update() {
-                    return;
-                }
-                tokio::time::timeout_at(started + AGENT_HOLD_RECOVERING, recovered.changed()).await
+            // Each value read once, and marked seen: a change after this is waited for.
+            let leading = matches!(*leadership.borrow_and_update(), Leadership::Leading);
+            let ready = *recovered.borrow_and_update();
+            if leading && ready {
+                return;
+            }
+            let hold = if leading {
+                AGENT_HOLD_RECOVERING
             } else {
-                leadership.borrow_and_update();
-                tokio::time::timeout_at(started + AGENT_HOLD_FOLLOWING, leadership.changed()).await
+                AGENT_HOLD_FOLLOWING
             };
-            if !matches!(outcome, Ok(Ok(()))) {
+            // Either may change: leadership gained or lost, the registry recovered.
+            let changed = tokio::time::timeout_at(started + hold, async {
+                tokio::select! {
+                    changed = leadership.changed() => changed,
+                    changed = recovered.changed() => changed,
+                }
+            })
+            .await;
+            if !matches!(changed, Ok(Ok(()))) {
                 return;
             }
         }
@@ -375,11 +381,16 @@ async fn agent(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    app.settle_for_agent().await;
-    let (content_type, bytes) = match leader_post(&app, &uri, &method, &headers, body).await {
+    // A well-formed call first (a wrong method or type gets its 4xx at once), then held
+    // until this master serves, then the leader check.
+    let (content_type, bytes) = match read_post(&method, &headers, body).await {
         Ok(x) => x,
         Err(response) => return response,
     };
+    app.settle_for_agent().await;
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
     let call = match decode_agent_call(content_type, &bytes) {
         Ok(AgentCallBody::Subscribe(subscribe)) => {
             let Some(subscribe) = subscribe else {
@@ -442,7 +453,7 @@ async fn agent(
 
 /// A decoded agent call: SUBSCRIBE (its `subscribe`, if present) or any other call.
 enum AgentCallBody {
-    Subscribe(Option<Box<crate::state::AgentReport>>),
+    Subscribe(Option<Box<agent_call::Subscribe>>),
     Other(Box<AgentCall>),
 }
 
@@ -451,30 +462,26 @@ enum AgentCallBody {
 /// without the executors of its frameworks (see `lean`); the frequent calls (batches of
 /// status updates) are plain protobuf, without that reflection pass (it was most of the
 /// master's CPU per update), and only the fields the master relies on are checked.
-fn decode_agent_call(content_type: ContentType, bytes: &Bytes) -> Result<AgentCallBody, String> {
+fn decode_agent_call(content_type: ContentType, bytes: &[u8]) -> Result<AgentCallBody, String> {
     use prost::Message as _;
     if content_type != ContentType::Protobuf {
         let call: AgentCall = codec::decode(content_type, bytes).map_err(|e| e.0)?;
         return Ok(if call.r#type() == agent_call::Type::Subscribe {
-            AgentCallBody::Subscribe(call.subscribe.map(|s| Box::new(s.into())))
+            AgentCallBody::Subscribe(call.subscribe.map(Box::new))
         } else {
             AgentCallBody::Other(Box::new(call))
         });
     }
     let parse = |e: prost::DecodeError| format!("Failed to parse body into AgentCall: {e}");
-    // From `Bytes`: the frameworks' infos are slices of the body, not copies.
-    let lean = lean::SubscribeCall::decode(bytes.clone()).map_err(parse)?;
+    let lean = lean::SubscribeCall::decode(bytes).map_err(parse)?;
     if lean.r#type() == agent_call::Type::Subscribe {
         // Large (a reregistration lists every task): decoded once, checked on the bytes.
         codec::check_required_on_wire::<AgentCall>(bytes).map_err(|e| e.0)?;
-        return match lean.subscribe {
-            Some(subscribe) => Ok(AgentCallBody::Subscribe(Some(Box::new(
-                subscribe.into_report().map_err(parse)?,
-            )))),
-            None => Ok(AgentCallBody::Subscribe(None)),
-        };
+        return Ok(AgentCallBody::Subscribe(
+            lean.subscribe.map(|s| Box::new(s.into_subscribe())),
+        ));
     }
-    let call = AgentCall::decode(bytes.as_ref()).map_err(parse)?;
+    let call = AgentCall::decode(bytes).map_err(parse)?;
     for update in call.update.iter().chain(&call.updates) {
         if update.framework_id.value.is_empty() || update.status.task_id.value.is_empty() {
             return Err(
@@ -494,10 +501,8 @@ fn decode_agent_call(content_type: ContentType, bytes: &Bytes) -> Result<AgentCa
 /// allocations and dropped. Decoding anything else as a `SubscribeCall` is cheap: every
 /// other field is skipped.
 mod lean {
-    use api::internal::agent_call;
+    use api::internal::{FrameworkState, agent_call};
     use api::v1;
-
-    use crate::state::{AgentReport, ReportedFramework};
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct SubscribeCall {
@@ -519,41 +524,28 @@ mod lean {
         pub version: Option<String>,
     }
 
-    /// `FrameworkState` without its executors (field 2), its `FrameworkInfo` left encoded
-    /// (see `ReportedFramework`).
+    /// `FrameworkState` without its executors (field 2).
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Framework {
-        #[prost(bytes = "bytes", tag = "1")]
-        pub framework_info: bytes::Bytes,
-    }
-
-    /// The id of a `FrameworkInfo` (field 3); its other fields are skipped.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct FrameworkIdOnly {
-        #[prost(message, optional, tag = "3")]
-        pub id: Option<v1::FrameworkId>,
+        #[prost(message, required, tag = "1")]
+        pub framework_info: v1::FrameworkInfo,
     }
 
     impl Subscribe {
-        pub fn into_report(self) -> Result<AgentReport, prost::DecodeError> {
-            use prost::Message as _;
-            let frameworks = self
-                .frameworks
-                .into_iter()
-                .map(|f| {
-                    let id = FrameworkIdOnly::decode(f.framework_info.clone())?.id;
-                    Ok(ReportedFramework::Encoded {
-                        id: id.map(|i| i.value),
-                        info: f.framework_info,
-                    })
-                })
-                .collect::<Result<_, prost::DecodeError>>()?;
-            Ok(AgentReport {
+        pub fn into_subscribe(self) -> agent_call::Subscribe {
+            agent_call::Subscribe {
                 agent_info: self.agent_info,
-                frameworks,
+                frameworks: self
+                    .frameworks
+                    .into_iter()
+                    .map(|f| FrameworkState {
+                        framework_info: f.framework_info,
+                        executors: Vec::new(),
+                    })
+                    .collect(),
                 tasks: self.tasks,
                 version: self.version,
-            })
+            }
         }
     }
 }
@@ -722,23 +714,15 @@ mod tests {
     #[test]
     fn subscribe_decodes_without_the_executors() {
         let call = subscribe_call();
-        let bytes = Bytes::from(call.encode_to_vec());
+        let bytes = call.encode_to_vec();
         let Ok(AgentCallBody::Subscribe(Some(decoded))) =
             decode_agent_call(ContentType::Protobuf, &bytes)
         else {
             panic!("not decoded as a SUBSCRIBE");
         };
-        let expected = call.subscribe.unwrap_or_default();
-        assert_eq!(decoded.agent_info, expected.agent_info);
-        assert_eq!(decoded.tasks, expected.tasks);
-        assert_eq!(decoded.version, expected.version);
-        let [framework] = <[_; 1]>::try_from(decoded.frameworks).expect("one framework");
-        let expected_info = expected.frameworks[0].framework_info.clone();
-        assert_eq!(
-            framework.id(),
-            expected_info.id.as_ref().map(|i| i.value.as_str())
-        );
-        assert_eq!(framework.into_info().ok(), Some(expected_info));
+        let mut expected = call.subscribe.unwrap_or_default();
+        expected.frameworks[0].executors.clear();
+        assert_eq!(*decoded, expected);
     }
 
     /// A SUBSCRIBE with an empty executor (no `executor_id`): written with these
@@ -788,12 +772,12 @@ mod tests {
                 }],
             }),
         };
-        let complete = Bytes::from(subscribe(Vec::new()).encode_to_vec());
+        let complete = subscribe(Vec::new()).encode_to_vec();
         assert!(matches!(
             decode_agent_call(ContentType::Protobuf, &complete),
             Ok(AgentCallBody::Subscribe(Some(_)))
         ));
-        let empty_executor = Bytes::from(subscribe(vec![Vec::new()]).encode_to_vec());
+        let empty_executor = subscribe(vec![Vec::new()]).encode_to_vec();
         let refused = decode_agent_call(ContentType::Protobuf, &empty_executor).err();
         assert!(
             refused.as_deref().is_some_and(
@@ -801,7 +785,7 @@ mod tests {
             ),
             "{refused:?}"
         );
-        let no_agent_info = Bytes::from_static(&[0x08, 0x01, 0x1a, 0x00]);
+        let no_agent_info = [0x08, 0x01, 0x1a, 0x00];
         let refused = decode_agent_call(ContentType::Protobuf, &no_agent_info).err();
         assert!(
             refused.as_deref().is_some_and(|e| e.contains("agent_info")),
@@ -813,7 +797,7 @@ mod tests {
             ..Default::default()
         };
         pong.set_type(agent_call::Type::Pong);
-        let decoded = decode_agent_call(ContentType::Protobuf, &Bytes::from(pong.encode_to_vec()));
+        let decoded = decode_agent_call(ContentType::Protobuf, &pong.encode_to_vec());
         assert!(matches!(decoded, Ok(AgentCallBody::Other(call)) if *call == pong));
     }
 }

@@ -198,6 +198,10 @@ pub(super) async fn reconfigure(
             );
         }
     };
+    // The same replicas in another order: the writer stays elected.
+    if replog::types::same_set(&replicas, &status.members) {
+        return json_response(&json!({ "position": position, "replicas": replicas }));
+    }
     // The reconfiguration demoted this replica's writer: get elected again under the new
     // set (a quorum of it must vote, so new replicas must have caught up). Stores of the
     // registrar meanwhile fail, which makes the master exit, as does a failed election.

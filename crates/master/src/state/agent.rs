@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use api::internal::{AgentCall, AgentEvent, agent_call, agent_event};
+use api::internal::{AgentCall, AgentEvent, FrameworkState, agent_call, agent_event};
 use api::resources::Resources;
 use api::v1::scheduler::{Event, event};
 use api::v1::task_status::Reason;
@@ -11,62 +11,6 @@ use api::v1::{self, TaskState};
 use super::registrar::{Joining, Pending, Registration, info_changed};
 use super::validation::framework_roles;
 use super::{Agent, ConnId, Framework, Master, Owner, TaskEntry, role_of_resources};
-
-/// An agent's SUBSCRIBE as the core takes it: `agent_call::Subscribe` without the executors,
-/// whose frameworks may still be encoded (see `ReportedFramework`).
-#[derive(Debug, Clone)]
-pub struct AgentReport {
-    pub agent_info: v1::AgentInfo,
-    pub frameworks: Vec<ReportedFramework>,
-    pub tasks: Vec<v1::Task>,
-    pub version: Option<String>,
-}
-
-impl From<agent_call::Subscribe> for AgentReport {
-    fn from(subscribe: agent_call::Subscribe) -> Self {
-        AgentReport {
-            agent_info: subscribe.agent_info,
-            frameworks: subscribe
-                .frameworks
-                .into_iter()
-                .map(|f| ReportedFramework::Decoded(Box::new(f.framework_info)))
-                .collect(),
-            tasks: subscribe.tasks,
-            version: subscribe.version,
-        }
-    }
-}
-
-/// A framework an agent reports it runs. Every agent reports the `FrameworkInfo` of each of
-/// its frameworks (100K of them when 10K agents of 10 frameworks reregister), and the
-/// master needs one only for a framework it does not know yet: the HTTP layer keeps each
-/// one encoded, with its id read, and the core decodes the few it keeps.
-#[derive(Debug, Clone)]
-pub enum ReportedFramework {
-    Decoded(Box<v1::FrameworkInfo>),
-    /// A `FrameworkInfo` on the wire (already checked for its required fields) and its id.
-    Encoded {
-        id: Option<String>,
-        info: bytes::Bytes,
-    },
-}
-
-impl ReportedFramework {
-    pub(crate) fn id(&self) -> Option<&str> {
-        match self {
-            ReportedFramework::Decoded(info) => info.id.as_ref().map(|i| i.value.as_str()),
-            ReportedFramework::Encoded { id, .. } => id.as_deref(),
-        }
-    }
-
-    pub(crate) fn into_info(self) -> Result<v1::FrameworkInfo, prost::DecodeError> {
-        use prost::Message as _;
-        match self {
-            ReportedFramework::Decoded(info) => Ok(*info),
-            ReportedFramework::Encoded { info, .. } => v1::FrameworkInfo::decode(info),
-        }
-    }
-}
 
 /// What the tasks adopted from one agent's report add up to (see `account_adopted`).
 #[derive(Default)]
@@ -117,12 +61,7 @@ impl Master {
         stream_id: String,
         subscribe: agent_call::Subscribe,
     ) {
-        self.agent_report(now, conn, stream_id, subscribe.into());
-    }
-
-    /// `agent_subscribe`, from what the HTTP layer decoded.
-    pub fn agent_report(&mut self, now: f64, conn: ConnId, stream_id: String, report: AgentReport) {
-        let mut subscribe = report;
+        let mut subscribe = subscribe;
         let total = match Resources::from_vec(subscribe.agent_info.resources.clone()) {
             Ok(r) => r.unallocated(),
             Err(e) => {
@@ -337,28 +276,17 @@ impl Master {
         &mut self,
         now: f64,
         agent_id: &str,
-        frameworks: Vec<ReportedFramework>,
+        frameworks: Vec<FrameworkState>,
         tasks: Vec<v1::Task>,
         announce: bool,
     ) {
-        for reported in frameworks {
-            let Some(id) = reported.id() else {
+        for state in frameworks {
+            let Some(id) = state.framework_info.id.as_ref().map(|i| i.value.clone()) else {
                 continue;
             };
-            if self.frameworks.contains_key(id) || self.removed_framework_ids.contains(id) {
-                continue;
-            }
-            let id = id.to_owned();
-            {
-                let info = match reported.into_info() {
-                    Ok(info) => info,
-                    Err(e) => {
-                        tracing::warn!(framework_id = %id, agent_id, error = %e, "an agent reported an undecodable FrameworkInfo");
-                        continue;
-                    }
-                };
-                let roles = framework_roles(&info);
-                let mut framework = Framework::new(id.clone(), info, roles, now);
+            if !self.frameworks.contains_key(&id) && !self.removed_framework_ids.contains(&id) {
+                let roles = framework_roles(&state.framework_info);
+                let mut framework = Framework::new(id.clone(), state.framework_info, roles, now);
                 framework.recovered = true;
                 framework.failover_deadline = self.take_recovered_deadline(&id);
                 tracing::info!(framework_id = %id, "recovered framework from agent");

@@ -27,7 +27,6 @@ use api::v1::{self, AgentInfo, FrameworkInfo, MasterInfo, TaskState, TaskStatus}
 
 use crate::allocator::{self, Filter};
 
-pub use agent::{AgentReport, ReportedFramework};
 pub use operator::OperatorOk;
 pub use registrar::{OpId, RegistryPolicy};
 

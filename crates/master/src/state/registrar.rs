@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+use api::internal::agent_call;
 use api::resources::Resources;
 use api::v1::AgentInfo;
 use api::v1::maintenance::{MachineId, Schedule, Window};
@@ -90,7 +91,7 @@ pub(crate) struct Registration {
     pub conn: Option<ConnId>,
     pub stream_id: String,
     /// With `agent_info.id` set.
-    pub subscribe: super::AgentReport,
+    pub subscribe: agent_call::Subscribe,
     pub total: Resources,
     pub joining: Joining,
 }

@@ -797,7 +797,7 @@ impl Master {
             );
             return;
         }
-        let own = Resources::from_valid(&task.resources).unallocated();
+        let own = Resources::unallocated_from_valid(&task.resources);
         let executor_res =
             self.executor_needs(framework_id, agent, task.executor.as_ref(), &HashSet::new());
         let needed = &own + &executor_res;
@@ -880,7 +880,7 @@ impl Master {
             self.executor_needs(framework_id, agent, Some(&executor), &HashSet::new());
         let mut needed = executor_res.clone();
         for task in &tasks {
-            needed += &Resources::from_valid(&task.resources).unallocated();
+            needed += &Resources::unallocated_from_valid(&task.resources);
         }
         if error.is_none() && !pool.contains(&needed) {
             error = Some(format!(
@@ -912,7 +912,7 @@ impl Master {
         for task in &mut tasks {
             task.agent_id = agent.into();
             launched.insert(task.task_id.value.clone());
-            let own = Resources::from_valid(&task.resources).unallocated();
+            let own = Resources::unallocated_from_valid(&task.resources);
             self.add_task(
                 now,
                 framework_id,

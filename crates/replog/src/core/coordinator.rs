@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Node, RequestError, Response};
-use crate::types::{Action, Addr, Message, Position, Proposal, Status, Value, Verdict};
+use crate::types::{Action, Addr, Message, Position, Proposal, Status, Value, Verdict, same_set};
 
 pub(super) enum Coordinator {
     Idle,
@@ -187,7 +187,7 @@ impl Node {
         if !matches!(self.coordinator, Coordinator::Idle)
             && self.members() != self.coordinator_members.as_slice()
         {
-            if !crate::types::same_set(self.members(), &self.coordinator_members) {
+            if !same_set(self.members(), &self.coordinator_members) {
                 tracing::info!(node = %self.cfg.self_addr, members = ?self.members(), "the replica set changed under the writer; it must be elected again");
                 return self.demote(RequestError::NotElected);
             }
@@ -331,7 +331,7 @@ impl Node {
                 if let Value::Reconfig { members } = &write.value {
                     // A set of other replicas: the writer is elected again under it. The
                     // same replicas reordered: writes go on.
-                    reconfigured |= !crate::types::same_set(members, elected_under);
+                    reconfigured |= !same_set(members, elected_under);
                     e.exclusive = false;
                 }
                 replies.push((write.id, position));

@@ -78,7 +78,8 @@ pub enum Request {
     Append(Bytes),
     /// Truncate every position `< to` (itself a log entry).
     Truncate(Position),
-    /// Replace the replica set (a log entry; the writer is demoted once it is chosen).
+    /// Replace the replica set (a log entry; the writer is demoted once it is chosen,
+    /// unless it names the same replicas).
     Reconfigure(Vec<Addr>),
     /// Catch up a non-leading VOTING replica to the quorum's end minus one.
     Catchup,
@@ -174,7 +175,7 @@ pub struct Node {
     highest: Proposal,
     coordinator: Coordinator,
     /// The replica set the coordinator was elected under: promises gathered under one set
-    /// say nothing about another, so a change demotes it.
+    /// say nothing about another, so a change demotes it (a reordering is no change).
     coordinator_members: Vec<Addr>,
     fills: BTreeMap<Position, Fill>,
     recovery: Recovery,
@@ -400,14 +401,17 @@ impl Node {
         self.out.push(Output::Reply { id, result });
     }
 
-    /// A proposal above `floor`, unique to this node: `(round << 8) | member index`.
+    /// A proposal above `floor`, unique to this node: `(round << 8) | member index`, the
+    /// index in the sorted set (a reconfiguration may reorder the list, and replicas that
+    /// have not learned it yet must not pick another member's index).
     fn next_proposal(&mut self, floor: Proposal) -> Proposal {
         let floor = floor.max(self.highest).max(self.replica.promised());
-        let index = self
-            .members()
-            .iter()
-            .position(|a| *a == self.cfg.self_addr)
-            .unwrap_or(255) as u64;
+        let me = &self.cfg.self_addr;
+        let index = if self.members().contains(me) {
+            self.members().iter().filter(|a| *a < me).count() as u64
+        } else {
+            255
+        };
         let proposal = (((floor >> 8) + 1) << 8) | (index & 0xff);
         self.highest = proposal;
         proposal
