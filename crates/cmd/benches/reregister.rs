@@ -49,15 +49,15 @@
 //! poll walked every agent (13% of the samples; now polled only after the last
 //! REGISTERED); a SUBSCRIBE's answer head and REGISTERED left in two writes (one now);
 //! each task kept a second, normalised copy of its resources (~0.5 KB: peak RSS 546 -> 469
-//! MB); every agent's report decoded the `FrameworkInfo` of each of its frameworks (10 per
-//! agent here) that the core then dropped (now kept encoded, its id read, and decoded only
-//! for a framework the master does not know). Earlier: axum rebuilt its route table for
+//! MB). Earlier: axum rebuilt its route table for
 //! every accepted connection; the executors of the reported frameworks were decoded and
 //! dropped (`http::lean` skips them on the wire); a task entry held a `v1::Task` and a
 //! `TaskStatus` inline; adopted tasks updated their framework's and agent's resources one
 //! by one; `/metrics/snapshot` walked every task; a SUBSCRIBE was decoded twice.
 //!
-//! Tried and dropped: mimalloc as the master's allocator (alternating runs: the same wall
+//! Tried and dropped: keeping each reported `FrameworkInfo` encoded (10 per agent here,
+//! decoded only for a framework the master does not know): no gain beyond the runs' noise,
+//! and the bytes then escaped the wire check and pinned whole request bodies; mimalloc as the master's allocator (alternating runs: the same wall
 //! time, 10-20% more master CPU, 110 MB more RSS); glibc's tunables in the environment
 //! (also the generator's): `glibc.malloc.hugetlb=1` no better in one run (2.19 s),
 //! `glibc.malloc.arena_max=1` much worse (5.96 s: every thread on one arena lock).
