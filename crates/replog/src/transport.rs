@@ -244,14 +244,20 @@ mod tests {
         None
     }
 
-    /// A writer delivers, retires after `IDLE` without messages, and a later message gets
-    /// a new one.
-    #[tokio::test(start_paused = true)]
-    async fn an_idle_writer_retires_and_the_next_message_gets_a_new_one() {
+    /// A replica's inbound side on a fresh port: its address and what it receives.
+    async fn listening() -> (String, std::sync::mpsc::Receiver<Event>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address").to_string();
         let (events_tx, events) = std::sync::mpsc::channel();
         tokio::spawn(serve(listener, events_tx));
+        (addr, events)
+    }
+
+    /// A writer delivers, retires after `IDLE` without messages, and a later message gets
+    /// a new one.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_writer_retires_and_the_next_message_gets_a_new_one() {
+        let (addr, events) = listening().await;
         let peers = Peers::new("me:1".into(), Handle::current());
         peers.send(&addr, message(1));
         assert_eq!(peers.writers(), 1);
@@ -286,10 +292,7 @@ mod tests {
     /// Dropping the log's `Peers` ends its writers (their queues close).
     #[tokio::test(start_paused = true)]
     async fn writers_end_with_their_log() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address").to_string();
-        let (events_tx, events) = std::sync::mpsc::channel();
-        tokio::spawn(serve(listener, events_tx));
+        let (addr, events) = listening().await;
         let peers = Peers::new("me:1".into(), Handle::current());
         peers.send(&addr, message(1));
         assert_eq!(delivered(&events).await, Some(message(1)));

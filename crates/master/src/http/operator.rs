@@ -50,6 +50,21 @@ fn typed(kind: call::Type) -> Call {
     call
 }
 
+/// A GET endpoint answered from one operator call: its response as JSON by `render`, or
+/// `empty` when the call answers nothing.
+async fn get_json(
+    app: &App,
+    kind: call::Type,
+    render: impl FnOnce(api::v1::master::Response) -> serde_json::Value,
+    empty: serde_json::Value,
+) -> Response {
+    match perform(app, typed(kind)).await {
+        Ok(OperatorOk::Response(r)) => json_response(&render(*r)),
+        Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => json_response(&empty),
+        Err(response) => response,
+    }
+}
+
 /// `POST /api/v1`: a `mesos.v1.master.Call` in JSON or protobuf; the answer is encoded as
 /// `Accept` asks (JSON when absent).
 pub(super) async fn api(
@@ -115,20 +130,19 @@ pub(super) async fn schedule(
         return response;
     }
     if method == Method::GET {
-        return match perform(&app, typed(call::Type::GetMaintenanceSchedule)).await {
-            Ok(OperatorOk::Response(r)) => json_response(&codec::to_json_value(
-                &r.get_maintenance_schedule.unwrap_or_default().schedule,
-            )),
-            Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => json_response(&serde_json::json!({})),
-            Err(response) => response,
-        };
+        return get_json(
+            &app,
+            call::Type::GetMaintenanceSchedule,
+            |r| codec::to_json_value(&r.get_maintenance_schedule.unwrap_or_default().schedule),
+            serde_json::json!({}),
+        )
+        .await;
     }
     if method != Method::POST {
-        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET' or 'POST'");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return response;
+        return allow(
+            text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET' or 'POST'"),
+            "GET, POST",
+        );
     }
     let bytes = match read_body(body).await {
         Ok(b) => b,
@@ -153,19 +167,18 @@ pub(super) async fn status(
         return response;
     }
     if method != Method::GET {
-        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET'");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET"));
-        return response;
+        return allow(
+            text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET'"),
+            "GET",
+        );
     }
-    match perform(&app, typed(call::Type::GetMaintenanceStatus)).await {
-        Ok(OperatorOk::Response(r)) => json_response(&codec::to_json_value(
-            &r.get_maintenance_status.unwrap_or_default().status,
-        )),
-        Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => json_response(&serde_json::json!({})),
-        Err(response) => response,
-    }
+    get_json(
+        &app,
+        call::Type::GetMaintenanceStatus,
+        |r| codec::to_json_value(&r.get_maintenance_status.unwrap_or_default().status),
+        serde_json::json!({}),
+    )
+    .await
 }
 
 fn empty_ok(result: Result<OperatorOk, Response>) -> Response {
@@ -261,16 +274,16 @@ pub(super) async fn weights(
         return response;
     }
     if method == Method::GET {
-        return match perform(&app, typed(call::Type::GetWeights)).await {
-            Ok(OperatorOk::Response(r)) => {
+        return get_json(
+            &app,
+            call::Type::GetWeights,
+            |r| {
                 let infos = r.get_weights.unwrap_or_default().weight_infos;
-                json_response(&serde_json::Value::Array(
-                    infos.iter().map(codec::to_json_value).collect(),
-                ))
-            }
-            Ok(_) => json_response(&serde_json::json!([])),
-            Err(response) => response,
-        };
+                serde_json::Value::Array(infos.iter().map(codec::to_json_value).collect())
+            },
+            serde_json::json!([]),
+        )
+        .await;
     }
     if method != Method::PUT {
         return allow(
@@ -326,13 +339,13 @@ pub(super) async fn quota(
         .map(|r| r.trim_start_matches('/'))
         .unwrap_or("");
     if method == Method::GET && role.is_empty() {
-        return match perform(&app, typed(call::Type::GetQuota)).await {
-            Ok(OperatorOk::Response(r)) => json_response(&codec::to_json_value(
-                &r.get_quota.unwrap_or_default().status,
-            )),
-            Ok(_) => json_response(&serde_json::json!({})),
-            Err(response) => response,
-        };
+        return get_json(
+            &app,
+            call::Type::GetQuota,
+            |r| codec::to_json_value(&r.get_quota.unwrap_or_default().status),
+            serde_json::json!({}),
+        )
+        .await;
     }
     if method == Method::POST && role.is_empty() {
         let bytes = match read_body(body).await {
@@ -383,14 +396,16 @@ pub(super) async fn roles(
             "GET",
         );
     }
-    match perform(&app, typed(call::Type::GetRoles)).await {
-        Ok(OperatorOk::Response(r)) => {
+    get_json(
+        &app,
+        call::Type::GetRoles,
+        |r| {
             let roles = r.get_roles.unwrap_or_default().roles;
-            json_response(&serde_json::json!({
+            serde_json::json!({
                 "roles": roles.iter().map(codec::to_json_value).collect::<Vec<_>>()
-            }))
-        }
-        Ok(_) => json_response(&serde_json::json!({"roles": []})),
-        Err(response) => response,
-    }
+            })
+        },
+        serde_json::json!({"roles": []}),
+    )
+    .await
 }

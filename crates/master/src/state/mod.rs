@@ -13,6 +13,7 @@ mod agent;
 mod operator;
 mod quota;
 mod registrar;
+mod registry_gc;
 mod scheduler;
 pub mod validation;
 mod view;
