@@ -15,7 +15,8 @@
 //! - `register_s`: the first registration of all N agents (no tasks yet);
 //! - peak RSS of both masters, CPU seconds of master and generator per phase (the master's
 //!   also per reregistered task and per registered agent), the mean size of a
-//!   reregistration SUBSCRIBE, pings answered.
+//!   reregistration SUBSCRIBE, pings answered, and one `GET /state` of the new leader
+//!   afterwards (its time and size).
 //!
 //! Environment (defaults in brackets): TRIREME_BENCH_AGENTS and
 //! TRIREME_BENCH_TASKS_PER_AGENT [both sizes: 10000x10 and 40000x10]; TRIREME_BENCH_SMOKE=1
@@ -141,10 +142,13 @@ fn print(report: &Report, params: &Params) {
         report.register_confirmed_s,
     );
     println!(
-        "  new leader: slaves_active={} tasks_running={} peak_rss_mb={:.1}; old leader peak_rss_mb={:.1} (registration without tasks)",
+        "  new leader: slaves_active={} tasks_running={} peak_rss_mb={:.1}; GET /state: {:.2} s, {:.1} MB, peak RSS then {:.1} MB; old leader peak_rss_mb={:.1} (registration without tasks)",
         report.slaves_active,
         report.tasks_running,
         report.new_master_peak_rss_mb,
+        report.state_s,
+        report.state_bytes as f64 / 1e6,
+        report.state_peak_rss_mb,
         report.old_master_peak_rss_mb,
     );
     let tasks = (report.agents * report.tasks_per_agent).max(1) as f64;

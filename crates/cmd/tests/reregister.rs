@@ -35,6 +35,7 @@ fn simulated_agents_reregister_with_their_tasks_after_the_leader_is_killed() {
     assert_eq!(report.slaves_active, 50, "{report:?}");
     assert_eq!(report.tasks_running, 250, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
+    assert!(report.state_bytes > 0, "{report:?}");
     assert!(report.pongs_ok > 0, "{report:?}");
     assert!(report.mean_reregister_bytes > 5.0 * 300.0, "{report:?}");
     // The election was found in the new leader's log, after the kill.

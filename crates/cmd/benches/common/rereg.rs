@@ -1037,6 +1037,12 @@ pub struct Report {
     pub slaves_active: u64,
     pub tasks_running: u64,
     pub mean_reregister_bytes: f64,
+    /// One `GET /state` of the new leader after the reregistrations: its time and size (0
+    /// if it failed).
+    pub state_s: f64,
+    pub state_bytes: usize,
+    /// The new leader's peak RSS once `/state` was answered.
+    pub state_peak_rss_mb: f64,
     /// Slowest `/metrics/snapshot` answer after the reregistrations (the poll's own cost).
     pub slowest_metrics_ms: f64,
     pub pings: u64,
@@ -1262,6 +1268,11 @@ fn run_on(
         },
     )?;
     let active_at = (Instant::now(), SystemTime::now());
+    let reregistered_rss = peak_rss_mb(new_pid);
+    // What an operator's `/state` costs with every task in: built on the core's thread.
+    let asked = Instant::now();
+    let state = testkit::http_get(&new_addr, "/state");
+    let state_s = asked.elapsed().as_secs_f64();
     let (detected2, detected2_wall) = generator
         .detected(2)
         .context("the new leader was not detected")?;
@@ -1283,7 +1294,8 @@ fn run_on(
     report.kill_to_election_s = seconds_between(killed, elected);
     report.reregister_master_cpu_s = cpu2.0 - cpu1.0;
     report.reregister_generator_cpu_s = cpu2.1 - cpu1.1;
-    report.new_master_peak_rss_mb = peak_rss_mb(new_pid);
+    report.new_master_peak_rss_mb = reregistered_rss;
+    report.state_peak_rss_mb = peak_rss_mb(new_pid);
     report.slaves_active = active;
     report.tasks_running = tasks_running;
     report.slowest_metrics_ms = slowest.as_secs_f64() * 1000.0;
@@ -1308,6 +1320,10 @@ fn run_on(
     report.pong_errors = pong_errors;
     report.connect_failures = generator.connect_failures();
     report.turned_away = turned_away;
+    if let Ok((200, body)) = &state {
+        report.state_s = state_s;
+        report.state_bytes = body.len();
+    }
     report.detector_restarts = generator.detector_restarts();
     report.errors = generator.errors();
     report.first_error = generator.first_error();
