@@ -8,11 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::codec::{decode_frame, encode_frame};
+use crate::codec::encode_frame;
+use crate::transport::read_frames;
 use crate::types::{Addr, Message, Position, Status};
 
 /// What one peer said about itself.
@@ -60,7 +61,8 @@ pub async fn probe(
             // The listener is dropped (the port freed) when this function returns.
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    readers.spawn(read_frames(stream, tx.clone()));
+                    let tx = tx.clone();
+                    readers.spawn(read_frames(stream, move |from, msg| tx.send((from, msg)).is_ok()));
                 }
             }
             _ = resend.tick() => {
@@ -95,26 +97,5 @@ async fn send_request(self_addr: Addr, peer: Addr) {
     );
     if stream.write_all(&buf).await.is_ok() {
         let _ = stream.shutdown().await;
-    }
-}
-
-async fn read_frames(mut stream: TcpStream, tx: mpsc::UnboundedSender<(Addr, Message)>) {
-    let mut buf = BytesMut::with_capacity(4096);
-    loop {
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        loop {
-            match decode_frame(&mut buf) {
-                Ok(Some(frame)) => {
-                    if tx.send(frame).is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
     }
 }

@@ -198,7 +198,19 @@ pub(crate) async fn serve(listener: TcpListener, events: std::sync::mpsc::Sender
     }
 }
 
-async fn read_loop(mut stream: TcpStream, events: std::sync::mpsc::Sender<Event>) {
+async fn read_loop(stream: TcpStream, events: std::sync::mpsc::Sender<Event>) {
+    read_frames(stream, |from, msg| {
+        events.send(Event::Inbound { from, msg }).is_ok()
+    })
+    .await;
+}
+
+/// Reads frames from `stream` and hands each to `deliver` until the connection ends, a
+/// frame is bad, or `deliver` answers false (its receiver is gone).
+pub(crate) async fn read_frames(
+    mut stream: TcpStream,
+    mut deliver: impl FnMut(Addr, Message) -> bool,
+) {
     let mut buf = BytesMut::with_capacity(64 << 10);
     loop {
         match stream.read_buf(&mut buf).await {
@@ -208,7 +220,7 @@ async fn read_loop(mut stream: TcpStream, events: std::sync::mpsc::Sender<Event>
         loop {
             match decode_frame(&mut buf) {
                 Ok(Some((from, msg))) => {
-                    if events.send(Event::Inbound { from, msg }).is_err() {
+                    if !deliver(from, msg) {
                         return;
                     }
                 }

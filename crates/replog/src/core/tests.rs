@@ -528,22 +528,10 @@ fn recovery_counts_only_voters_whose_set_holds_us_and_adopts_their_set() {
     let mut n = empty_node("c:3", &["a:1", "b:2", "c:3"]);
     let now = Duration::from_secs(5);
     let tag = probe_tag(&mut n, now);
-    answer(
-        &mut n,
-        now,
-        "a:1",
-        tag,
-        Status::Voting,
-        &["a:1", "b:2", "d:4"],
-    );
-    answer(
-        &mut n,
-        now,
-        "b:2",
-        tag,
-        Status::Voting,
-        &["a:1", "b:2", "d:4"],
-    );
+    for from in ["a:1", "b:2"] {
+        let theirs = ["a:1", "b:2", "d:4"];
+        answer(&mut n, now, from, tag, Status::Voting, &theirs);
+    }
     assert_eq!(
         n.replica().status(),
         Status::Empty,
@@ -552,30 +540,10 @@ fn recovery_counts_only_voters_whose_set_holds_us_and_adopts_their_set() {
 
     let mut n = empty_node("c:3", &["a:1", "b:2", "c:3", "x:9", "y:9"]);
     let tag = probe_tag(&mut n, now);
-    answer(
-        &mut n,
-        now,
-        "a:1",
-        tag,
-        Status::Voting,
-        &["a:1", "b:2", "c:3"],
-    );
-    answer(
-        &mut n,
-        now,
-        "b:2",
-        tag,
-        Status::Voting,
-        &["a:1", "b:2", "c:3"],
-    );
-    answer(
-        &mut n,
-        now,
-        "x:9",
-        tag,
-        Status::Voting,
-        &["a:1", "b:2", "c:3"],
-    );
+    for from in ["a:1", "b:2", "x:9"] {
+        let theirs = ["a:1", "b:2", "c:3"];
+        answer(&mut n, now, from, tag, Status::Voting, &theirs);
+    }
     assert_eq!(n.replica().status(), Status::Recovering);
     assert_eq!(n.members(), set(&["a:1", "b:2", "c:3"]).as_slice());
 }
