@@ -33,14 +33,15 @@
 //! hard RLIMIT_NOFILE is lower and cannot be raised (no CAP_SYS_RESOURCE), the bench runs
 //! the most agents that fit with the same number of tasks, and says so.
 //!
-//! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks): 19-28 us
-//! of master CPU per reregistered task, depending on the machine's state. Decoding the
-//! SUBSCRIBEs ~34% of the samples (prost decoding the tasks 14%, the required-field walk of
-//! the bytes `codec::walk` 7%); `registered`/`adopt_tasks` ~29% (the in-memory registry's
-//! MarkAgentReachable per unknown agent ~5%); glibc malloc ~27%, of which ~15% is futex
-//! waits and wakes on its arena locks (a task's strings are allocated by the HTTP thread
-//! that decodes it and many temporaries are freed by the core's thread); heap page faults
-//! ~8%; socket reads and writes ~10%. The machine stays ~83% busy (master ~1.3 cores,
+//! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks, final
+//! code): 19-28 us of master CPU per reregistered task, depending on the machine's state.
+//! Decoding the SUBSCRIBEs ~33% of the samples (prost decoding the tasks 15%, the
+//! required-field walk of the bytes `codec::walk` 6%, the frameworks' FrameworkInfo 3%);
+//! `registered`/`adopt_tasks` ~28% (the in-memory registry's MarkAgentReachable per unknown
+//! agent ~5%); glibc malloc ~32% inclusive of the heap's page faults (16%) and free ~10%;
+//! futex waits and wakes on malloc's arena locks ~15% (a task's strings are allocated by
+//! the HTTP thread that decodes it and many temporaries are freed by the core's thread);
+//! socket writes ~4% and reads ~2%. The machine stays ~83% busy (master ~1.3 cores,
 //! generator ~0.3, the rest ZooKeeper and the kernel): the wall time is CPU-bound.
 //!
 //! Gone: agents turned away by a new leader that did not yet know it led (307) or was
