@@ -15,6 +15,12 @@ mod master_cmd;
 
 use std::process::ExitCode;
 
+/// jemalloc, not glibc's malloc: a master decodes agents' reports on the HTTP threads and
+/// keeps or drops them on the core's, and glibc then serialises both on its arena locks
+/// (ARCHITECTURE.md, "Allocator").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Trireme: a highly-available cluster manager, wire-compatible with Mesos's v1 HTTP APIs.

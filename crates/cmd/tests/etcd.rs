@@ -357,10 +357,12 @@ fn a_lost_agent_s_member_is_replaced_elsewhere() {
         (moved && voters == 3 && framework.healthy()).then_some(members)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", framework.logs(&cluster)));
-    eprintln!(
-        "figure: agent_loss_to_3_healthy_s={:.1} (agent ping 3x1s)",
-        secs(lost)
-    );
+    let took = secs(lost);
+    eprintln!("figure: agent_loss_to_3_healthy_s={took:.1} (agent ping 3x1s)");
+    // About 15 s alone, but 75-80 s in two full CI runs: keep the evidence of a slow pass.
+    if took > 40.0 {
+        eprintln!("slower than usual; the logs:\n{}", framework.logs(&cluster));
+    }
 
     assert!(!names(&after).contains(&victim["name"].as_str().unwrap_or_default().to_owned()));
     assert_eq!(etcd_member_names(&client_url(&after[0])), names(&after));
