@@ -133,10 +133,14 @@ fn print(report: &Report, params: &Params) {
         _ => "",
     };
     println!(
-        "reregister agents={} tasks={} reregister_s={:.2}{mesos} from_detection_s={:.2} slaves_active_confirmed_s={:.2} register_s={:.2} register_confirmed_s={:.2}",
+        "reregister agents={} tasks={} registry={} reregister_s={:.2}{mesos} (of which registry recovery {}) from_detection_s={:.2} slaves_active_confirmed_s={:.2} register_s={:.2} register_confirmed_s={:.2}",
         report.agents,
         report.agents * report.tasks_per_agent,
+        report.registry,
         report.reregister_s,
+        report
+            .registry_recovery_ms
+            .map_or("unknown".to_owned(), |ms| format!("{ms} ms")),
         report.reregister_from_detection_s,
         report.reregister_confirmed_s,
         report.register_s,
@@ -240,6 +244,16 @@ fn main() -> anyhow::Result<()> {
             poll: Duration::from_millis(env_usize("TRIREME_BENCH_POLL_MS", 20) as u64),
             perf: std::env::var("TRIREME_BENCH_PERF").ok().map(Into::into),
             await_pong: false,
+            replicated_log: match std::env::var("TRIREME_BENCH_REGISTRY").as_deref() {
+                Ok("in_memory") => false,
+                Ok("replicated_log") | Err(_) => true,
+                Ok(other) => {
+                    eprintln!(
+                        "TRIREME_BENCH_REGISTRY={other}: expected replicated_log or in_memory"
+                    );
+                    std::process::exit(2);
+                }
+            },
         };
         match rereg::run(&runtime, &scenario) {
             Ok(report) => print(&report, &params),

@@ -30,6 +30,7 @@ fn simulated_agents_reregister_with_their_tasks_after_the_leader_is_killed() {
         poll: Duration::from_millis(20),
         perf: None,
         await_pong: true,
+        replicated_log: true,
     };
     let report = rereg::run(&runtime, &scenario).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(report.slaves_active, 50, "{report:?}");

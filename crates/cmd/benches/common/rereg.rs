@@ -204,6 +204,11 @@ impl Generator {
     }
 
     /// When the leader of `epoch` was detected (monotonic and wall clock).
+    /// The port of the leader the generator follows now.
+    pub fn leader_port(&self) -> Option<u16> {
+        self.shared.leader.borrow().as_ref().map(|l| l.addr.port())
+    }
+
     pub fn detected(&self, epoch: usize) -> Option<(Instant, SystemTime)> {
         self.shared
             .detected
@@ -982,6 +987,10 @@ pub struct Scenario {
     /// After reregistration, wait until the agents answered at least one PING (needs a
     /// short `--agent_ping_timeout` in `master_flags`).
     pub await_pong: bool,
+    /// Three masters sharing the registry in a replicated log, as in production (the new
+    /// leader recovers every agent from it); otherwise two masters with `in_memory`
+    /// registries (the new leader knows no agent and admits each again).
+    pub replicated_log: bool,
 }
 
 /// CPU seconds (user + system) of a process.
@@ -1013,6 +1022,10 @@ pub fn peak_rss_mb(pid: u32) -> f64 {
 pub struct Report {
     pub agents: usize,
     pub tasks_per_agent: usize,
+    /// `replicated_log` or `in_memory`.
+    pub registry: &'static str,
+    /// The new leader's recovery of the registry (its log line), within `reregister_s`.
+    pub registry_recovery_ms: Option<u64>,
     /// First leader detected -> last agent REGISTERED (generator's clock).
     pub register_s: f64,
     /// The same, until the leader's `master/slaves_active` showed N.
@@ -1073,6 +1086,20 @@ pub fn election_time(log: &str) -> Option<SystemTime> {
         .rev()
         .find(|l| l.contains("elected as the leading master"))?;
     parse_rfc3339(line.split_whitespace().next()?)
+}
+
+/// How long the registry's recovery took, from the line `registry recovered; ... took_ms=N`.
+pub fn recovery_ms(log: &str) -> Option<u64> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("registry recovered"))?;
+    let at = line.find("took_ms=")? + "took_ms=".len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// `2026-11-22T10:04:01.123456Z` (tracing's default timestamps) as a SystemTime.
@@ -1158,7 +1185,11 @@ fn wait<T>(
 
 pub fn run(runtime: &tokio::runtime::Runtime, scenario: &Scenario) -> anyhow::Result<Report> {
     let flags: Vec<&str> = scenario.master_flags.iter().map(String::as_str).collect();
-    let mut cluster = HaCluster::start(2, &scenario.session_timeout, &flags);
+    let mut cluster = if scenario.replicated_log {
+        HaCluster::start_on_log(3, &scenario.session_timeout, &flags)
+    } else {
+        HaCluster::start(2, &scenario.session_timeout, &flags)
+    };
     let result = run_on(runtime, scenario, &mut cluster);
     result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", cluster.logs()))
 }
@@ -1172,9 +1203,12 @@ fn run_on(
     let n = params.agents;
     let timeout = scenario.timeout;
     let first = cluster.wait_leader(None, Duration::from_secs(60));
-    let second = 1 - first;
-    let pid = |i: usize| cluster.masters[i].as_ref().map_or(0, |g| g.pid());
-    let (old_pid, new_pid) = (pid(first), pid(second));
+    let pids: Vec<u32> = (0..cluster.masters.len())
+        .map(|i| cluster.masters[i].as_ref().map_or(0, |g| g.pid()))
+        .collect();
+    let old_pid = pids[first];
+    // Which survivor wins is known only after the kill: each is measured from before it.
+    let survivors: Vec<usize> = (0..pids.len()).filter(|&i| i != first).collect();
     let zk = detector::ZkUrl::parse(&cluster.zk_url).context("the cluster's --zk")?;
     let session = api::duration::parse(&scenario.session_timeout)
         .map_err(|e| anyhow::anyhow!("bad session timeout: {e}"))?;
@@ -1223,15 +1257,22 @@ fn run_on(
             command
                 .args(["record", "--call-graph", "dwarf,16384", "-F", "499", "-o"])
                 .arg(path)
-                .args(["-p", &new_pid.to_string()]);
+                .arg("-p")
+                .arg(
+                    survivors
+                        .iter()
+                        .map(|&i| pids[i].to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
             Some(testkit::ChildGuard::spawn("perf", command, cluster.path())?)
         }
         None => None,
     };
-    let cpu1 = (cpu_seconds(new_pid), cpu_seconds(me));
+    let cpu1: Vec<f64> = pids.iter().map(|&p| cpu_seconds(p)).collect();
+    let cpu1_me = cpu_seconds(me);
     let killed = SystemTime::now();
     cluster.kill_master(first);
-    let new_addr = cluster.master_addr(second);
     wait(
         &generator,
         timeout,
@@ -1239,6 +1280,15 @@ fn run_on(
         "the new leader's detection",
         || generator.detected(2),
     )?;
+    let leader_port = generator
+        .leader_port()
+        .context("no leader after detection")?;
+    let second = *survivors
+        .iter()
+        .find(|&&i| cluster.master_ports[i] == leader_port)
+        .context("the detected leader is none of the masters")?;
+    let new_pid = pids[second];
+    let new_addr = cluster.master_addr(second);
     // Done when the last agent has its REGISTERED: the master sends it only once it has
     // handled that agent's SUBSCRIBE. Nothing else asks the master anything meanwhile (a
     // `/metrics/snapshot` walks every agent); its count is checked afterwards.
@@ -1276,7 +1326,14 @@ fn run_on(
     let (detected2, detected2_wall) = generator
         .detected(2)
         .context("the new leader was not detected")?;
-    let elected = election_time(&newest_log(cluster.path(), second)).unwrap_or_else(|| {
+    let new_log = newest_log(cluster.path(), second);
+    report.registry = if scenario.replicated_log {
+        "replicated_log"
+    } else {
+        "in_memory"
+    };
+    report.registry_recovery_ms = recovery_ms(&new_log);
+    let elected = election_time(&new_log).unwrap_or_else(|| {
         eprintln!("no election line in the new leader's log: measuring from the detection");
         detected2_wall
     });
@@ -1292,8 +1349,8 @@ fn run_on(
     report.reregister_confirmed_s = seconds_between(elected, active_at.1);
     report.detection_lag_s = seconds_between(elected, detected2_wall);
     report.kill_to_election_s = seconds_between(killed, elected);
-    report.reregister_master_cpu_s = cpu2.0 - cpu1.0;
-    report.reregister_generator_cpu_s = cpu2.1 - cpu1.1;
+    report.reregister_master_cpu_s = cpu2.0 - cpu1[second];
+    report.reregister_generator_cpu_s = cpu2.1 - cpu1_me;
     report.new_master_peak_rss_mb = reregistered_rss;
     report.state_peak_rss_mb = peak_rss_mb(new_pid);
     report.slaves_active = active;

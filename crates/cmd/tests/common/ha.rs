@@ -27,6 +27,9 @@ pub struct HaCluster {
     /// Restarts of each master, so that each run gets its own log file.
     starts: Vec<u32>,
     extra_master_flags: Vec<String>,
+    /// The masters' `--log_port`s when they share a replicated log (`start_on_log`);
+    /// otherwise each keeps its registry in memory.
+    log_ports: Option<Vec<u16>>,
 }
 
 impl HaCluster {
@@ -39,6 +42,32 @@ impl HaCluster {
         }
         cluster.wait_leader(None, Duration::from_secs(60));
         cluster.wait_all_know_the_leader(Duration::from_secs(60));
+        cluster
+    }
+
+    /// Like [`HaCluster::start`], but the masters keep the registry in a replicated log they
+    /// share (`--log_replicas`, quorum: a majority), as in production; waits until every
+    /// replica votes, so that killing the leader leaves a quorum.
+    pub fn start_on_log(
+        masters: usize,
+        session_timeout: &str,
+        extra_master_flags: &[&str],
+    ) -> HaCluster {
+        let mut cluster = HaCluster::empty(masters, session_timeout, extra_master_flags);
+        cluster.log_ports = Some((0..masters).map(|_| free_port()).collect());
+        for i in 0..masters {
+            cluster.start_master(i);
+        }
+        cluster.wait_leader(None, Duration::from_secs(60));
+        cluster.wait_all_know_the_leader(Duration::from_secs(60));
+        for i in 0..masters {
+            let addr = cluster.master_addr(i);
+            poll_until(Duration::from_secs(60), "every replica to vote", || {
+                let metrics = get_json(&addr, "/metrics/snapshot")?;
+                (metrics["registrar/log/recovered"] == 1).then_some(())
+            })
+            .unwrap_or_else(|e| panic!("master {i}: {e}\n{}", cluster.logs()));
+        }
         cluster
     }
 
@@ -73,6 +102,7 @@ impl HaCluster {
             agents: Vec::new(),
             starts: vec![0; masters],
             extra_master_flags: extra_master_flags.iter().map(|s| (*s).to_owned()).collect(),
+            log_ports: None,
         }
     }
 
@@ -92,10 +122,22 @@ impl HaCluster {
         command
             .args(["master", "--ip=127.0.0.1", &format!("--port={port}")])
             .arg(format!("--zk={}", self.zk_url))
-            .arg(format!("--zk_session_timeout={}", self.session_timeout))
-            .arg("--quorum=2")
+            .arg(format!("--zk_session_timeout={}", self.session_timeout));
+        match &self.log_ports {
+            Some(ports) => {
+                let replicas: Vec<String> =
+                    ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+                command
+                    .arg(format!("--quorum={}", ports.len() / 2 + 1))
+                    .arg(format!("--log_port={}", ports[i]))
+                    .arg(format!("--log_replicas={}", replicas.join(",")));
+            }
             // These masters share no log (the registry scenarios are in registry_ha.rs).
-            .arg("--registry=in_memory")
+            None => {
+                command.arg("--quorum=2").arg("--registry=in_memory");
+            }
+        }
+        command
             .arg(format!(
                 "--work_dir={}",
                 self.dir.path().join(format!("master{i}")).display()

@@ -112,10 +112,12 @@ impl Master {
             return;
         }
         subscribe.agent_info.id = Some(id.as_str().into());
-        let (joining, old) = if let Some(agent) = self.agents.get(&id) {
-            (Joining::Known, Some(agent.info.clone()))
+        // Whether its info differs from what this master holds (None: it holds none).
+        let new_info = &subscribe.agent_info;
+        let (joining, changed) = if let Some(agent) = self.agents.get(&id) {
+            (Joining::Known, Some(info_changed(&agent.info, new_info)))
         } else if let Some(info) = self.seam.recovered.get(&id) {
-            (Joining::Recovered, Some(info.clone()))
+            (Joining::Recovered, Some(info_changed(info, new_info)))
         } else {
             (Joining::Returning, None)
         };
@@ -127,11 +129,9 @@ impl Master {
             total,
             joining,
         };
-        match old {
-            Some(old) if !info_changed(&old, &registration.subscribe.agent_info) => {
-                self.registered(now, registration, true);
-            }
-            Some(_) => {
+        match changed {
+            Some(false) => self.registered(now, registration, true),
+            Some(true) => {
                 let op = registry::op::update_agent(registration.subscribe.agent_info.clone());
                 self.store(now, op, Pending::Register(Box::new(registration)));
             }
