@@ -1,9 +1,12 @@
-//! Reregistration after a master failover: two real `trireme master` processes on a private
-//! real ZooKeeper, and in this process a load generator of N simulated agents (one TCP
-//! connection each, the real agent protocol in protobuf, M RUNNING tasks each with its
-//! executor). The agents register with the first leader; the bench SIGKILLs it; the
-//! generator's ZooKeeper detector finds the new leader and every agent reregisters with all
-//! its tasks (see `common/rereg.rs`).
+//! Reregistration after a master failover: three real `trireme master` processes sharing
+//! the registry in a replicated log (`--log_replicas`, quorum 2, as in production) on a
+//! private real ZooKeeper, and in this process a load generator of N simulated agents (one
+//! TCP connection each, the real agent protocol in protobuf, M RUNNING tasks each with its
+//! executor). The agents register with the first leader (each admission stored in the
+//! log); the bench SIGKILLs it; the next leader recovers the registry from the log, the
+//! generator's ZooKeeper detector finds it, and every agent reregisters with all its tasks
+//! (see `common/rereg.rs`). With TRIREME_BENCH_REGISTRY=in_memory: two masters with
+//! in-memory registries instead (the new leader knows no agent and admits each again).
 //!
 //! `cargo bench -p cmd --bench reregister` prints one line per size:
 //! - `reregister_s`: from the new leader's election (the time stamp of its "elected as the
@@ -15,8 +18,9 @@
 //! - `register_s`: the first registration of all N agents (no tasks yet);
 //! - peak RSS of both masters, CPU seconds of master and generator per phase (the master's
 //!   also per reregistered task and per registered agent), the mean size of a
-//!   reregistration SUBSCRIBE, pings answered, and one `GET /state` of the new leader
-//!   afterwards (its time and size).
+//!   reregistration SUBSCRIBE, pings answered, the new leader's recovery of the registry
+//!   (part of `reregister_s`), and one `GET /state` of the new leader afterwards (its time
+//!   and size).
 //!
 //! Environment (defaults in brackets): TRIREME_BENCH_AGENTS and
 //! TRIREME_BENCH_TASKS_PER_AGENT [both sizes: 10000x10 and 40000x10]; TRIREME_BENCH_SMOKE=1
@@ -26,7 +30,8 @@
 //! (SUBSCRIBEs in flight); TRIREME_BENCH_AGENTS_PER_IP [5000] (agents per loopback source
 //! address); TRIREME_BENCH_ZK_SESSION_TIMEOUT [2secs]; TRIREME_BENCH_MASTER_ARGS (extra
 //! master flags, split on spaces); TRIREME_BENCH_POLL_MS [20]; TRIREME_BENCH_TIMEOUT_SECS
-//! [600] per phase; TRIREME_BENCH_PERF=<file> (`perf record --call-graph dwarf` of the new
+//! [600] per phase; TRIREME_BENCH_REGISTRY [replicated_log] or in_memory;
+//! TRIREME_BENCH_PERF=<file> (`perf record --call-graph dwarf` of the new
 //! leader during reregistration; read it with `perf report -i <file> --children`).
 //!
 //! 40K agents need more than 40K open files in the generator and in the master. Where the
@@ -34,35 +39,46 @@
 //! the most agents that fit with the same number of tasks, and says so.
 //!
 //! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks, final
-//! code): 19-28 us of master CPU per reregistered task, depending on the machine's state.
-//! Decoding the SUBSCRIBEs ~33% of the samples (prost decoding the tasks 15%, the
-//! required-field walk of the bytes `codec::walk` 6%, the frameworks' FrameworkInfo 3%);
-//! `registered`/`adopt_tasks` ~28% (the in-memory registry's MarkAgentReachable per unknown
-//! agent ~5%); glibc malloc ~32% inclusive of the heap's page faults (16%) and free ~10%;
-//! futex waits and wakes on malloc's arena locks ~15% (a task's strings are allocated by
-//! the HTTP thread that decodes it and many temporaries are freed by the core's thread);
-//! socket writes ~4% and reads ~2%. The machine stays ~83% busy (master ~1.3 cores,
-//! generator ~0.3, the rest ZooKeeper and the kernel): the wall time is CPU-bound.
+//! code, a 0.95 s run): 13-17 us of master CPU per reregistered task. Decoding the
+//! SUBSCRIBEs ~29% of the samples (prost decoding the tasks 12%, the required-field check
+//! of the bytes `codec::complete_on_wire` 8%, the agents' AgentInfo and the frameworks'
+//! FrameworkInfo ~3% each); `registered`/`adopt_tasks` on the core's thread ~28%; hyper's
+//! reading, parsing and writing ~22% (socket writes ~6%, reads ~3%); page faults of the
+//! growing heap ~17%, a sixth of them hyper growing each connection's read buffer; the
+//! registry's recovery from the log ~4% (50-80 ms, inside the measured time); logging
+//! ~2.5%. During the run the machine is ~95% busy: the master ~75% of both cores, the
+//! generator (TCP connects and loopback sends, mostly kernel time) ~20%: the wall time is
+//! CPU-bound.
 //!
-//! Gone: agents turned away by a new leader that did not yet know it led (307) or was
-//! recovering (503) backed off 0.5-4 s and made 8 of ~20 runs take 3.2-12 s (the master
-//! now holds their calls, see `App::settle_for_agent`; `turned_away_by_new_leader` counts
-//! any left); the bench polled `/metrics/snapshot` every 20 ms during the run, and each
-//! poll walked every agent (13% of the samples; now polled only after the last
-//! REGISTERED); a SUBSCRIBE's answer head and REGISTERED left in two writes (one now);
-//! each task kept a second, normalised copy of its resources (~0.5 KB: peak RSS 546 -> 469
-//! MB). Earlier: axum rebuilt its route table for
-//! every accepted connection; the executors of the reported frameworks were decoded and
-//! dropped (`http::lean` skips them on the wire); a task entry held a `v1::Task` and a
-//! `TaskStatus` inline; adopted tasks updated their framework's and agent's resources one
-//! by one; `/metrics/snapshot` walked every task; a SUBSCRIBE was decoded twice.
+//! Gone: glibc's malloc took ~15% of the master's CPU in futex traffic on its arena locks
+//! (an HTTP thread allocates a task's parts, the core's thread frees some of them): the
+//! `trireme` binary now runs on jemalloc (2.0-2.4 s -> 1.2-1.4 s in alternating runs); the
+//! required-field check allocated its bookkeeping for every nested message (an
+//! allocation-free first pass now, the full walk only to name what is missing); agents
+//! turned away by a new leader that did not yet know it led (307) or was recovering (503)
+//! backed off 0.5-4 s and made 8 of ~20 runs take 3.2-12 s (the master now holds their
+//! calls, see `App::settle_for_agent`; `turned_away_by_new_leader` counts any left); the
+//! bench polled `/metrics/snapshot` every 20 ms during the run, and each poll walked every
+//! agent (13% of the samples; now polled only after the last REGISTERED); a SUBSCRIBE's
+//! answer head and REGISTERED left in two writes (one now); each task kept a second,
+//! normalised copy of its resources (~0.5 KB: peak RSS 546 -> 469 MB). Earlier: axum
+//! rebuilt its route table for every accepted connection; the executors of the reported
+//! frameworks were decoded and dropped (`http::lean` skips them on the wire); a task entry
+//! held a `v1::Task` and a `TaskStatus` inline; adopted tasks updated their framework's and
+//! agent's resources one by one; `/metrics/snapshot` walked every task; a SUBSCRIBE was
+//! decoded twice. Until this bench moved to the replicated log, its masters had in-memory
+//! registries, so the new leader admitted every agent again (a registry operation each);
+//! with the log it recovers them and stores nothing for an unchanged agent, yet the two
+//! took the same time in alternating runs (1.15-1.37 s against 1.15-1.23 s).
 //!
 //! Tried and dropped: keeping each reported `FrameworkInfo` encoded (10 per agent here,
 //! decoded only for a framework the master does not know): no gain beyond the runs' noise,
-//! and the bytes then escaped the wire check and pinned whole request bodies; mimalloc as the master's allocator (alternating runs: the same wall
-//! time, 10-20% more master CPU, 110 MB more RSS); glibc's tunables in the environment
-//! (also the generator's): `glibc.malloc.hugetlb=1` no better in one run (2.19 s),
-//! `glibc.malloc.arena_max=1` much worse (5.96 s: every thread on one arena lock).
+//! and the bytes then escaped the wire check and pinned whole request bodies; mimalloc as
+//! the allocator (with glibc as the baseline, alternating runs: the same wall time, 10-20%
+//! more master CPU, 110 MB more RSS); glibc's tunables in the environment:
+//! `glibc.malloc.hugetlb=1` no better in one run (2.19 s), `glibc.malloc.arena_max=1` much
+//! worse (5.96 s: every thread on one arena lock); jemalloc's `thp:always` (1.65 s, peak
+//! RSS 600 MB) and `background_thread:true` or longer decay times (no gain in one run each).
 
 #[path = "../tests/common/ha.rs"]
 mod ha;
@@ -147,12 +163,18 @@ fn print(report: &Report, params: &Params) {
         report.register_confirmed_s,
     );
     println!(
-        "  new leader: slaves_active={} tasks_running={} peak_rss_mb={:.1}; GET /state: {:.2} s, {:.1} MB, peak RSS then {:.1} MB; old leader peak_rss_mb={:.1} (registration without tasks)",
+        "  new leader: slaves_active={} tasks_running={} peak_rss_mb={:.1}; GET /state: {}, peak RSS then {:.1} MB; old leader peak_rss_mb={:.1} (registration without tasks)",
         report.slaves_active,
         report.tasks_running,
         report.new_master_peak_rss_mb,
-        report.state_s,
-        report.state_bytes as f64 / 1e6,
+        match &report.state_error {
+            None => format!(
+                "{:.2} s, {:.1} MB",
+                report.state_s,
+                report.state_bytes as f64 / 1e6
+            ),
+            Some(e) => format!("failed: {e}"),
+        },
         report.state_peak_rss_mb,
         report.old_master_peak_rss_mb,
     );

@@ -30,7 +30,6 @@ pub fn now() -> f64 {
 /// What the driver can be asked to read.
 #[derive(Debug, Clone, Copy)]
 pub enum View {
-    State,
     StateSummary,
     Metrics,
 }
@@ -75,6 +74,10 @@ pub enum Command {
     Read {
         view: View,
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// `/state`, rendered as JSON text (written part by part: no `Value` tree of every task).
+    ReadState {
+        reply: oneshot::Sender<Result<Vec<u8>, String>>,
     },
     /// This master leads: recover the registry, then serve.
     Elected,
@@ -288,11 +291,17 @@ impl Driver {
                     self.master.allocate(now);
                 }
                 let value = match view {
-                    View::State => self.master.state_json(),
                     View::StateSummary => self.master.state_summary_json(),
                     View::Metrics => self.master.metrics_json(now),
                 };
                 let _ = reply.send(value);
+            }
+            Command::ReadState { reply } => {
+                if self.master.allocation_needed() {
+                    self.master.allocate(now);
+                }
+                let rendered = self.master.state_bytes().map_err(|e| e.to_string());
+                let _ = reply.send(rendered);
             }
             Command::Shutdown => return false,
         }

@@ -1054,6 +1054,8 @@ pub struct Report {
     /// if it failed).
     pub state_s: f64,
     pub state_bytes: usize,
+    /// Why that `GET /state` failed (the client gives up after 10 s without a byte).
+    pub state_error: Option<String>,
     /// The new leader's peak RSS once `/state` was answered.
     pub state_peak_rss_mb: f64,
     /// Slowest `/metrics/snapshot` answer after the reregistrations (the poll's own cost).
@@ -1377,9 +1379,13 @@ fn run_on(
     report.pong_errors = pong_errors;
     report.connect_failures = generator.connect_failures();
     report.turned_away = turned_away;
-    if let Ok((200, body)) = &state {
-        report.state_s = state_s;
-        report.state_bytes = body.len();
+    match &state {
+        Ok((200, body)) => {
+            report.state_s = state_s;
+            report.state_bytes = body.len();
+        }
+        Ok((status, _)) => report.state_error = Some(format!("answered {status}")),
+        Err(e) => report.state_error = Some(format!("{e} after {state_s:.1} s")),
     }
     report.detector_restarts = generator.detector_restarts();
     report.errors = generator.errors();

@@ -187,7 +187,12 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn json_response(value: &serde_json::Value) -> Response {
-    let mut response = (StatusCode::OK, value.to_string()).into_response();
+    json_text_response(value.to_string().into_bytes())
+}
+
+/// 200 with a JSON document already rendered.
+fn json_text_response(json: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, json).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -565,7 +570,18 @@ async fn state(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Respons
     if let Some(response) = app.not_leading(&uri) {
         return response;
     }
-    read(&app, View::State).await
+    let (reply, answer) = oneshot::channel();
+    if app.0.commands.send(Command::ReadState { reply }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    }
+    match answer.await {
+        Ok(Ok(json)) => json_text_response(json),
+        Ok(Err(e)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Failed to render the state: {e}"),
+        ),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+    }
 }
 
 async fn state_summary(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {

@@ -440,6 +440,54 @@ fn update_and_acknowledge_round_trip() {
     assert_eq!(m.frameworks[&fw].completed_tasks.len(), 1);
 }
 
+/// `/state` is written part by part (tasks as they are rendered); the document is the
+/// same as one `Value`: every object's keys in order, a task's fields and statuses.
+#[test]
+fn state_renders_live_and_completed_tasks() {
+    let (mut m, agent, fw, offer) = setup(info("f"));
+    launch_one(&mut m, &fw, &offer, "t1");
+    agent_update(&mut m, &agent, &fw, "t1", TaskState::TaskFinished, 7);
+    let mut ack = call(&fw, call::Type::Acknowledge);
+    ack.acknowledge = Some(call::Acknowledge {
+        agent_id: agent.as_str().into(),
+        task_id: "t1".into(),
+        uuid: vec![7; 16],
+    });
+    assert_eq!(send(&mut m, 2.0, FW_CONN, ack), Ok(CallOk::Accepted));
+    let offer = offers(&allocate(&mut m, 2.0), FW_CONN)[0].clone();
+    launch_one(&mut m, &fw, &offer, "t2");
+    agent_update(&mut m, &agent, &fw, "t2", TaskState::TaskRunning, 8);
+    let bytes = m.state_bytes().expect("renders");
+    let state: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
+    // The text is what serializing the parsed document again gives: keys in order.
+    assert_eq!(serde_json::to_vec(&state).ok(), Some(bytes));
+    let framework = &state["frameworks"][0];
+    assert_eq!(framework["id"], fw.as_str());
+    let running = &framework["tasks"][0];
+    assert_eq!(running["id"], "t2");
+    assert_eq!(running["state"], "TASK_RUNNING");
+    assert_eq!(running["framework_id"], fw.as_str());
+    assert_eq!(running["slave_id"], agent.as_str());
+    assert_eq!(running["agent_id"], agent.as_str());
+    assert_eq!(running["role"], "*");
+    assert_eq!(running["resources"]["cpus"], 1.0);
+    let states: Vec<&serde_json::Value> = running["statuses"]
+        .as_array()
+        .map(|a| a.iter().map(|s| &s["state"]).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        states.last().copied(),
+        Some(&serde_json::json!("TASK_RUNNING"))
+    );
+    assert_eq!(framework["tasks"].as_array().map(Vec::len), Some(1));
+    let completed = &framework["completed_tasks"];
+    assert_eq!(completed.as_array().map(Vec::len), Some(1));
+    assert_eq!(completed[0]["id"], "t1");
+    assert_eq!(completed[0]["state"], "TASK_FINISHED");
+    assert_eq!(state["slaves"][0]["id"], agent.as_str());
+    assert_eq!(state["completed_frameworks"], serde_json::json!([]));
+}
+
 /// One UPDATE call may carry many updates (`update` then `updates`): each reaches the
 /// framework, in order; a call with neither is refused.
 #[test]
@@ -902,3 +950,26 @@ fn metrics_count_tasks_per_state() {
 }
 
 mod quota;
+
+/// Mesos's JSON model of resources: cpus, disk, gpus and mem always present, scalars
+/// summed over roles, ranges merged and spelled as text.
+#[test]
+fn resources_render_as_mesos_models_them() {
+    let resources =
+        api::resources::Resources::parse("cpus:2;mem:64;ports:[31000-31005,31006-31010]")
+            .expect("valid resources");
+    let reserved = api::resources::Resources::parse("cpus:1.5")
+        .expect("valid resources")
+        .allocated_to("web");
+    let all = &resources + &reserved;
+    assert_eq!(
+        super::view::resources_json(&all),
+        serde_json::json!({
+            "cpus": 3.5,
+            "disk": 0.0,
+            "gpus": 0.0,
+            "mem": 64.0,
+            "ports": "[31000-31010]",
+        })
+    );
+}

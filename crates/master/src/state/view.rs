@@ -4,6 +4,10 @@
 use api::resources::Resources;
 use api::v1::value::Type as ValueType;
 use api::v1::{self, TaskState};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::ser::Serializer;
 use serde_json::{Map, Value, json};
 
 use super::{Agent, Framework, Master, TaskEntry};
@@ -11,60 +15,126 @@ use super::{Agent, Framework, Master, TaskEntry};
 /// Mesos's JSON model of resources: `{"cpus": 4, "mem": 1024, "ports": "[31000-32000]"}`,
 /// with cpus, gpus, mem and disk always present.
 pub fn resources_json(resources: &Resources) -> Value {
-    let mut map = Map::new();
-    for name in ["cpus", "disk", "gpus", "mem"] {
-        map.insert(name.into(), json!(0.0));
+    serde_json::to_value(ResourcesDoc(Cow::Borrowed(resources))).unwrap_or(Value::Null)
+}
+
+/// [`resources_json`]'s model, serialized without building a `Value` (one per task in
+/// `/state`).
+struct ResourcesDoc<'a>(Cow<'a, Resources>);
+
+/// The value of one resource name in that model.
+enum ResourceValue {
+    Scalar(f64),
+    Text(String),
+}
+
+impl Serialize for ResourceValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ResourceValue::Scalar(x) => serializer.serialize_f64(*x),
+            ResourceValue::Text(text) => serializer.serialize_str(text),
+        }
     }
-    for resource in resources.iter() {
-        let value = match ValueType::try_from(resource.r#type) {
-            Ok(ValueType::Scalar) => json!(resources.scalar(&resource.name)),
-            Ok(ValueType::Ranges) => {
-                let ranges: Vec<String> = resources
-                    .ranges(&resource.name)
-                    .iter()
-                    .map(|(b, e)| format!("{b}-{e}"))
-                    .collect();
-                json!(format!("[{}]", ranges.join(", ")))
+}
+
+impl Serialize for ResourcesDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let resources = &*self.0;
+        let mut entries: Vec<(&str, ResourceValue)> = ["cpus", "disk", "gpus", "mem"]
+            .into_iter()
+            .map(|name| (name, ResourceValue::Scalar(0.0)))
+            .collect();
+        for resource in resources.iter() {
+            let value = match ValueType::try_from(resource.r#type) {
+                Ok(ValueType::Scalar) => ResourceValue::Scalar(resources.scalar(&resource.name)),
+                Ok(ValueType::Ranges) => {
+                    let ranges: Vec<String> = resources
+                        .ranges(&resource.name)
+                        .iter()
+                        .map(|(b, e)| format!("{b}-{e}"))
+                        .collect();
+                    ResourceValue::Text(format!("[{}]", ranges.join(", ")))
+                }
+                Ok(ValueType::Set) => {
+                    let items = resource
+                        .set
+                        .as_ref()
+                        .map(|s| s.item.join(", "))
+                        .unwrap_or_default();
+                    ResourceValue::Text(format!("{{{items}}}"))
+                }
+                _ => continue,
+            };
+            let name = resource.name.as_str();
+            match entries.iter_mut().find(|(n, _)| *n == name) {
+                Some(entry) => entry.1 = value,
+                None => entries.push((name, value)),
             }
-            Ok(ValueType::Set) => {
-                let items = resource
-                    .set
-                    .as_ref()
-                    .map(|s| s.item.join(", "))
-                    .unwrap_or_default();
-                json!(format!("{{{items}}}"))
-            }
-            _ => continue,
-        };
-        map.insert(resource.name.clone(), value);
+        }
+        // Key order, as a `Value` object has it.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(entries)
     }
-    Value::Object(map)
+}
+
+fn state_str(state: i32) -> &'static str {
+    TaskState::try_from(state).map_or("TASK_UNKNOWN", |s| s.as_str_name())
 }
 
 fn state_name(state: i32) -> String {
-    TaskState::try_from(state)
-        .map(|s| s.as_str_name().to_owned())
-        .unwrap_or_else(|_| "TASK_UNKNOWN".into())
+    state_str(state).to_owned()
 }
 
-fn task_json(task: &TaskEntry) -> Value {
-    let statuses: Vec<Value> = task
-        .history
-        .iter()
-        .map(|(state, timestamp)| json!({"state": state_name(*state), "timestamp": timestamp}))
-        .collect();
-    json!({
-        "id": task.task.task_id.value,
-        "name": task.task.name,
-        "framework_id": task.task.framework_id.value,
-        "executor_id": task.task.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default(),
-        "slave_id": task.task.agent_id.value,
-        "agent_id": task.task.agent_id.value,
-        "state": state_name(task.task.state),
-        "role": task.role,
-        "resources": resources_json(&task.resources()),
-        "statuses": statuses,
-    })
+/// A task in `/state`, serialized straight from its entry: 100K tasks as a `Value` tree
+/// cost seconds and twice the master's memory. Fields in key order, as a `Value` object
+/// orders them.
+#[derive(Serialize)]
+struct TaskDoc<'a> {
+    agent_id: &'a str,
+    executor_id: &'a str,
+    framework_id: &'a str,
+    id: &'a str,
+    name: &'a str,
+    resources: ResourcesDoc<'static>,
+    role: &'a str,
+    slave_id: &'a str,
+    state: &'static str,
+    statuses: Statuses<'a>,
+}
+
+impl<'a> TaskDoc<'a> {
+    fn new(task: &'a TaskEntry) -> TaskDoc<'a> {
+        let t = &task.task;
+        TaskDoc {
+            agent_id: &t.agent_id.value,
+            executor_id: t.executor_id.as_ref().map_or("", |e| e.value.as_str()),
+            framework_id: &t.framework_id.value,
+            id: &t.task_id.value,
+            name: &t.name,
+            resources: ResourcesDoc(Cow::Owned(task.resources())),
+            role: &task.role,
+            slave_id: &t.agent_id.value,
+            state: state_str(t.state),
+            statuses: Statuses(&task.history),
+        }
+    }
+}
+
+/// A task's statuses in `/state`: `[{"state": ..., "timestamp": ...}]`.
+struct Statuses<'a>(&'a [(i32, f64)]);
+
+impl Serialize for Statuses<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct StatusDoc {
+            state: &'static str,
+            timestamp: f64,
+        }
+        serializer.collect_seq(self.0.iter().map(|&(state, timestamp)| StatusDoc {
+            state: state_str(state),
+            timestamp,
+        }))
+    }
 }
 
 fn agent_pid(agent: &Agent) -> String {
@@ -127,7 +197,56 @@ fn agent_json(agent: &Agent) -> Value {
     })
 }
 
-fn framework_json(master: &Master, framework: &Framework) -> Value {
+/// Writes `items` as a JSON array, each serialized as it comes.
+fn write_seq<T: Serialize>(
+    out: &mut Vec<u8>,
+    items: impl Iterator<Item = T>,
+) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, &item)?;
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// Writes the value of a key it claims (`Some`), or leaves it to the `Value` (`None`).
+type LazyField<'a> = dyn FnMut(&str, &mut Vec<u8>) -> Option<serde_json::Result<()>> + 'a;
+
+/// Writes `fields` as a JSON object, except that the value of each key `lazy` claims (it
+/// returns `Some`) is what `lazy` writes: the big parts of `/state` are written as they
+/// are rendered instead of first becoming a `Value` tree (100K tasks as `Value`s took
+/// seconds and more memory than the master's whole state).
+fn write_object(
+    out: &mut Vec<u8>,
+    fields: &Map<String, Value>,
+    lazy: &mut LazyField<'_>,
+) -> serde_json::Result<()> {
+    out.push(b'{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        match lazy(key, out) {
+            Some(written) => written?,
+            None => serde_json::to_writer(&mut *out, value)?,
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A framework in `/state`; its `tasks` and `completed_tasks` are written task by task.
+fn write_framework(
+    out: &mut Vec<u8>,
+    master: &Master,
+    framework: &Framework,
+) -> serde_json::Result<()> {
     let info = &framework.info;
     let capabilities: Vec<String> = info
         .capabilities
@@ -147,7 +266,7 @@ fn framework_json(master: &Master, framework: &Framework) -> Value {
             })
         })
         .collect();
-    json!({
+    let fields = json!({
         "id": framework.id,
         "name": info.name,
         "user": info.user,
@@ -169,13 +288,29 @@ fn framework_json(master: &Master, framework: &Framework) -> Value {
         "allocated_resources": resources_json(&(&framework.used + &framework.offered)),
         "used_resources": resources_json(&framework.used),
         "offered_resources": resources_json(&framework.offered),
-        "tasks": framework.tasks.values().map(task_json).collect::<Vec<_>>(),
+        "tasks": null,
         "unreachable_tasks": [],
-        "completed_tasks": framework.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "completed_tasks": null,
         "offers": offers,
         "executors": [],
         "completed_executors": [],
+    });
+    write_object(out, &object(fields), &mut |key, out| match key {
+        "tasks" => Some(write_seq(out, framework.tasks.values().map(TaskDoc::new))),
+        "completed_tasks" => Some(write_seq(
+            out,
+            framework.completed_tasks.iter().map(TaskDoc::new),
+        )),
+        _ => None,
     })
+}
+
+/// The map of a `json!` object literal.
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 impl Master {
@@ -191,11 +326,11 @@ impl Master {
         )
     }
 
-    /// `/state`.
-    pub fn state_json(&self) -> Value {
+    /// `/state`, as JSON text: written part by part (see `write_object`).
+    pub fn state_bytes(&self) -> serde_json::Result<Vec<u8>> {
         let info = &self.cfg.master_info;
         let active = self.agents.values().filter(|a| a.connected()).count();
-        json!({
+        let fields = json!({
             "version": api::MESOS_COMPATIBLE_VERSION,
             "git_sha": env!("CARGO_PKG_VERSION"),
             "git_tag": env!("CARGO_PKG_VERSION"),
@@ -215,13 +350,46 @@ impl Master {
             "leader_info": api::codec::to_json_value(info),
             "log_dir": "",
             "flags": self.cfg.flags,
-            "slaves": self.agents.values().map(agent_json).collect::<Vec<_>>(),
-            "recovered_slaves": self.recovered_agents().map(|(_, info)| api::codec::to_json_value(info)).collect::<Vec<_>>(),
-            "frameworks": self.frameworks.values().map(|f| framework_json(self, f)).collect::<Vec<_>>(),
-            "completed_frameworks": self.completed_frameworks.iter().map(|f| framework_json(self, f)).collect::<Vec<_>>(),
+            "slaves": null,
+            "recovered_slaves": null,
+            "frameworks": null,
+            "completed_frameworks": null,
             "orphan_tasks": [],
             "unregistered_frameworks": [],
-        })
+        });
+        let mut out = Vec::new();
+        let frameworks = |out: &mut Vec<u8>, frameworks: &mut dyn Iterator<Item = &Framework>| {
+            out.push(b'[');
+            for (i, framework) in frameworks.enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_framework(out, self, framework)?;
+            }
+            out.push(b']');
+            Ok(())
+        };
+        write_object(&mut out, &object(fields), &mut |key, out| match key {
+            "slaves" => Some(write_seq(out, self.agents.values().map(agent_json))),
+            "recovered_slaves" => Some(write_seq(
+                out,
+                self.recovered_agents()
+                    .map(|(_, info)| api::codec::to_json_value(info)),
+            )),
+            "frameworks" => Some(frameworks(out, &mut self.frameworks.values())),
+            "completed_frameworks" => Some(frameworks(out, &mut self.completed_frameworks.iter())),
+            _ => None,
+        })?;
+        Ok(out)
+    }
+
+    /// `/state` as a `Value`, for tests.
+    #[cfg(test)]
+    pub fn state_json(&self) -> Value {
+        self.state_bytes()
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null)
     }
 
     /// `/state-summary`: per agent and framework resources and task counts.
