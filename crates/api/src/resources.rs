@@ -31,12 +31,40 @@ fn from_fixed(value: i64) -> f64 {
 }
 
 fn same_kind(a: &Resource, b: &Resource) -> bool {
+    a.allocation_info == b.allocation_info && same_kind_but_allocation(a, b)
+}
+
+/// `same_kind` except for `allocation_info`.
+fn same_kind_but_allocation(a: &Resource, b: &Resource) -> bool {
     a.name == b.name
         && a.r#type == b.r#type
         && a.role() == b.role()
         && a.reservations == b.reservations
-        && a.allocation_info == b.allocation_info
         && a.revocable.is_some() == b.revocable.is_some()
+}
+
+/// Adds `resource`'s amount into `existing`, a resource of its kind.
+fn merge(existing: &mut Resource, resource: &Resource) {
+    match ValueType::try_from(resource.r#type) {
+        Ok(ValueType::Scalar) => {
+            let sum = to_fixed(existing.scalar.as_ref().map_or(0.0, |s| s.value))
+                + to_fixed(resource.scalar.as_ref().map_or(0.0, |s| s.value));
+            existing.scalar = Some(value::Scalar {
+                value: from_fixed(sum),
+            });
+        }
+        Ok(ValueType::Ranges) => {
+            let mut all = ranges_of(existing);
+            all.extend(ranges_of(resource));
+            set_ranges(existing, normalize_ranges(all));
+        }
+        Ok(ValueType::Set) => {
+            let mut all = items_of(existing);
+            all.extend(items_of(resource));
+            set_items(existing, all);
+        }
+        _ => {}
+    }
 }
 
 /// Checks one resource's shape: a name, and the payload its type calls for.
@@ -230,6 +258,18 @@ impl Resources {
                 self.add(resource);
                 continue;
             }
+            if is_empty_resource(resource) {
+                continue;
+            }
+            // Most often the kind is already there: merged in place, nothing copied.
+            if let Some(existing) = self
+                .items
+                .iter_mut()
+                .find(|r| r.allocation_info.is_none() && same_kind_but_allocation(r, resource))
+            {
+                merge(existing, resource);
+                continue;
+            }
             let mut owned = resource.clone();
             owned.allocation_info = None;
             self.add_owned(owned);
@@ -287,26 +327,7 @@ impl Resources {
             self.items.push(normalized(resource));
             return;
         };
-        match ValueType::try_from(resource.r#type) {
-            Ok(ValueType::Scalar) => {
-                let sum = to_fixed(existing.scalar.as_ref().map_or(0.0, |s| s.value))
-                    + to_fixed(resource.scalar.as_ref().map_or(0.0, |s| s.value));
-                existing.scalar = Some(value::Scalar {
-                    value: from_fixed(sum),
-                });
-            }
-            Ok(ValueType::Ranges) => {
-                let mut all = ranges_of(existing);
-                all.extend(ranges_of(resource));
-                set_ranges(existing, normalize_ranges(all));
-            }
-            Ok(ValueType::Set) => {
-                let mut all = items_of(existing);
-                all.extend(items_of(resource));
-                set_items(existing, all);
-            }
-            _ => {}
-        }
+        merge(existing, resource);
     }
 
     /// Removes `resource`; what is not there is ignored (scalars stop at zero).
@@ -603,10 +624,19 @@ mod tests {
             name: String::new(),
             ..Default::default()
         });
+        // Allocated resources of kinds already summed merge in place.
+        wire.extend(
+            parse("cpus:0.5;ports:[31007-31008];disks:{c}")
+                .allocated_to("web")
+                .into_vec(),
+        );
         let expected = Resources::from_valid(&wire).unallocated();
         assert_eq!(Resources::unallocated_from_valid(&wire), expected);
-        assert_eq!(expected.scalar("cpus"), 0.35);
-        assert_eq!(expected.ranges("ports"), vec![(31000, 31006)]);
+        assert_eq!(expected.scalar("cpus"), 0.85);
+        assert_eq!(expected.ranges("ports"), vec![(31000, 31008)]);
+        let mut sum = Resources::unallocated_from_valid(&wire[..3]);
+        sum.add_unallocated_valid(&wire[3..]);
+        assert_eq!(sum, expected);
     }
 
     #[test]
