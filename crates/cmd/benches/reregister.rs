@@ -39,7 +39,10 @@
 //! the most agents that fit with the same number of tasks, and says so.
 //!
 //! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks, final
-//! code, a 0.95 s run): 13-17 us of master CPU per reregistered task. Decoding the
+//! code, a 0.95 s run; final runs 0.87-1.04 s): 11.5-14.2 us of master CPU per
+//! reregistered task, but ~60 us per agent of it is per connection (10K agents without
+//! tasks take ~0.6 s: hyper's and the kernel's work per connection, and the page faults of
+//! each connection's fresh 8 KB read and write buffers, are half of it). Decoding the
 //! SUBSCRIBEs ~29% of the samples (prost decoding the tasks 12%, the required-field check
 //! of the bytes `codec::complete_on_wire` 8%, the agents' AgentInfo and the frameworks'
 //! FrameworkInfo ~3% each); `registered`/`adopt_tasks` on the core's thread ~28%; hyper's
@@ -54,7 +57,9 @@
 //! (an HTTP thread allocates a task's parts, the core's thread frees some of them): the
 //! `trireme` binary now runs on jemalloc (2.0-2.4 s -> 1.2-1.4 s in alternating runs); the
 //! required-field check allocated its bookkeeping for every nested message (an
-//! allocation-free first pass now, the full walk only to name what is missing); agents
+//! allocation-free first pass now, the full walk only to name what is missing); summing
+//! the adopted tasks' resources copied each allocated resource (merged in place now);
+//! agents
 //! turned away by a new leader that did not yet know it led (307) or was recovering (503)
 //! backed off 0.5-4 s and made 8 of ~20 runs take 3.2-12 s (the master now holds their
 //! calls, see `App::settle_for_agent`; `turned_away_by_new_leader` counts any left); the
