@@ -762,5 +762,18 @@ mod tests {
             &twice
         ));
         assert!(check_required_on_wire::<call::Subscribe>(&twice).is_ok());
+        // On any cut of these encodings (most are malformed or lack a field), "complete"
+        // from the first pass means the full walk finds nothing missing either.
+        let root = descriptor::<Call>();
+        for encoding in [&complete, &bytes] {
+            for end in 0..=encoding.len() {
+                let cut = &encoding[..end];
+                if complete_on_wire(plans, index("mesos.v1.scheduler.Call"), cut) {
+                    let mut found = Vec::new();
+                    missing_on_wire(&root, &root, cut, &mut Vec::new(), &mut found);
+                    assert_eq!(found, Vec::<String>::new(), "cut at {end}");
+                }
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@
 //!   generator's detection, and until `/metrics/snapshot` shows `master/slaves_active` = N
 //!   (polled only after the last REGISTERED: each poll walks every agent in the master);
 //! - `register_s`: the first registration of all N agents (no tasks yet);
-//! - peak RSS of both masters, CPU seconds of master and generator per phase (the master's
+//! - peak RSS of the old and the new leader, CPU seconds of master and generator per phase (the master's
 //!   also per reregistered task and per registered agent), the mean size of a
 //!   reregistration SUBSCRIBE, pings answered, the new leader's recovery of the registry
 //!   (part of `reregister_s`), and one `GET /state` of the new leader afterwards (its time
@@ -31,14 +31,15 @@
 //! address); TRIREME_BENCH_ZK_SESSION_TIMEOUT [2secs]; TRIREME_BENCH_MASTER_ARGS (extra
 //! master flags, split on spaces); TRIREME_BENCH_POLL_MS [20]; TRIREME_BENCH_TIMEOUT_SECS
 //! [600] per phase; TRIREME_BENCH_REGISTRY [replicated_log] or in_memory;
-//! TRIREME_BENCH_PERF=<file> (`perf record --call-graph dwarf` of the new
-//! leader during reregistration; read it with `perf report -i <file> --children`).
+//! TRIREME_BENCH_PERF=<file> (`perf record --call-graph dwarf` of the masters that may
+//! take over, during reregistration; read it with `perf report -i <file> --children`).
 //!
 //! 40K agents need more than 40K open files in the generator and in the master. Where the
 //! hard RLIMIT_NOFILE is lower and cannot be raised (no CAP_SYS_RESOURCE), the bench runs
 //! the most agents that fit with the same number of tasks, and says so.
 //!
-//! Where the time goes (`perf record` of the new leader, 10K agents / 100K tasks, final
+//! Where the time goes (`perf record` of the two survivors, nearly all of it the new
+//! leader's, 10K agents / 100K tasks, final
 //! code, a 0.95 s run; final runs 0.87-1.04 s): 11.5-14.2 us of master CPU per
 //! reregistered task, but ~60 us per agent of it is per connection (10K agents without
 //! tasks take ~0.6 s: hyper's and the kernel's work per connection, and the page faults of

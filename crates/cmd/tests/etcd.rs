@@ -359,7 +359,7 @@ fn a_lost_agent_s_member_is_replaced_elsewhere() {
     .unwrap_or_else(|e| panic!("{e}\n{}", framework.logs(&cluster)));
     let took = secs(lost);
     eprintln!("figure: agent_loss_to_3_healthy_s={took:.1} (agent ping 3x1s)");
-    // About 15 s alone, but 75-80 s in two full CI runs: keep the evidence of a slow pass.
+    // About 10 s alone, but 75-80 s in two full CI runs: keep the evidence of a slow pass.
     if took > 40.0 {
         eprintln!("slower than usual; the logs:\n{}", framework.logs(&cluster));
     }

@@ -1,6 +1,6 @@
 //! Smoke test of the reregistration benchmark's load generator (benches/common/rereg.rs)
-//! with a few dozen simulated agents: two real masters on a private real ZooKeeper, the
-//! leader SIGKILLed, every simulated agent reregistered with the new leader with all its
+//! with a few dozen simulated agents: three real masters sharing a replicated log on a
+//! private real ZooKeeper, the leader SIGKILLed, every simulated agent reregistered with the new leader with all its
 //! tasks, and pings answered. The figures live in `cargo bench -p cmd --bench reregister`.
 
 #[path = "common/ha.rs"]
@@ -12,6 +12,17 @@ use std::time::Duration;
 
 #[test]
 fn simulated_agents_reregister_with_their_tasks_after_the_leader_is_killed() {
+    reregister(true);
+}
+
+/// The same with in-memory registries (`TRIREME_BENCH_REGISTRY=in_memory`): the new leader
+/// knows none of the agents and admits each again.
+#[test]
+fn simulated_agents_reregister_with_masters_on_in_memory_registries() {
+    reregister(false);
+}
+
+fn reregister(replicated_log: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -30,7 +41,7 @@ fn simulated_agents_reregister_with_their_tasks_after_the_leader_is_killed() {
         poll: Duration::from_millis(20),
         perf: None,
         await_pong: true,
-        replicated_log: true,
+        replicated_log,
     };
     let report = rereg::run(&runtime, &scenario).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(report.slaves_active, 50, "{report:?}");
@@ -42,6 +53,8 @@ fn simulated_agents_reregister_with_their_tasks_after_the_leader_is_killed() {
     // The election was found in the new leader's log, after the kill.
     assert!(report.kill_to_election_s > 0.0, "{report:?}");
     assert!(report.reregister_s > 0.0, "{report:?}");
+    // The new leader's log says how long recovering the registry took (0 ms in memory).
+    assert!(report.registry_recovery_ms.is_some(), "{report:?}");
     // The new leader holds SUBSCRIBEs that reach it before it knows it leads, or while it
     // recovers, instead of answering 307 or 503. Without the hold, in about one run in
     // three all 50 agents were turned away; a few may still be when a busy machine stalls

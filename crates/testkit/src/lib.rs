@@ -264,6 +264,31 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// GETs a JSON document; `None` when unreachable, not 200, or not JSON.
+/// Waits until the master at `addr` has its replica of the log VOTING
+/// (`registrar/log/recovered` = 1 on `/metrics/snapshot`): only then does losing another
+/// master leave a quorum.
+pub fn wait_replica_voting(addr: &str, timeout: Duration) -> anyhow::Result<()> {
+    poll_until(timeout, "a replica of the log to vote", || {
+        let metrics = get_json(addr, "/metrics/snapshot")?;
+        (metrics["registrar/log/recovered"] == 1).then_some(())
+    })
+}
+
+/// How long a master's last recovery of the registry took, from its log line
+/// `registry recovered; ... took_ms=N`.
+pub fn registry_recovery_ms(log: &str) -> Option<u64> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("registry recovered"))?;
+    let at = line.find("took_ms=")? + "took_ms=".len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 pub fn get_json(addr: &str, path: &str) -> Option<serde_json::Value> {
     match http_get(addr, path) {
         Ok((200, body)) => serde_json::from_str(&body).ok(),

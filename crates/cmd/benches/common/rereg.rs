@@ -1,7 +1,8 @@
 //! The reregistration scenario and its load generator, shared by `benches/reregister.rs`
 //! (the figures) and `tests/reregister.rs` (a CI smoke run with a few dozen agents).
 //!
-//! Two real `trireme master` processes elect a leader through a private real ZooKeeper
+//! Three real `trireme master` processes sharing the registry in a replicated log (or two
+//! with in-memory registries) elect a leader through a private real ZooKeeper
 //! (`ha::HaCluster`). In this process a generator simulates N agents, each with its own TCP
 //! connection to the leader (its SUBSCRIBE stream, bound to one of several loopback source
 //! addresses so that N can exceed one address's ephemeral ports), speaking Trireme's agent
@@ -90,7 +91,8 @@ struct Shared {
     window: Semaphore,
     /// REGISTERED received per leader epoch (the first one per agent and epoch).
     registered: Vec<AtomicUsize>,
-    detected: Mutex<Vec<Option<(Instant, SystemTime)>>>,
+    /// Per epoch: when its leader was detected (monotonic and wall clock), and where.
+    detected: Mutex<Vec<Option<(Instant, SystemTime, SocketAddr)>>>,
     all_registered: Mutex<Vec<Option<Instant>>>,
     pings: AtomicU64,
     pongs_ok: AtomicU64,
@@ -204,12 +206,16 @@ impl Generator {
     }
 
     /// When the leader of `epoch` was detected (monotonic and wall clock).
-    /// The port of the leader the generator follows now.
-    pub fn leader_port(&self) -> Option<u16> {
-        self.shared.leader.borrow().as_ref().map(|l| l.addr.port())
+    pub fn detected(&self, epoch: usize) -> Option<(Instant, SystemTime)> {
+        self.detection(epoch).map(|(at, wall, _)| (at, wall))
     }
 
-    pub fn detected(&self, epoch: usize) -> Option<(Instant, SystemTime)> {
+    /// The port of the leader of `epoch`, once detected.
+    pub fn leader_port(&self, epoch: usize) -> Option<u16> {
+        self.detection(epoch).map(|(_, _, addr)| addr.port())
+    }
+
+    fn detection(&self, epoch: usize) -> Option<(Instant, SystemTime, SocketAddr)> {
         self.shared
             .detected
             .lock()
@@ -496,7 +502,7 @@ async fn follow_leader(
                     if let Ok(mut detected) = shared.detected.lock()
                         && let Some(slot) = detected.get_mut(epoch)
                     {
-                        *slot = Some((Instant::now(), SystemTime::now()));
+                        *slot = Some((Instant::now(), SystemTime::now(), addr));
                     }
                     leader.send_replace(Some(Leader { addr, epoch }));
                     current = Some(info);
@@ -981,8 +987,9 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Interval of the `/metrics/snapshot` polls during reregistration.
     pub poll: Duration,
-    /// Record the new leader with `perf record --call-graph dwarf` into this file during
-    /// reregistration.
+    /// Record the masters that may take over (the new leader, and with the replicated log
+    /// the other survivor, whose replica only serves the recovery's reads) with `perf record
+    /// --call-graph dwarf` into this file during reregistration.
     pub perf: Option<PathBuf>,
     /// After reregistration, wait until the agents answered at least one PING (needs a
     /// short `--agent_ping_timeout` in `master_flags`).
@@ -1043,6 +1050,8 @@ pub struct Report {
     pub detection_lag_s: f64,
     /// SIGKILL of the old leader -> the new leader's election.
     pub kill_to_election_s: f64,
+    /// The new leader's CPU from before the kill until the last REGISTERED (the other
+    /// survivor's replica work for the recovery is not in it).
     pub reregister_master_cpu_s: f64,
     pub reregister_generator_cpu_s: f64,
     pub old_master_peak_rss_mb: f64,
@@ -1088,20 +1097,6 @@ pub fn election_time(log: &str) -> Option<SystemTime> {
         .rev()
         .find(|l| l.contains("elected as the leading master"))?;
     parse_rfc3339(line.split_whitespace().next()?)
-}
-
-/// How long the registry's recovery took, from the line `registry recovered; ... took_ms=N`.
-pub fn recovery_ms(log: &str) -> Option<u64> {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("registry recovered"))?;
-    let at = line.find("took_ms=")? + "took_ms=".len();
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// `2026-11-22T10:04:01.123456Z` (tracing's default timestamps) as a SystemTime.
@@ -1283,7 +1278,7 @@ fn run_on(
         || generator.detected(2),
     )?;
     let leader_port = generator
-        .leader_port()
+        .leader_port(2)
         .context("no leader after detection")?;
     let second = *survivors
         .iter()
@@ -1334,7 +1329,7 @@ fn run_on(
     } else {
         "in_memory"
     };
-    report.registry_recovery_ms = recovery_ms(&new_log);
+    report.registry_recovery_ms = testkit::registry_recovery_ms(&new_log);
     let elected = election_time(&new_log).unwrap_or_else(|| {
         eprintln!("no election line in the new leader's log: measuring from the detection");
         detected2_wall

@@ -61,12 +61,8 @@ impl HaCluster {
         cluster.wait_leader(None, Duration::from_secs(60));
         cluster.wait_all_know_the_leader(Duration::from_secs(60));
         for i in 0..masters {
-            let addr = cluster.master_addr(i);
-            poll_until(Duration::from_secs(60), "every replica to vote", || {
-                let metrics = get_json(&addr, "/metrics/snapshot")?;
-                (metrics["registrar/log/recovered"] == 1).then_some(())
-            })
-            .unwrap_or_else(|e| panic!("master {i}: {e}\n{}", cluster.logs()));
+            testkit::wait_replica_voting(&cluster.master_addr(i), Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("master {i}: {e}\n{}", cluster.logs()));
         }
         cluster
     }

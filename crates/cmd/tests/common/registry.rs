@@ -50,16 +50,8 @@ impl RegistryCluster {
     /// Waits until master `i`'s replica of the log is VOTING (`registrar/log/recovered` on
     /// `/metrics/snapshot`): only then does killing another master leave a quorum.
     pub fn wait_replica_voting(&self, i: usize) {
-        let addr = self.master_addr(i);
-        poll_until(
-            Duration::from_secs(60),
-            "a replica of the log to vote",
-            || {
-                let metrics = get_json(&addr, "/metrics/snapshot")?;
-                (metrics["registrar/log/recovered"] == 1).then_some(())
-            },
-        )
-        .unwrap_or_else(|e| panic!("master {i}: {e}\n{}", self.logs()));
+        testkit::wait_replica_voting(&self.master_addr(i), Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("master {i}: {e}\n{}", self.logs()));
     }
 
     /// ZooKeeper and room for `masters` masters sharing one log, none started yet.
@@ -267,17 +259,7 @@ impl RegistryCluster {
     /// How long master `i` (its current run) took to recover the registry when elected,
     /// from its log line `registry recovered; ... took_ms=N`.
     pub fn recovery_ms(&self, i: usize) -> Option<u64> {
-        let log = testkit::read_log(self.dir.path(), &self.log_name(i));
-        let line = log
-            .lines()
-            .rev()
-            .find(|l| l.contains("registry recovered"))?;
-        let at = line.find("took_ms=")? + "took_ms=".len();
-        line[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
+        testkit::registry_recovery_ms(&testkit::read_log(self.dir.path(), &self.log_name(i)))
     }
 
     pub fn logs(&self) -> String {

@@ -555,14 +555,24 @@ mod lean {
     }
 }
 
-async fn read(app: &App, view: View) -> Response {
+/// Sends the driver `command` with a reply channel and waits for its answer (503 once the
+/// driver is gone).
+async fn ask<T>(
+    app: &App,
+    command: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, Response> {
     let (reply, answer) = oneshot::channel();
-    if app.0.commands.send(Command::Read { view, reply }).is_err() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    let gone = || text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    if app.0.commands.send(command(reply)).is_err() {
+        return Err(gone());
     }
-    match answer.await {
+    answer.await.map_err(|_| gone())
+}
+
+async fn read(app: &App, view: View) -> Response {
+    match ask(app, |reply| Command::Read { view, reply }).await {
         Ok(value) => json_response(&value),
-        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+        Err(response) => response,
     }
 }
 
@@ -570,17 +580,13 @@ async fn state(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Respons
     if let Some(response) = app.not_leading(&uri) {
         return response;
     }
-    let (reply, answer) = oneshot::channel();
-    if app.0.commands.send(Command::ReadState { reply }).is_err() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
-    }
-    match answer.await {
+    match ask(&app, |reply| Command::ReadState { reply }).await {
         Ok(Ok(json)) => json_text_response(json),
         Ok(Err(e)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Failed to render the state: {e}"),
         ),
-        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+        Err(response) => response,
     }
 }
 
@@ -594,16 +600,13 @@ async fn state_summary(State(app): State<App>, OriginalUri(uri): OriginalUri) ->
 /// `/metrics/snapshot`: the core's counters plus Mesos's `registrar/log/recovered` (1 once
 /// this master's replica of the log is VOTING) and `registrar/log/ensemble_size`.
 async fn metrics(State(app): State<App>) -> Response {
-    let (reply, answer) = oneshot::channel();
-    let command = Command::Read {
+    let read = ask(&app, |reply| Command::Read {
         view: View::Metrics,
         reply,
-    };
-    if app.0.commands.send(command).is_err() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
-    }
-    let Ok(mut value) = answer.await else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    });
+    let mut value = match read.await {
+        Ok(value) => value,
+        Err(response) => return response,
     };
     if let (Some(log), serde_json::Value::Object(map)) = (&app.0.log, &mut value)
         && let Some(status) = log.status().await

@@ -202,12 +202,21 @@ fn write_seq<T: Serialize>(
     out: &mut Vec<u8>,
     items: impl Iterator<Item = T>,
 ) -> serde_json::Result<()> {
+    write_seq_with(out, items, |out, item| serde_json::to_writer(out, &item))
+}
+
+/// Writes `items` as a JSON array, each written by `write`.
+fn write_seq_with<T>(
+    out: &mut Vec<u8>,
+    items: impl Iterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
     out.push(b'[');
     for (i, item) in items.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut *out, &item)?;
+        write(out, item)?;
     }
     out.push(b']');
     Ok(())
@@ -358,17 +367,7 @@ impl Master {
             "unregistered_frameworks": [],
         });
         let mut out = Vec::new();
-        let frameworks = |out: &mut Vec<u8>, frameworks: &mut dyn Iterator<Item = &Framework>| {
-            out.push(b'[');
-            for (i, framework) in frameworks.enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_framework(out, self, framework)?;
-            }
-            out.push(b']');
-            Ok(())
-        };
+        let framework = |out: &mut Vec<u8>, f: &Framework| write_framework(out, self, f);
         write_object(&mut out, &object(fields), &mut |key, out| match key {
             "slaves" => Some(write_seq(out, self.agents.values().map(agent_json))),
             "recovered_slaves" => Some(write_seq(
@@ -376,8 +375,12 @@ impl Master {
                 self.recovered_agents()
                     .map(|(_, info)| api::codec::to_json_value(info)),
             )),
-            "frameworks" => Some(frameworks(out, &mut self.frameworks.values())),
-            "completed_frameworks" => Some(frameworks(out, &mut self.completed_frameworks.iter())),
+            "frameworks" => Some(write_seq_with(out, self.frameworks.values(), framework)),
+            "completed_frameworks" => Some(write_seq_with(
+                out,
+                self.completed_frameworks.iter(),
+                framework,
+            )),
             _ => None,
         })?;
         Ok(out)
@@ -522,4 +525,70 @@ fn bump(counts: &mut Map<String, Value>, state: i32) {
     let name = state_name(state);
     let n = counts.get(&name).and_then(Value::as_u64).unwrap_or(0);
     counts.insert(name, json!(n + 1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task as `/state` showed it when it was built as a `Value` (the former renderer):
+    /// the oracle for `TaskDoc`.
+    fn task_value(task: &TaskEntry) -> Value {
+        let statuses: Vec<Value> = task
+            .history
+            .iter()
+            .map(|(state, timestamp)| json!({"state": state_name(*state), "timestamp": timestamp}))
+            .collect();
+        json!({
+            "id": task.task.task_id.value,
+            "name": task.task.name,
+            "framework_id": task.task.framework_id.value,
+            "executor_id": task.task.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default(),
+            "slave_id": task.task.agent_id.value,
+            "agent_id": task.task.agent_id.value,
+            "state": state_name(task.task.state),
+            "role": task.role,
+            "resources": resources_json(&task.resources()),
+            "statuses": statuses,
+        })
+    }
+
+    #[test]
+    fn a_task_renders_as_its_value_did() {
+        let resources = Resources::parse("cpus:0.5;mem:32;ports:[31000-31001,31005-31005]")
+            .map(|r| r.allocated_to("web \"quoted\"").into_vec())
+            .unwrap_or_default();
+        assert!(!resources.is_empty());
+        let mut task = v1::Task {
+            name: "a \"name\" with\\escapes".into(),
+            task_id: "t1".into(),
+            framework_id: "f1".into(),
+            executor_id: Some("e1".into()),
+            agent_id: "a1".into(),
+            resources,
+            ..Default::default()
+        };
+        task.set_state(TaskState::TaskRunning);
+        let mut entry = TaskEntry {
+            task: Box::new(task),
+            role: "web \"quoted\"".into(),
+            latest: None,
+            history: vec![
+                (TaskState::TaskStaging as i32, 1.5),
+                (TaskState::TaskRunning as i32, 2.0),
+            ],
+            released: false,
+        };
+        let same = |entry: &TaskEntry| {
+            let text = serde_json::to_vec(&TaskDoc::new(entry)).unwrap_or_default();
+            assert_eq!(serde_json::to_vec(&task_value(entry)).ok(), Some(text));
+        };
+        same(&entry);
+        // No executor, resources or statuses, and a state this build does not know.
+        entry.task.executor_id = None;
+        entry.task.resources.clear();
+        entry.history.clear();
+        entry.task.state = 99;
+        same(&entry);
+    }
 }
