@@ -427,17 +427,32 @@ fn update_and_acknowledge_round_trip() {
         4.0,
         "the finished task gave its cpu back"
     );
-    let mut ack = call(&fw, call::Type::Acknowledge);
-    ack.acknowledge = Some(call::Acknowledge {
-        agent_id: agent.as_str().into(),
-        task_id: "t1".into(),
-        uuid: vec![7; 16],
-    });
-    assert_eq!(send(&mut m, 3.0, FW_CONN, ack), Ok(CallOk::Accepted));
+    assert_eq!(
+        acknowledge(&mut m, 3.0, &agent, &fw, "t1", 7),
+        Ok(CallOk::Accepted)
+    );
     let acks = agent_events(&m.take_actions(), AGENT_CONN);
     assert_eq!(acks[0].r#type(), agent_event::Type::Acknowledge);
     assert!(!m.frameworks[&fw].tasks.contains_key("t1"));
     assert_eq!(m.frameworks[&fw].completed_tasks.len(), 1);
+}
+
+/// The framework acknowledges the update of `task` with uuid `[uuid; 16]`.
+fn acknowledge(
+    m: &mut Master,
+    now: f64,
+    agent: &str,
+    fw: &str,
+    task: &str,
+    uuid: u8,
+) -> Result<CallOk, CallError> {
+    let mut ack = call(fw, call::Type::Acknowledge);
+    ack.acknowledge = Some(call::Acknowledge {
+        agent_id: agent.into(),
+        task_id: task.into(),
+        uuid: vec![uuid; 16],
+    });
+    send(m, now, FW_CONN, ack)
 }
 
 /// `/state` is written part by part (tasks as they are rendered); the document is the
@@ -447,13 +462,10 @@ fn state_renders_live_and_completed_tasks() {
     let (mut m, agent, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
     agent_update(&mut m, &agent, &fw, "t1", TaskState::TaskFinished, 7);
-    let mut ack = call(&fw, call::Type::Acknowledge);
-    ack.acknowledge = Some(call::Acknowledge {
-        agent_id: agent.as_str().into(),
-        task_id: "t1".into(),
-        uuid: vec![7; 16],
-    });
-    assert_eq!(send(&mut m, 2.0, FW_CONN, ack), Ok(CallOk::Accepted));
+    assert_eq!(
+        acknowledge(&mut m, 2.0, &agent, &fw, "t1", 7),
+        Ok(CallOk::Accepted)
+    );
     let offer = offers(&allocate(&mut m, 2.0), FW_CONN)[0].clone();
     launch_one(&mut m, &fw, &offer, "t2");
     agent_update(&mut m, &agent, &fw, "t2", TaskState::TaskRunning, 8);
