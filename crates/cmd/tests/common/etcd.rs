@@ -12,7 +12,7 @@ use testkit::{ChildGuard, free_port, get_json, http_get, poll_until};
 
 use super::{BIN, Cluster};
 
-/// The test cluster gives every agent a fixed port range (31000 + 1000 x index), so two
+/// The test cluster gives every agent a fixed port range (10000 + 500 x index), so two
 /// etcd scenarios at once (nextest runs each test in its own process) would hand the same
 /// ports to two etcd members. Each scenario holds this lock (flock, across processes) for
 /// its whole run; the kernel drops it when the test process ends, however it ends.

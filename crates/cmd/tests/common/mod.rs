@@ -54,8 +54,13 @@ impl Cluster {
     pub fn add_agent(&mut self, i: usize, extra: &[&str]) {
         let port = free_port();
         let work_dir = self.dir.path().join(format!("agent{i}"));
-        // Disjoint port ranges so tasks on different agents never collide.
-        let ports = format!("ports:[{}-{}]", 31000 + i * 1000, 31999 + i * 1000);
+        // Disjoint port ranges so tasks on different agents never collide, and below both
+        // `free_port`'s 15000-31999 and the kernel's ephemeral range (32768-60999): a port
+        // handed to another test's master, or taken by any outgoing connection, is then
+        // never one an etcd member binds (members failed to start, over and over, while
+        // other tests ran alongside the etcd scenarios).
+        assert!(i < 10, "agent port ranges are laid out for 10 agents");
+        let ports = format!("ports:[{}-{}]", 10000 + i * 500, 10499 + i * 500);
         let mut command = Command::new(BIN);
         command
             .args(["agent", "--ip=127.0.0.1", &format!("--port={port}")])
