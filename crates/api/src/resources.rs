@@ -188,18 +188,29 @@ fn is_empty_resource(resource: &Resource) -> bool {
 
 fn normalized(resource: &Resource) -> Resource {
     let mut out = resource.clone();
+    normalize(&mut out);
+    out
+}
+
+/// Rounds a scalar to the fixed-point grid, merges ranges, sorts and dedups set items.
+fn normalize(resource: &mut Resource) {
     match ValueType::try_from(resource.r#type) {
         Ok(ValueType::Scalar) => {
             let v = resource.scalar.as_ref().map_or(0.0, |s| s.value);
-            out.scalar = Some(value::Scalar {
+            resource.scalar = Some(value::Scalar {
                 value: from_fixed(to_fixed(v)),
             });
         }
-        Ok(ValueType::Ranges) => set_ranges(&mut out, normalize_ranges(ranges_of(resource))),
-        Ok(ValueType::Set) => set_items(&mut out, items_of(resource)),
+        Ok(ValueType::Ranges) => {
+            let ranges = normalize_ranges(ranges_of(resource));
+            set_ranges(resource, ranges);
+        }
+        Ok(ValueType::Set) => {
+            let items = items_of(resource);
+            set_items(resource, items);
+        }
         _ => {}
     }
-    out
 }
 
 /// Whether `have` holds at least `want` (same kind assumed).
@@ -270,37 +281,12 @@ impl Resources {
                 merge(existing, resource);
                 continue;
             }
+            // A new kind: kept unallocated and normalised, as `add` keeps a new kind.
             let mut owned = resource.clone();
             owned.allocation_info = None;
-            self.add_owned(owned);
+            normalize(&mut owned);
+            self.items.push(owned);
         }
-    }
-
-    /// `add`, taking the resource: it is kept (normalised) rather than copied when it is
-    /// of a new kind.
-    fn add_owned(&mut self, mut resource: Resource) {
-        if is_empty_resource(&resource) || self.items.iter().any(|r| same_kind(r, &resource)) {
-            self.add(&resource);
-            return;
-        }
-        match ValueType::try_from(resource.r#type) {
-            Ok(ValueType::Scalar) => {
-                let v = resource.scalar.as_ref().map_or(0.0, |s| s.value);
-                resource.scalar = Some(value::Scalar {
-                    value: from_fixed(to_fixed(v)),
-                });
-            }
-            Ok(ValueType::Ranges) => {
-                let ranges = normalize_ranges(ranges_of(&resource));
-                set_ranges(&mut resource, ranges);
-            }
-            Ok(ValueType::Set) => {
-                let items = items_of(&resource);
-                set_items(&mut resource, items);
-            }
-            _ => {}
-        }
-        self.items.push(resource);
     }
 
     pub fn is_empty(&self) -> bool {

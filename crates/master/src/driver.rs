@@ -194,6 +194,13 @@ impl Driver {
     }
 
     /// Handles one command; false means stop.
+    /// Reads see the offers of the events handled so far.
+    fn allocate_before_read(&mut self, now: f64) {
+        if self.master.allocation_needed() {
+            self.master.allocate(now);
+        }
+    }
+
     fn handle(&mut self, command: Command) -> bool {
         let now = now();
         match command {
@@ -286,10 +293,7 @@ impl Driver {
                 self.master.registry_applied(now, id, result);
             }
             Command::Read { view, reply } => {
-                // Reads see offers from events handled so far.
-                if self.master.allocation_needed() {
-                    self.master.allocate(now);
-                }
+                self.allocate_before_read(now);
                 let value = match view {
                     View::StateSummary => self.master.state_summary_json(),
                     View::Metrics => self.master.metrics_json(now),
@@ -297,9 +301,7 @@ impl Driver {
                 let _ = reply.send(value);
             }
             Command::ReadState { reply } => {
-                if self.master.allocation_needed() {
-                    self.master.allocate(now);
-                }
+                self.allocate_before_read(now);
                 let rendered = self.master.state_bytes().map_err(|e| e.to_string());
                 let _ = reply.send(rendered);
             }

@@ -10,7 +10,7 @@ use api::v1::maintenance::{MachineId, Schedule};
 use api::v1::master::{Call, call};
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 
@@ -63,6 +63,20 @@ async fn get_json(
         Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => json_response(&empty),
         Err(response) => response,
     }
+}
+
+/// The front of a leader-only, GET-only endpoint: 307/503 unless this master leads, then
+/// 405 for any other method.
+fn refuse_unless_leader_get(app: &App, uri: &Uri, method: &Method) -> Option<Response> {
+    if let Some(response) = app.not_leading(uri) {
+        return Some(response);
+    }
+    (method != Method::GET).then(|| {
+        allow(
+            text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET'"),
+            "GET",
+        )
+    })
 }
 
 /// `POST /api/v1`: a `mesos.v1.master.Call` in JSON or protobuf; the answer is encoded as
@@ -163,14 +177,8 @@ pub(super) async fn status(
     OriginalUri(uri): OriginalUri,
     method: Method,
 ) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
+    if let Some(response) = refuse_unless_leader_get(&app, &uri, &method) {
         return response;
-    }
-    if method != Method::GET {
-        return allow(
-            text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET'"),
-            "GET",
-        );
     }
     get_json(
         &app,
@@ -387,14 +395,8 @@ pub(super) async fn roles(
     OriginalUri(uri): OriginalUri,
     method: Method,
 ) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
+    if let Some(response) = refuse_unless_leader_get(&app, &uri, &method) {
         return response;
-    }
-    if method != Method::GET {
-        return allow(
-            text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'GET'"),
-            "GET",
-        );
     }
     get_json(
         &app,

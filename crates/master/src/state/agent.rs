@@ -59,9 +59,8 @@ impl Master {
         now: f64,
         conn: ConnId,
         stream_id: String,
-        subscribe: agent_call::Subscribe,
+        mut subscribe: agent_call::Subscribe,
     ) {
-        let mut subscribe = subscribe;
         let total = match Resources::from_vec(subscribe.agent_info.resources.clone()) {
             Ok(r) => r.unallocated(),
             Err(e) => {
