@@ -7,10 +7,12 @@
 //! - [`codec`]: both encodings Mesos uses, protobuf and Mesos's JSON mapping.
 //! - [`recordio`]: the framing of v1 event streams.
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
+//! - [`reservation`]: who a resource is reserved to, in both of Mesos's formats.
 
 pub mod codec;
 pub mod duration;
 pub mod recordio;
+pub mod reservation;
 pub mod resources;
 
 /// Generated code mirrors the proto package tree so that cross-package paths resolve.

@@ -38,8 +38,7 @@ fn same_kind(a: &Resource, b: &Resource) -> bool {
 fn same_kind_but_allocation(a: &Resource, b: &Resource) -> bool {
     a.name == b.name
         && a.r#type == b.r#type
-        && a.role() == b.role()
-        && a.reservations == b.reservations
+        && crate::reservation::same_reservations(a, b)
         && a.revocable.is_some() == b.revocable.is_some()
 }
 
@@ -103,7 +102,8 @@ pub fn validate(resource: &Resource) -> Result<(), ResourceError> {
         Ok(ValueType::Text) | Err(_) => Err(ResourceError(format!(
             "'{name}' has a type that resources cannot have"
         ))),
-    }
+    }?;
+    crate::reservation::check(resource).map_err(ResourceError)
 }
 
 /// Sorts and merges overlapping or adjacent inclusive ranges.
@@ -192,8 +192,10 @@ fn normalized(resource: &Resource) -> Resource {
     out
 }
 
-/// Rounds a scalar to the fixed-point grid, merges ranges, sorts and dedups set items.
+/// Brings a reservation into the post-refinement format, rounds a scalar to the
+/// fixed-point grid, merges ranges, sorts and dedups set items.
 fn normalize(resource: &mut Resource) {
+    crate::reservation::upgrade(resource);
     match ValueType::try_from(resource.r#type) {
         Ok(ValueType::Scalar) => {
             let v = resource.scalar.as_ref().map_or(0.0, |s| s.value);
@@ -391,6 +393,46 @@ impl Resources {
         out
     }
 
+    /// What a framework of `role` may be offered of these: the unreserved resources and
+    /// those reserved to `role` or a role above it.
+    pub fn allocatable_to(&self, role: &str) -> Resources {
+        let items = self
+            .items
+            .iter()
+            .filter(|r| crate::reservation::allocatable_to(r, role))
+            .cloned()
+            .collect();
+        Resources { items }
+    }
+
+    /// The unreserved resources alone.
+    pub fn unreserved(&self) -> Resources {
+        let items = self
+            .items
+            .iter()
+            .filter(|r| crate::reservation::reserved_role(r).is_none())
+            .cloned()
+            .collect();
+        Resources { items }
+    }
+
+    /// True when some resource here is reserved.
+    pub fn has_reserved(&self) -> bool {
+        self.items
+            .iter()
+            .any(|r| crate::reservation::reserved_role(r).is_some())
+    }
+
+    /// The wire form for a framework: post-refinement reservations when it has the
+    /// RESERVATION_REFINEMENT capability, Mesos's older `role` format otherwise.
+    pub fn into_wire(self, refinement: bool) -> Vec<Resource> {
+        let mut items = self.items;
+        if !refinement {
+            items.iter_mut().for_each(crate::reservation::downgrade);
+        }
+        items
+    }
+
     /// The same resources with allocation information removed.
     pub fn unallocated(&self) -> Resources {
         let mut out = Resources::new();
@@ -553,8 +595,8 @@ impl fmt::Display for Resources {
                 f.write_str("; ")?;
             }
             f.write_str(&r.name)?;
-            if r.role() != "*" {
-                write!(f, "({})", r.role())?;
+            if let Some(role) = crate::reservation::reserved_role(r) {
+                write!(f, "({role})")?;
             }
             f.write_str(":")?;
             match ValueType::try_from(r.r#type) {
@@ -684,15 +726,24 @@ mod tests {
         assert!((&r - &r).is_empty());
     }
 
+    /// No reservation, one, or one a level deeper.
+    const ROLES: [&str; 3] = ["", "(web)", "(eng/a)"];
+
     fn arb_resources() -> impl Strategy<Value = Resources> {
         (
-            0u32..4000,
-            0u32..4000,
+            (0u32..4000, 0usize..3),
+            (0u32..4000, 0usize..3),
             proptest::collection::vec((0u64..200, 0u64..20), 0..5),
             proptest::collection::btree_set("[a-e]", 0..4),
         )
-            .prop_map(|(cpus, mem, ranges, items)| {
-                let mut text = format!("cpus:{};mem:{}", cpus as f64 / 1000.0, mem);
+            .prop_map(|((cpus, cpu_role), (mem, mem_role), ranges, items)| {
+                let mut text = format!(
+                    "cpus{}:{};mem{}:{}",
+                    ROLES[cpu_role],
+                    cpus as f64 / 1000.0,
+                    ROLES[mem_role],
+                    mem
+                );
                 if !ranges.is_empty() {
                     let r: Vec<String> = ranges
                         .iter()
@@ -708,7 +759,57 @@ mod tests {
             })
     }
 
+    #[test]
+    fn reservations_in_text_json_and_the_old_role_field_are_one_kind() {
+        let text = parse("cpus(web):1;cpus:2;mem(web):256");
+        let json = Resources::parse(
+            r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":1},
+                 "reservations":[{"type":"STATIC","role":"web"}]},
+                {"name":"cpus","type":"SCALAR","scalar":{"value":2}},
+                {"name":"mem","type":"SCALAR","scalar":{"value":256},"role":"web"}]"#,
+        )
+        .unwrap();
+        assert_eq!(text, json);
+        assert_eq!(
+            text.as_slice().len(),
+            3,
+            "cpus(web) and cpus never merge: {text}"
+        );
+        assert_eq!(text.scalar("cpus"), 3.0);
+        assert_eq!(text.allocatable_to("other"), parse("cpus:2"));
+        assert_eq!(text.allocatable_to("web/a"), text);
+        assert_eq!(text.unreserved(), parse("cpus:2"));
+        assert_eq!(text.to_string(), "cpus(web):1; cpus:2; mem(web):256");
+        let old = text.clone().into_wire(false);
+        assert!(old.iter().all(|r| r.reservations.is_empty()));
+        assert_eq!(Resources::from_vec(old).unwrap(), text);
+    }
+
+    #[test]
+    fn a_malformed_reservation_is_refused_with_its_reason() {
+        let err = Resources::parse("cpus(*):1;mem(web):1").map(|_| ());
+        assert_eq!(err, Ok(()), "`(*)` is the unreserved role");
+        let err = Resources::parse(
+            r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":1},
+                 "reservations":[{"type":"STATIC","role":"eng"},{"type":"STATIC","role":"db"}]}]"#,
+        )
+        .unwrap_err();
+        assert!(err.0.contains("not a sub-role"), "{err}");
+    }
+
     proptest! {
+        #[test]
+        fn a_reserved_part_never_merges_with_another_role_s(a in arb_resources(), b in arb_resources()) {
+            let sum = &a + &b;
+            for role in ["web", "eng/a", "other"] {
+                let theirs = sum.allocatable_to(role);
+                prop_assert!(theirs.iter().all(|r| crate::reservation::allocatable_to(r, role)));
+                let expected = a.allocatable_to(role).scalar("cpus") + b.allocatable_to(role).scalar("cpus");
+                prop_assert!((theirs.scalar("cpus") - expected).abs() < 1e-9);
+            }
+            prop_assert!((sum.unreserved().scalar("mem") - a.unreserved().scalar("mem") - b.unreserved().scalar("mem")).abs() < 1e-9);
+        }
+
         #[test]
         fn a_sum_contains_both_parts(a in arb_resources(), b in arb_resources()) {
             let sum = &a + &b;

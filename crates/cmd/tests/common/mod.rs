@@ -65,9 +65,12 @@ impl Cluster {
         command
             .args(["agent", "--ip=127.0.0.1", &format!("--port={port}")])
             .arg(format!("--master={}", self.master_addr))
-            .arg(format!("--work_dir={}", work_dir.display()))
-            .arg(format!("--resources=cpus:4;mem:4096;disk:10000;{ports}"))
-            .args(extra);
+            .arg(format!("--work_dir={}", work_dir.display()));
+        // The default resources, unless the test gives its own.
+        if !extra.iter().any(|flag| flag.starts_with("--resources")) {
+            command.arg(format!("--resources=cpus:4;mem:4096;disk:10000;{ports}"));
+        }
+        command.args(extra);
         let agent =
             ChildGuard::spawn(&format!("agent{i}"), command, self.dir.path()).expect("spawn agent");
         self.agents.push(agent);

@@ -7,6 +7,11 @@
 //! free) gets everything free on it for that role. Shares are updated after each grant so
 //! that later agents go to whoever is now furthest below its fair share.
 //!
+//! Reservations: a role is offered only the unreserved resources and those reserved to it
+//! or to a role above it (`api::reservation::allocatable_to`), so an agent may go to
+//! several roles in one pass (each (framework, role) at most once per agent), as Mesos
+//! offers an agent's reservations to their roles alongside its unreserved resources.
+//!
 //! Quota (Mesos quota v2, at its simplest; `quota.rs`): a role is never offered a resource
 //! beyond its limit, counting what it already holds (offers are trimmed); roles below their
 //! guarantees are served first (a first pass over the agents, offering them what they lack
@@ -145,6 +150,8 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
 
     let mut quota = QuotaState::new(snapshot);
     let mut remaining: Vec<Resources> = snapshot.agents.iter().map(|a| a.free.clone()).collect();
+    // Per agent: the (framework, role) pairs it already went to in this run.
+    let mut served: Vec<Vec<(usize, &str)>> = vec![Vec::new(); snapshot.agents.len()];
     let mut out = Vec::new();
     // Pass 1 (only with guarantees): roles below their guarantees get what they lack.
     let guarantee_pass = quota.has_guarantees();
@@ -152,38 +159,43 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
         if guarantees_only && !guarantee_pass {
             continue;
         }
-        for (agent, free) in snapshot.agents.iter().zip(remaining.iter_mut()) {
-            if !allocatable(free) {
-                continue;
+        let agents = snapshot.agents.iter().zip(remaining.iter_mut());
+        for ((agent, free), served) in agents.zip(served.iter_mut()) {
+            // One agent may serve several roles: its reservations go only to theirs.
+            while allocatable(free) {
+                let offerable = |role: &str| {
+                    let theirs = free.allocatable_to(role);
+                    if guarantees_only {
+                        quota.toward_guarantee(role, &theirs)
+                    } else {
+                        quota.beyond_guarantee(role, &theirs)
+                    }
+                };
+                let shares = Shares {
+                    roles: &roles,
+                    members: &role_members,
+                    role_alloc: &role_alloc,
+                    framework_alloc: &framework_alloc,
+                    total: &total_ref,
+                };
+                let Some((index, role, offered)) =
+                    pick(snapshot, agent, &shares, served, offerable)
+                else {
+                    break;
+                };
+                let framework = &snapshot.frameworks[index];
+                add_into(framework_alloc.entry((index, role)).or_default(), &offered);
+                add_into(role_alloc.entry(role).or_default(), &offered);
+                quota.granted(role, &offered);
+                *free -= &offered;
+                served.push((index, role));
+                out.push(Allocation {
+                    framework: framework.id.to_owned(),
+                    agent: agent.id.to_owned(),
+                    role: role.to_owned(),
+                    resources: offered,
+                });
             }
-            let offerable = |role: &str| {
-                if guarantees_only {
-                    quota.toward_guarantee(role, free)
-                } else {
-                    quota.beyond_guarantee(role, free)
-                }
-            };
-            let shares = Shares {
-                roles: &roles,
-                members: &role_members,
-                role_alloc: &role_alloc,
-                framework_alloc: &framework_alloc,
-                total: &total_ref,
-            };
-            let Some((index, role, offered)) = pick(snapshot, agent, &shares, offerable) else {
-                continue;
-            };
-            let framework = &snapshot.frameworks[index];
-            add_into(framework_alloc.entry((index, role)).or_default(), &offered);
-            add_into(role_alloc.entry(role).or_default(), &offered);
-            quota.granted(role, &offered);
-            *free -= &offered;
-            out.push(Allocation {
-                framework: framework.id.to_owned(),
-                agent: agent.id.to_owned(),
-                role: role.to_owned(),
-                resources: offered,
-            });
         }
     }
     out
@@ -199,13 +211,15 @@ struct Shares<'r, 's> {
 }
 
 /// Chooses who gets `agent`: the lowest weighted-share role that may be offered something
-/// there (`offerable`: what it may get, after quota), then its lowest-share framework that
-/// is not suppressed or filtered for that. Ties break on role name and framework id so the
-/// result is deterministic.
+/// there (`offerable`: what it may get, after reservations and quota), then its
+/// lowest-share framework that is not suppressed or filtered for that and was not `served`
+/// this agent already. Ties break on role name and framework id so the result is
+/// deterministic.
 fn pick<'s>(
     snapshot: &Snapshot<'s>,
     agent: &AgentView<'_>,
     shares: &Shares<'_, 's>,
+    served: &[(usize, &str)],
     mut offerable: impl FnMut(&str) -> Option<Resources>,
 ) -> Option<(usize, &'s str, Resources)> {
     let empty = HashMap::new();
@@ -232,6 +246,7 @@ fn pick<'s>(
             .unwrap_or(&[])
             .iter()
             .filter(|i| !snapshot.frameworks[**i].suppressed.contains(role))
+            .filter(|i| !served.contains(&(**i, role)))
             .map(|i| {
                 let allocated = shares.framework_alloc.get(&(*i, role)).unwrap_or(&empty);
                 let share = dominant_share(allocated, shares.total);

@@ -66,7 +66,8 @@ pub(super) struct QuotaState<'a> {
     quotas: &'a BTreeMap<String, Quota>,
     /// Per role with a quota, per name in its guarantees or limits: what it holds.
     held: HashMap<&'a str, HashMap<&'a str, f64>>,
-    /// Per guaranteed name: what is unallocated on the agents of the snapshot.
+    /// Per guaranteed name: what is unallocated and unreserved on the agents of the
+    /// snapshot.
     available: HashMap<&'a str, f64>,
 }
 
@@ -86,10 +87,12 @@ impl<'a> QuotaState<'a> {
                 available.entry(name.as_str()).or_insert(0.0);
             }
         }
+        // Only unreserved resources can meet another role's guarantee.
         if !available.is_empty() {
             for agent in &snapshot.agents {
+                let unreserved = agent.free.unreserved();
                 for (name, amount) in available.iter_mut() {
-                    *amount += agent.free.scalar(name);
+                    *amount += unreserved.scalar(name);
                 }
             }
         }
@@ -188,8 +191,12 @@ impl<'a> QuotaState<'a> {
                 *amount += offered.scalar(name);
             }
         }
+        if self.available.is_empty() {
+            return;
+        }
+        let unreserved = offered.unreserved();
         for (name, amount) in self.available.iter_mut() {
-            *amount -= offered.scalar(name);
+            *amount -= unreserved.scalar(name);
         }
     }
 }

@@ -313,3 +313,78 @@ proptest! {
         }
     }
 }
+
+/// The defect of issue 18: an agent's static reservations were offered to any role.
+/// Reserved resources go only to their role (and the roles below it); unreserved ones to
+/// anyone; and one agent serves several roles in one pass.
+#[test]
+fn reserved_resources_are_offered_only_to_their_role_subtree() {
+    let agents = vec![(
+        "a1".to_owned(),
+        res("cpus(web):1;mem(web):256;cpus:1;mem:512"),
+    )];
+    let only_other = run(&agents, &[fw("f-other", "other")], 0.0, &HashMap::new());
+    assert_eq!(only_other.len(), 1);
+    assert_eq!(only_other[0].resources, res("cpus:1;mem:512"));
+
+    let both = run(
+        &agents,
+        &[fw("f-other", "other"), fw("f-web", "web/frontend")],
+        0.0,
+        &HashMap::new(),
+    );
+    let by_role: HashMap<&str, &Resources> = both
+        .iter()
+        .map(|a| (a.role.as_str(), &a.resources))
+        .collect();
+    assert_eq!(by_role.len(), 2, "{both:?}");
+    assert!(
+        !by_role["other"].has_reserved(),
+        "other got reserved resources: {}",
+        by_role["other"]
+    );
+    assert_eq!(by_role["web/frontend"].scalar("cpus"), 1.0);
+}
+
+fn arb_reserved_agents() -> impl Strategy<Value = Vec<(String, Resources)>> {
+    const ROLES: [&str; 4] = ["", "(a)", "(a/b)", "(c)"];
+    prop::collection::vec((1u32..8, 0usize..4, 32u32..4096, 0usize..4), 0..8).prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (c, cr, m, mr))| {
+                let text = format!("cpus{}:{c};mem{}:{m};cpus:1", ROLES[cr], ROLES[mr]);
+                (format!("a{i:02}"), res(&text))
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    /// Whatever the agents and roles, no reserved resource is offered outside its role's
+    /// subtree, and no agent is offered more than it has free.
+    #[test]
+    fn no_reserved_resource_leaves_its_role_subtree(
+        agents in arb_reserved_agents(),
+        roles in prop::collection::vec(0usize..5, 1..5),
+    ) {
+        const FW_ROLES: [&str; 5] = ["a", "a/b", "c", "*", "d"];
+        let fws: Vec<Fw> = roles
+            .iter()
+            .enumerate()
+            .map(|(i, r)| fw(&format!("f{i}"), FW_ROLES[*r]))
+            .collect();
+        let out = run(&agents, &fws, 0.0, &HashMap::new());
+        for a in &out {
+            for r in a.resources.iter() {
+                prop_assert!(api::reservation::allocatable_to(r, &a.role), "{} to {}", a.resources, a.role);
+            }
+        }
+        for agent in &agents {
+            let mut given = Resources::new();
+            for x in out.iter().filter(|x| x.agent == agent.0) {
+                given += &x.resources;
+            }
+            prop_assert!(agent.1.contains(&given));
+        }
+    }
+}

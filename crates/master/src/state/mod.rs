@@ -514,7 +514,9 @@ impl Master {
             framework_id: framework.id.as_str().into(),
             agent_id: agent.id.as_str().into(),
             hostname: agent.info.hostname.clone(),
-            resources: resources.allocated_to(&allocation.role).into_vec(),
+            resources: resources
+                .allocated_to(&allocation.role)
+                .into_wire(refinement_aware(&framework.info)),
             attributes: agent.info.attributes.clone(),
             unavailability,
             allocation_info: Some(v1::resource::AllocationInfo {
@@ -775,6 +777,15 @@ fn role_of_resources(resources: &[v1::Resource]) -> Option<String> {
     resources
         .iter()
         .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
+}
+
+/// Whether `info` reads reservations in the post-refinement format (Mesos 1.4+); others
+/// are offered reserved resources in the older `role` format.
+fn refinement_aware(info: &FrameworkInfo) -> bool {
+    use api::v1::framework_info::capability::Type;
+    info.capabilities
+        .iter()
+        .any(|c| c.r#type() == Type::ReservationRefinement)
 }
 
 #[cfg(test)]
