@@ -294,9 +294,19 @@ impl Reconciler {
             .values()
             .filter(|m| m.phase == Phase::Running)
             .count() as u64;
-        stats.healthy = self.verdict.is_healthy();
+        stats.healthy = self.verdict.is_healthy() && self.at_full_strength();
         stats.total_loss = self.total_loss();
         stats
+    }
+
+    /// The last probe saw `cluster_size` voting members, every one answering and no
+    /// learner still catching up: what `/healthz` promises a client that builds its
+    /// endpoint list right after it says healthy.
+    fn at_full_strength(&self) -> bool {
+        self.last_probe.as_ref().is_some_and(|probe| {
+            probe.voters().count() == self.config.cluster_size
+                && probe.members.iter().all(|m| !m.is_learner && m.status.is_some())
+        })
     }
 
     pub fn persisted_state(&self) -> PersistedState {

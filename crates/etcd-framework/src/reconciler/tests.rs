@@ -681,3 +681,22 @@ fn supervisor_wraps_the_etcd_command_and_data_lives_under_the_data_root() {
     );
     assert!(argv_has(task, "--data-dir=/var/lib/trireme-etcd/etcd-1"));
 }
+
+/// `/healthz` (stats.healthy) says healthy only with `cluster_size` voters, all answering
+/// and none a learner: a client that builds its endpoints right after it must reach them.
+#[test]
+fn healthy_waits_for_every_voter_of_the_desired_size() {
+    let mut h = Harness::grown(3, 2);
+    assert!(h.r.verdict().is_healthy());
+    assert!(!h.r.stats().healthy, "two voters of three");
+    let o = h.w.offer_on(2);
+    h.step(Input::Offers(vec![o]));
+    h.deliver_all();
+    let learners = h.w.membership.iter().filter(|m| m.learner).count();
+    assert_eq!((h.w.voters(), learners), (2, 1), "the third member is a learner");
+    assert!(h.r.verdict().is_healthy(), "a learner does not make it unhealthy");
+    assert!(!h.r.stats().healthy, "a learner is still catching up");
+    h.settle();
+    assert_eq!(h.w.voters(), 3);
+    assert!(h.r.stats().healthy);
+}
