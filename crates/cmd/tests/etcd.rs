@@ -41,8 +41,28 @@ fn three_members_come_up_and_serve_through_the_proxy() {
     let (_lock, cluster) = start_cluster(3, &[]);
     let started = Instant::now();
     let framework = EtcdFramework::start(&cluster, &[]);
-    let members = framework.wait_for_voters(3, "3 healthy voters", &cluster);
+    // The moment `/healthz` turns 200, a client that builds its endpoints from `/members`
+    // (as etcdctl users do) reaches a serving cluster: one try, no retries.
+    poll_until(WAIT, "/healthz to turn 200", || framework.healthy().then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", framework.logs(&cluster)));
+    let members = framework.members();
     eprintln!("figure: bring_up_3_members_s={:.1}", secs(started));
+    assert!(
+        members.iter().all(|m| m["learner"] == false),
+        "/members lists a learner after /healthz said healthy: {members:?}"
+    );
+    let endpoints: Vec<String> = members.iter().map(client_url).collect();
+    let etcdctl = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .args(["put", "first", "write"])
+        .output()
+        .expect("run etcdctl");
+    assert!(
+        etcdctl.status.success(),
+        "etcdctl put right after /healthz: {}",
+        String::from_utf8_lossy(&etcdctl.stderr)
+    );
 
     assert_eq!(names(&members).len(), 3, "{members:?}");
     let mut agents: Vec<&str> = members
