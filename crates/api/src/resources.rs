@@ -405,6 +405,18 @@ impl Resources {
         Resources { items }
     }
 
+    /// `allocatable_to(role).scalar(name)` without building it.
+    pub fn scalar_allocatable_to(&self, name: &str, role: &str) -> f64 {
+        let total: i64 = self
+            .items
+            .iter()
+            .filter(|r| r.name == name && crate::reservation::allocatable_to(r, role))
+            .filter_map(|r| r.scalar.as_ref())
+            .map(|s| to_fixed(s.value))
+            .sum();
+        from_fixed(total)
+    }
+
     /// The unreserved resources alone.
     pub fn unreserved(&self) -> Resources {
         let items = self

@@ -43,8 +43,10 @@ fn three_members_come_up_and_serve_through_the_proxy() {
     let framework = EtcdFramework::start(&cluster, &[]);
     // The moment `/healthz` turns 200, a client that builds its endpoints from `/members`
     // (as etcdctl users do) reaches a serving cluster: one try, no retries.
-    poll_until(WAIT, "/healthz to turn 200", || framework.healthy().then_some(()))
-        .unwrap_or_else(|e| panic!("{e}\n{}", framework.logs(&cluster)));
+    poll_until(WAIT, "/healthz to turn 200", || {
+        framework.healthy().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", framework.logs(&cluster)));
     let members = framework.members();
     eprintln!("figure: bring_up_3_members_s={:.1}", secs(started));
     assert!(

@@ -305,7 +305,10 @@ impl Reconciler {
     fn at_full_strength(&self) -> bool {
         self.last_probe.as_ref().is_some_and(|probe| {
             probe.voters().count() == self.config.cluster_size
-                && probe.members.iter().all(|m| !m.is_learner && m.status.is_some())
+                && probe
+                    .members
+                    .iter()
+                    .all(|m| !m.is_learner && m.status.is_some())
         })
     }
 

@@ -693,8 +693,15 @@ fn healthy_waits_for_every_voter_of_the_desired_size() {
     h.step(Input::Offers(vec![o]));
     h.deliver_all();
     let learners = h.w.membership.iter().filter(|m| m.learner).count();
-    assert_eq!((h.w.voters(), learners), (2, 1), "the third member is a learner");
-    assert!(h.r.verdict().is_healthy(), "a learner does not make it unhealthy");
+    assert_eq!(
+        (h.w.voters(), learners),
+        (2, 1),
+        "the third member is a learner"
+    );
+    assert!(
+        h.r.verdict().is_healthy(),
+        "a learner does not make it unhealthy"
+    );
     assert!(!h.r.stats().healthy, "a learner is still catching up");
     h.settle();
     assert_eq!(h.w.voters(), 3);

@@ -98,6 +98,12 @@ pub fn allocatable(resources: &Resources) -> bool {
     resources.scalar("cpus") >= MIN_CPUS || resources.scalar("mem") >= MIN_MEM
 }
 
+/// `allocatable(&resources.allocatable_to(role))`, without building it.
+fn allocatable_to(resources: &Resources, role: &str) -> bool {
+    resources.scalar_allocatable_to("cpus", role) >= MIN_CPUS
+        || resources.scalar_allocatable_to("mem", role) >= MIN_MEM
+}
+
 fn dominant_share(allocated: &HashMap<&str, f64>, total: &HashMap<&str, f64>) -> f64 {
     SHARE_KINDS
         .iter()
@@ -164,7 +170,11 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
             // One agent may serve several roles: its reservations go only to theirs.
             while allocatable(free) {
                 let offerable = |role: &str| {
-                    let theirs = free.allocatable_to(role);
+                    let theirs = if free.has_reserved() {
+                        free.allocatable_to(role)
+                    } else {
+                        free.clone()
+                    };
                     if guarantees_only {
                         quota.toward_guarantee(role, &theirs)
                     } else {
@@ -178,8 +188,9 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
                     framework_alloc: &framework_alloc,
                     total: &total_ref,
                 };
+                let candidate = |role: &str| allocatable_to(free, role);
                 let Some((index, role, offered)) =
-                    pick(snapshot, agent, &shares, served, offerable)
+                    pick(snapshot, agent, &shares, served, candidate, offerable)
                 else {
                     break;
                 };
@@ -211,7 +222,8 @@ struct Shares<'r, 's> {
 }
 
 /// Chooses who gets `agent`: the lowest weighted-share role that may be offered something
-/// there (`offerable`: what it may get, after reservations and quota), then its
+/// there (`candidate`: a cheap first test; `offerable`: what it may get, after reservations
+/// and quota), then its
 /// lowest-share framework that is not suppressed or filtered for that and was not `served`
 /// this agent already. Ties break on role name and framework id so the result is
 /// deterministic.
@@ -220,12 +232,14 @@ fn pick<'s>(
     agent: &AgentView<'_>,
     shares: &Shares<'_, 's>,
     served: &[(usize, &str)],
+    candidate: impl Fn(&str) -> bool,
     mut offerable: impl FnMut(&str) -> Option<Resources>,
 ) -> Option<(usize, &'s str, Resources)> {
     let empty = HashMap::new();
     let mut ordered_roles: Vec<(f64, &'s str)> = shares
         .roles
         .iter()
+        .filter(|role| candidate(role))
         .map(|role| {
             let weight = snapshot
                 .weights
@@ -239,26 +253,32 @@ fn pick<'s>(
         .collect();
     ordered_roles.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
     for (_, role) in ordered_roles {
-        let mut members: Vec<(f64, &str, usize)> = shares
+        let eligible: Vec<usize> = shares
             .members
             .get(role)
             .map(|m| m.as_slice())
             .unwrap_or(&[])
             .iter()
-            .filter(|i| !snapshot.frameworks[**i].suppressed.contains(role))
-            .filter(|i| !served.contains(&(**i, role)))
-            .map(|i| {
-                let allocated = shares.framework_alloc.get(&(*i, role)).unwrap_or(&empty);
-                let share = dominant_share(allocated, shares.total);
-                (share, snapshot.frameworks[*i].id, *i)
-            })
+            .copied()
+            .filter(|i| !snapshot.frameworks[*i].suppressed.contains(role))
+            .filter(|i| !served.contains(&(*i, role)))
             .collect();
-        if members.is_empty() {
+        if eligible.is_empty() {
             continue;
         }
+        // Before the members' shares: most roles have nothing here when the agent's
+        // unreserved resources are gone.
         let Some(offered) = offerable(role).filter(allocatable) else {
             continue;
         };
+        let mut members: Vec<(f64, &str, usize)> = eligible
+            .into_iter()
+            .map(|i| {
+                let allocated = shares.framework_alloc.get(&(i, role)).unwrap_or(&empty);
+                let share = dominant_share(allocated, shares.total);
+                (share, snapshot.frameworks[i].id, i)
+            })
+            .collect();
         members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
         let key = (agent.id.to_owned(), role.to_owned());
         for (_, _, index) in members {
