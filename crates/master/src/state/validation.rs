@@ -156,8 +156,8 @@ const ONLY_MESOS: &str = "only MESOS without an image";
 /// yet. The agent runs a plain command on the host with the task's environment, user and
 /// kill policy; anything more would be silently dropped, so the master refuses it
 /// (TASK_ERROR) with a reason naming the field instead of running something other than
-/// what was asked (issue 15; docs/http-api.md). Service discovery, labels, kill policy
-/// and `limits` are accepted.
+/// what was asked (issue 15; docs/http-api.md). Service discovery, labels, kill policy,
+/// `max_completion_time` (the command executor enforces it) and `limits` are accepted.
 pub fn refuse_unsupported_task(task: &TaskInfo) -> Result<(), String> {
     if task.health_check.is_some() {
         return Err(
@@ -170,13 +170,6 @@ pub fn refuse_unsupported_task(task: &TaskInfo) -> Result<(), String> {
         return Err(
             "check is not implemented yet: refusing rather than running the task without \
              its check"
-                .into(),
-        );
-    }
-    if task.max_completion_time.is_some() {
-        return Err(
-            "max_completion_time is not enforced by Trireme's agent yet: refusing rather \
-             than letting the task run past it"
                 .into(),
         );
     }
@@ -369,11 +362,6 @@ mod tests {
             "check is not implemented yet",
         ),
         (
-            "max completion time",
-            |t| t.max_completion_time = Some(v1::DurationInfo { nanoseconds: 1 }),
-            "max_completion_time is not enforced",
-        ),
-        (
             "docker container",
             |t| container(t).set_type(ContainerType::Docker),
             "container.type DOCKER is not supported by Trireme's agent (only MESOS without an image)",
@@ -482,6 +470,9 @@ mod tests {
         }),
         ("discovery", |t| t.discovery = Some(Default::default())),
         ("kill policy", |t| t.kill_policy = Some(Default::default())),
+        ("max completion time", |t| {
+            t.max_completion_time = Some(v1::DurationInfo { nanoseconds: 1 })
+        }),
         ("labels", |t| t.labels = Some(Default::default())),
         ("limits", |t| {
             t.limits
@@ -494,16 +485,19 @@ mod tests {
         }),
     ];
 
+    fn assert_refused(what: &str, result: Result<(), String>, reason: &str) {
+        assert!(
+            result.as_ref().is_err_and(|e| e.contains(reason)),
+            "{what}: {result:?}, expected a reason containing {reason:?}"
+        );
+    }
+
     #[test]
     fn tasks_asking_for_what_the_agent_does_not_do_are_refused() {
         for &(name, change, reason) in REFUSED {
             let mut task = command_task();
             change(&mut task);
-            let refused = validate_task(&task, false);
-            assert!(
-                refused.as_ref().is_err_and(|e| e.contains(reason)),
-                "{name}: {refused:?}, expected a reason containing {reason:?}"
-            );
+            assert_refused(name, validate_task(&task, false), reason);
         }
     }
 
@@ -512,17 +506,10 @@ mod tests {
         for &(name, change, reason) in REFUSED_IN_EXECUTOR {
             let mut task = executor_task();
             change(&mut task);
-            let refused = validate_task(&task, false);
-            assert!(
-                refused.as_ref().is_err_and(|e| e.contains(reason)),
-                "{name}: {refused:?}, expected a reason containing {reason:?}"
-            );
+            assert_refused(name, validate_task(&task, false), reason);
             let executor = task.executor.unwrap_or_default();
             let group = refuse_unsupported_executor(&executor);
-            assert!(
-                group.as_ref().is_err_and(|e| e.contains(reason)),
-                "{name} as a task group's executor: {group:?}"
-            );
+            assert_refused(&format!("{name} (task group)"), group, reason);
         }
     }
 
