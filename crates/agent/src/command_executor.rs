@@ -106,7 +106,13 @@ enum Internal {
 
 /// Timers of the loop.
 enum Timer {
-    Escalate { task_id: String },
+    Escalate {
+        task_id: String,
+    },
+    /// The task's `max_completion_time` has passed.
+    MaxCompletion {
+        task_id: String,
+    },
     Resubscribe,
     GiveUp,
 }
@@ -115,6 +121,19 @@ struct Running {
     pid: u32,
     killing: bool,
     terminal: bool,
+    /// Killed for passing its `max_completion_time`: ends TASK_FAILED, not TASK_KILLED.
+    expired: bool,
+}
+
+impl Running {
+    fn new(pid: u32, killing: bool, terminal: bool) -> Running {
+        Running {
+            pid,
+            killing,
+            terminal,
+            expired: false,
+        }
+    }
 }
 
 struct CommandExecutor {
@@ -229,6 +248,7 @@ pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
                                 crate::containerizer::kill_group(running.pid, Signal::SIGKILL);
                             }
                         }
+                        Timer::MaxCompletion { task_id } => exec.expire(&task_id),
                         Timer::Resubscribe => exec.subscribe()?,
                         // A checkpointing executor cut off from the agent keeps its
                         // unacknowledged updates until it is back (or the recovery
@@ -481,14 +501,8 @@ impl CommandExecutor {
         self.unacknowledged_tasks
             .insert(task_id.clone(), task.clone());
         if self.shutting_down {
-            self.tasks.insert(
-                task_id.clone(),
-                Running {
-                    pid: 0,
-                    killing: true,
-                    terminal: true,
-                },
-            );
+            self.tasks
+                .insert(task_id.clone(), Running::new(0, true, true));
             self.update(
                 &task_id,
                 v1::TaskState::TaskKilled,
@@ -500,25 +514,17 @@ impl CommandExecutor {
         self.update(&task_id, v1::TaskState::TaskStarting, None, None);
         match self.spawn(&task) {
             Ok(pid) => {
-                self.tasks.insert(
-                    task_id.clone(),
-                    Running {
-                        pid,
-                        killing: false,
-                        terminal: false,
-                    },
-                );
+                self.tasks
+                    .insert(task_id.clone(), Running::new(pid, false, false));
                 self.update(&task_id, v1::TaskState::TaskRunning, None, None);
+                if let Some(limit) = max_completion_time(&task) {
+                    self.timers
+                        .push((Instant::now() + limit, Timer::MaxCompletion { task_id }));
+                }
             }
             Err(message) => {
-                self.tasks.insert(
-                    task_id.clone(),
-                    Running {
-                        pid: 0,
-                        killing: false,
-                        terminal: true,
-                    },
-                );
+                self.tasks
+                    .insert(task_id.clone(), Running::new(0, false, true));
                 self.update(
                     &task_id,
                     v1::TaskState::TaskFailed,
@@ -590,12 +596,18 @@ impl CommandExecutor {
             return;
         }
         running.terminal = true;
-        let killing = running.killing;
-        let message = status.map_or_else(
+        let (killing, expired) = (running.killing, running.expired);
+        let mut message = status.map_or_else(
             || "Command exited with an unknown status".to_owned(),
             exit_message,
         );
-        let (state, reason) = if killing {
+        let (state, reason) = if expired {
+            message = format!("Task exceeded its max_completion_time ({message})");
+            (
+                v1::TaskState::TaskFailed,
+                Some(task_status::Reason::MaxCompletionTimeReached),
+            )
+        } else if killing {
             (v1::TaskState::TaskKilled, None)
         } else if status.is_some_and(|s| s.success()) {
             (v1::TaskState::TaskFinished, None)
@@ -625,11 +637,33 @@ impl CommandExecutor {
         ));
     }
 
+    /// Mesos's rule: a task still running at its `max_completion_time` is killed (with its
+    /// kill policy's grace) and ends TASK_FAILED, REASON_MAX_COMPLETION_TIME_REACHED.
+    fn expire(&mut self, task_id: &str) {
+        let Some(running) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        if running.terminal || running.killing {
+            return;
+        }
+        running.expired = true;
+        let grace = self.kill_grace_of(task_id).unwrap_or(DEFAULT_KILL_GRACE);
+        self.kill(task_id, grace);
+    }
+
     fn kill_all(&mut self, signal: Signal) {
         for running in self.tasks.values().filter(|t| !t.terminal) {
             crate::containerizer::kill_group(running.pid, signal);
         }
     }
+}
+
+/// A task's `max_completion_time`, when it has one (a negative one counts as zero).
+fn max_completion_time(task: &v1::TaskInfo) -> Option<Duration> {
+    let nanoseconds = task.max_completion_time.as_ref()?.nanoseconds;
+    Some(Duration::from_nanos(
+        u64::try_from(nanoseconds).unwrap_or(0),
+    ))
 }
 
 /// The agent answered SUBSCRIBE with a client error: it does not know this executor.

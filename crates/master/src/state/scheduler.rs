@@ -9,7 +9,9 @@ use api::v1::scheduler::{Call, Event, call, event};
 use api::v1::task_status::Reason;
 use api::v1::{self, FrameworkInfo, TaskState};
 
-use super::validation::{framework_roles, validate_framework_info, validate_task};
+use super::validation::{
+    framework_roles, refuse_unsupported_executor, validate_framework_info, validate_task,
+};
 use super::{
     Action, CallError, CallOk, ConnId, DEFAULT_REFUSE_SECONDS, Framework, MAX_REFUSE_SECONDS,
     Master, Owner, TaskEntry,
@@ -875,6 +877,8 @@ impl Master {
         }
         if tasks.is_empty() {
             error = Some("Task group is empty".into());
+        } else if let Err(message) = refuse_unsupported_executor(&executor) {
+            error = error.or(Some(message));
         }
         let executor_res =
             self.executor_needs(framework_id, agent, Some(&executor), &HashSet::new());
