@@ -129,7 +129,9 @@ fn listen(bind: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
+/// Runs the master; `accepted` are the Mesos flags given that have no effect (shown on
+/// `/flags`).
+pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::Result<()> {
     if args.max_agent_ping_timeouts < 1 {
         anyhow::bail!("--max_agent_ping_timeouts must be at least 1");
     }
@@ -186,7 +188,7 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     config.heartbeat_interval = args.heartbeat_interval;
     config.agent_ping_timeout = args.agent_ping_timeout;
     config.max_agent_ping_timeouts = args.max_agent_ping_timeouts;
-    let mut extra = BTreeMap::new();
+    let mut extra: BTreeMap<String, String> = accepted.into_iter().collect();
     if let Some(dir) = &args.work_dir {
         extra.insert("work_dir".to_owned(), dir.display().to_string());
     }
