@@ -369,3 +369,34 @@ fn no_spelling_names_two_flags_of_a_subcommand() {
         }
     }
 }
+
+/// docs/configuration.md lists every flag of the table in the section of its effect.
+#[test]
+fn the_docs_list_every_flag_under_its_effect() {
+    let doc = include_str!("../../../docs/configuration.md");
+    let section = |title: &str| -> &str {
+        let start = doc
+            .find(&format!("\n## {title}\n"))
+            .unwrap_or_else(|| panic!("no section {title}"));
+        let rest = &doc[start + 4..];
+        rest.find("\n## ").map_or(rest, |end| &rest[..end])
+    };
+    for flag in FLAGS {
+        let title = match flag.effect {
+            Effect::Clap | Effect::Logging | Effect::Passthrough => "Implemented",
+            Effect::NotYet => "Accepted, not yet in effect",
+            Effect::Ignored => "Accepted without effect",
+            Effect::Trireme => "Trireme's own flags",
+        };
+        let prefix = if flag.kind == crate::mesos_flags::Kind::Bool {
+            "--[no-]"
+        } else {
+            "--"
+        };
+        let row = format!("| `{prefix}{}`", flag.name);
+        assert!(
+            section(title).contains(&row),
+            "docs/configuration.md: {row} under \"{title}\""
+        );
+    }
+}
