@@ -11,7 +11,7 @@ use crate::flags::parse_duration;
 
 /// Run an agent: register with a master and run tasks.
 #[derive(clap::Args, Debug)]
-#[command(rename_all = "snake_case")]
+#[command(rename_all = "snake_case", after_help = crate::mesos_flags::HELP)]
 pub struct AgentArgs {
     /// The master: `host:port`, or the masters' ZooKeeper group `zk://host:port,.../path`
     /// (`zk://user:pass@...`, or `file:///path` holding either).

@@ -96,7 +96,16 @@ fn prepare() -> anyhow::Result<(Cli, mesos_config::Prepared)> {
     };
     let mesos = mesos_config::prepare(role, &args, &sources).map_err(anyhow::Error::msg)?;
     argv.extend(mesos.argv.iter().map(Into::into));
-    Ok((Cli::parse_from(argv), mesos))
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => Ok((cli, mesos)),
+        Err(error) if mesos.from_env.is_empty() || !error.use_stderr() => error.exit(),
+        Err(error) => {
+            // Say where a bad value came from when it was not on the command line.
+            let _ = error.print();
+            eprintln!("(from the environment: {})", mesos.from_env.join(" "));
+            std::process::exit(error.exit_code())
+        }
+    }
 }
 
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {

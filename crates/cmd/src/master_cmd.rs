@@ -11,7 +11,7 @@ use crate::flags::parse_duration;
 
 /// Run a master (scheduler API, allocator, agent registry).
 #[derive(clap::Args, Debug)]
-#[command(rename_all = "snake_case")]
+#[command(rename_all = "snake_case", after_help = crate::mesos_flags::HELP)]
 pub struct MasterArgs {
     /// IP address to listen on.
     #[arg(long, default_value = "0.0.0.0")]

@@ -42,6 +42,9 @@ pub struct Prepared {
     pub logging: BTreeMap<&'static str, String>,
     /// Flags accepted without effect (also `--offer_timeout`), in table order.
     pub ignored: Vec<Setting>,
+    /// The implemented flags taken from the environment, `MESOS_PORT=abc`, for clap's
+    /// error messages.
+    pub from_env: Vec<String>,
 }
 
 impl Prepared {
@@ -55,8 +58,10 @@ impl Prepared {
                 } else {
                     ""
                 };
-                let source = if s.given_as.starts_with("--") {
+                let source = if s.given_as == format!("--{}", s.flag.name) {
                     String::new()
+                } else if s.given_as.starts_with("--") {
+                    format!(" (given as {})", s.given_as)
                 } else {
                     format!(" (set by {})", s.given_as)
                 };
@@ -97,7 +102,10 @@ pub fn prepare(role: Role, args: &[String], sources: &Sources<'_>) -> Result<Pre
         let value = resolve(flag, &given_as, &raw, sources.read_file)?;
         match flag.effect {
             Effect::Clap | Effect::Trireme => {
-                prepared.argv.push(format!("--{}={value}", flag.name))
+                if !given_as.starts_with("--") {
+                    prepared.from_env.push(format!("{given_as}={raw}"));
+                }
+                prepared.argv.push(format!("--{}={value}", flag.name));
             }
             Effect::Logging => {
                 prepared.logging.insert(flag.name, value);

@@ -297,13 +297,18 @@ fn bad_arguments_are_refused_with_a_reason() {
 fn warnings_name_the_flag_and_where_it_came_from() {
     let prepared = run(
         Role::Master,
-        &["--cluster=prod", "--offer_timeout=1mins"],
+        &[
+            "--cluster=prod",
+            "--offer_timeout=1mins",
+            "--authenticate_slaves",
+        ],
         &[("MESOS_ROLES", "a,b")],
     )
     .unwrap();
     assert_eq!(
         prepared.warnings(),
         [
+            "flag --authenticate_agents has no effect in Trireme (given as --authenticate_slaves)",
             "flag --cluster has no effect in Trireme",
             "flag --offer_timeout has no effect in Trireme yet",
             "flag --roles has no effect in Trireme (set by MESOS_ROLES)",
@@ -399,4 +404,21 @@ fn the_docs_list_every_flag_under_its_effect() {
             "docs/configuration.md: {row} under \"{title}\""
         );
     }
+}
+
+/// Implemented flags from the environment are named, so that clap's error for a bad value
+/// can say where it came from.
+#[test]
+fn implemented_flags_from_the_environment_are_named() {
+    let prepared = run(
+        Role::Agent,
+        &["--ip=127.0.0.1"],
+        &[
+            ("MESOS_PORT", "abc"),
+            ("MESOS_ISOLATION", "posix/cpu"),
+            ("MESOS_IP", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(prepared.from_env, ["MESOS_PORT=abc"]);
 }

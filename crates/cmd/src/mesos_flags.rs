@@ -3,6 +3,12 @@
 //! One table, read by [`crate::mesos_config`] (argv and `MESOS_*` pre-processing) and
 //! documented in docs/configuration.md.
 
+/// The end of `trireme master --help` and `trireme agent --help`.
+pub const HELP: &str = "Every flag of Mesos's master and agent is accepted as well (those Trireme \
+does not implement with a warning that they have no effect), as --name=value, --name value or \
+--[no-]name; each flag not given is read from MESOS_<NAME>; a value file:///path is read from \
+that file. See docs/configuration.md.";
+
 /// Which subcommand takes a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

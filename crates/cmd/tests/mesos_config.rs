@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use api::v1::TaskState;
 use common::BIN;
-use common::framework::{Framework, task};
+use common::framework::Framework;
 use testkit::{ChildGuard, free_port, get_json, poll_until};
 
 /// `trireme <role>` with no arguments and exactly `vars` from Mesos's and libprocess's
@@ -89,15 +89,7 @@ async fn a_master_and_an_agent_configured_by_mesos_variables_run_a_task() {
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(dir.path())));
 
     let mut fw = Framework::subscribe(&master_addr, "mesos-config-test").await;
-    let offer = fw.offer().await;
-    fw.client
-        .launch(
-            vec![offer.id.clone()],
-            vec![task("t1", &offer, "echo configured")],
-            None,
-        )
-        .await
-        .expect("launch");
+    fw.launch_running("t1", "echo configured").await;
     fw.status("t1", TaskState::TaskFinished).await;
 
     // The implemented flags took effect, the others are on /flags as given.
