@@ -137,10 +137,10 @@ fn run(cli: Cli, mesos: mesos_config::Prepared) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Master(args) => master_cmd::run(args, mesos.recorded())
+            Command::Master(args) => master_cmd::run(args, mesos.for_flags_endpoint())
                 .await
                 .map(|()| ExitCode::SUCCESS),
-            Command::Agent(args) => agent_cmd::run(args, mesos.recorded())
+            Command::Agent(args) => agent_cmd::run(args, mesos.for_flags_endpoint())
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Local(args) => local::run(args).await.map(|()| ExitCode::SUCCESS),

@@ -73,12 +73,22 @@ impl Prepared {
             .collect()
     }
 
-    /// The accepted-without-effect flags as `(name, value)`, for `/flags`.
+    /// The accepted-without-effect flags as `(name, value)`.
     pub fn recorded(&self) -> Vec<(String, String)> {
         self.ignored
             .iter()
             .map(|s| (s.flag.name.to_owned(), s.value.clone()))
             .collect()
+    }
+
+    /// What `/flags` shows besides the subcommand's own flags: the logging flags and the
+    /// flags accepted without effect.
+    pub fn for_flags_endpoint(&self) -> Vec<(String, String)> {
+        let logging = self
+            .logging
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()));
+        logging.chain(self.recorded()).collect()
     }
 }
 

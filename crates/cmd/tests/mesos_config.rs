@@ -63,12 +63,13 @@ async fn a_master_and_an_agent_configured_by_mesos_variables_run_a_task() {
     let _master = ChildGuard::spawn("master", master, dir.path()).expect("spawn master");
     testkit::wait_healthy(&master_addr, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}\n{}", logs(dir.path())));
+    let agent_port = free_port();
     let agent = configured_by_env(
         "agent",
         &[
             ("MESOS_MASTER", master_addr.clone()),
             ("LIBPROCESS_IP", "127.0.0.1".into()),
-            ("MESOS_PORT", free_port().to_string()),
+            ("MESOS_PORT", agent_port.to_string()),
             ("MESOS_WORK_DIR", path("agent")),
             (
                 "MESOS_RESOURCES",
@@ -99,6 +100,18 @@ async fn a_master_and_an_agent_configured_by_mesos_variables_run_a_task() {
     assert_eq!(flags["offer_timeout"], "5mins", "{flags:#}");
     assert_eq!(flags["agent_ping_timeout"], "5secs", "{flags:#}");
     assert_eq!(flags["quorum"], "1", "{flags:#}");
+    assert_eq!(flags["log_dir"], path("master-logs"), "{flags:#}");
+    let agent_flags = get_json(&format!("127.0.0.1:{agent_port}"), "/flags").expect("agent /flags");
+    let agent_flags = &agent_flags["flags"];
+    assert_eq!(
+        agent_flags["isolation"], "posix/cpu,posix/mem",
+        "{agent_flags:#}"
+    );
+    assert_eq!(
+        agent_flags["port"],
+        agent_port.to_string(),
+        "{agent_flags:#}"
+    );
 
     // Each ignored flag is warned about once, in the files of --log_dir.
     let info = read(&dir.path().join("master-logs/trireme-master.INFO"));
