@@ -45,11 +45,18 @@ pub struct Prepared {
     /// The implemented flags taken from the environment, `MESOS_PORT=abc`, for clap's
     /// error messages.
     pub from_env: Vec<String>,
+    /// libprocess variables that are set and have no effect.
+    pub ignored_variables: Vec<&'static str>,
 }
 
 impl Prepared {
-    /// The warnings to log once at start-up, one per flag without effect.
+    /// The warnings to log once at start-up, one per flag (and libprocess variable)
+    /// without effect.
     pub fn warnings(&self) -> Vec<String> {
+        let variables = self
+            .ignored_variables
+            .iter()
+            .map(|var| format!("variable {var} has no effect in Trireme"));
         self.ignored
             .iter()
             .map(|s| {
@@ -70,6 +77,7 @@ impl Prepared {
                     s.flag.name
                 )
             })
+            .chain(variables)
             .collect()
     }
 
@@ -129,6 +137,11 @@ pub fn prepare(role: Role, args: &[String], sources: &Sources<'_>) -> Result<Pre
         }
     }
     prepared.argv.extend(passthrough);
+    prepared.ignored_variables = LIBPROCESS_IGNORED
+        .iter()
+        .copied()
+        .filter(|var| (sources.env)(var).is_some())
+        .collect();
     Ok(prepared)
 }
 
@@ -207,6 +220,15 @@ fn find(role: Role, name: &str) -> Result<(usize, &'static Flag, bool), String> 
 
 /// libprocess's variables, read after `MESOS_<NAME>` for these flags.
 const LIBPROCESS: &[&str] = &["ip", "port", "advertise_ip", "advertise_port"];
+
+/// libprocess's other variables (apache/mesos `docs/configuration/libprocess.md`): accepted,
+/// no effect.
+const LIBPROCESS_IGNORED: &[&str] = &[
+    "LIBPROCESS_ENABLE_PROFILER",
+    "LIBPROCESS_METRICS_SNAPSHOT_ENDPOINT_RATE_LIMIT",
+    "LIBPROCESS_NUM_WORKER_THREADS",
+    "LIBPROCESS_REQUIRE_PEER_ADDRESS_IP_MATCH",
+];
 
 /// `MESOS_<NAME>` for the name and each alias, then `LIBPROCESS_<NAME>` where libprocess
 /// has one: `(variable, value)`.

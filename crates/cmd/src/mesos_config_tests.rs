@@ -302,7 +302,10 @@ fn warnings_name_the_flag_and_where_it_came_from() {
             "--offer_timeout=1mins",
             "--authenticate_slaves",
         ],
-        &[("MESOS_ROLES", "a,b")],
+        &[
+            ("MESOS_ROLES", "a,b"),
+            ("LIBPROCESS_NUM_WORKER_THREADS", "8"),
+        ],
     )
     .unwrap();
     assert_eq!(
@@ -312,6 +315,7 @@ fn warnings_name_the_flag_and_where_it_came_from() {
             "flag --cluster has no effect in Trireme",
             "flag --offer_timeout has no effect in Trireme yet",
             "flag --roles has no effect in Trireme (set by MESOS_ROLES)",
+            "variable LIBPROCESS_NUM_WORKER_THREADS has no effect in Trireme",
         ]
     );
 }
