@@ -32,6 +32,7 @@ fn durable_core() -> Master {
         flags: BTreeMap::new(),
         start_time: 0.0,
         registry: RegistryPolicy::default(),
+        offer_timeout_secs: None,
     })
 }
 
@@ -961,6 +962,7 @@ fn metrics_count_tasks_per_state() {
     assert_eq!(metrics(&m, "master/tasks_running"), Some(0));
 }
 
+mod offer_timeout;
 mod quota;
 
 /// Mesos's JSON model of resources: cpus, disk, gpus and mem always present, scalars
