@@ -92,6 +92,9 @@ pub struct MasterArgs {
     /// How often schedulers get HEARTBEAT events (fixed at 15secs in Mesos; ours for tests).
     #[arg(long, default_value = "15secs", value_parser = parse_duration)]
     heartbeat_interval: Duration,
+    /// Offers outstanding longer than this are rescinded (unset: offers do not time out).
+    #[arg(long, value_parser = parse_duration)]
+    offer_timeout: Option<Duration>,
     /// How often agents are pinged.
     #[arg(long, visible_alias = "slave_ping_timeout", default_value = "15secs", value_parser = parse_duration)]
     agent_ping_timeout: Duration,
@@ -141,6 +144,9 @@ pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::R
     if args.allocation_interval.is_zero() {
         anyhow::bail!("--allocation_interval must be positive");
     }
+    if args.offer_timeout.is_some_and(|t| t.is_zero()) {
+        anyhow::bail!("--offer_timeout must be positive");
+    }
     if args.heartbeat_interval.is_zero() {
         anyhow::bail!("--heartbeat_interval must be positive");
     }
@@ -188,6 +194,7 @@ pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::R
     config.heartbeat_interval = args.heartbeat_interval;
     config.agent_ping_timeout = args.agent_ping_timeout;
     config.max_agent_ping_timeouts = args.max_agent_ping_timeouts;
+    config.offer_timeout = args.offer_timeout;
     let mut extra: BTreeMap<String, String> = accepted.into_iter().collect();
     if let Some(dir) = &args.work_dir {
         extra.insert("work_dir".to_owned(), dir.display().to_string());

@@ -40,7 +40,7 @@ pub struct Prepared {
     pub argv: Vec<String>,
     /// `--log_dir`, `--quiet`, `--logging_level`, by name.
     pub logging: BTreeMap<&'static str, String>,
-    /// Flags accepted without effect (also `--offer_timeout`), in table order.
+    /// Flags accepted without effect, in table order.
     pub ignored: Vec<Setting>,
     /// The implemented flags taken from the environment, `MESOS_PORT=abc`, for clap's
     /// error messages.
@@ -60,11 +60,6 @@ impl Prepared {
         self.ignored
             .iter()
             .map(|s| {
-                let yet = if s.flag.effect == Effect::NotYet {
-                    " yet"
-                } else {
-                    ""
-                };
                 let source = if s.given_as == format!("--{}", s.flag.name) {
                     String::new()
                 } else if s.given_as.starts_with("--") {
@@ -72,10 +67,7 @@ impl Prepared {
                 } else {
                     format!(" (set by {})", s.given_as)
                 };
-                format!(
-                    "flag --{} has no effect in Trireme{yet}{source}",
-                    s.flag.name
-                )
+                format!("flag --{} has no effect in Trireme{source}", s.flag.name)
             })
             .chain(variables)
             .collect()
@@ -128,7 +120,7 @@ pub fn prepare(role: Role, args: &[String], sources: &Sources<'_>) -> Result<Pre
             Effect::Logging => {
                 prepared.logging.insert(flag.name, value);
             }
-            Effect::Ignored | Effect::NotYet => prepared.ignored.push(Setting {
+            Effect::Ignored => prepared.ignored.push(Setting {
                 flag,
                 given_as,
                 value,

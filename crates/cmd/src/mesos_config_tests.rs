@@ -145,18 +145,18 @@ const CASES: &[Case] = &[
         logging: &[],
     },
     Case {
-        what: "--offer_timeout is accepted as a duration; help and positionals pass through",
+        what: "--offer_timeout goes to clap, also from MESOS_*; help and positionals pass through",
         role: Role::Master,
-        args: &[
+        args: &["--help", "extra", "--", "--anything"],
+        env: &[("MESOS_HELP", "true"), ("MESOS_OFFER_TIMEOUT", "30secs")],
+        argv: &[
             "--offer_timeout=30secs",
             "--help",
             "extra",
             "--",
             "--anything",
         ],
-        env: &[("MESOS_HELP", "true")],
-        argv: &["--help", "extra", "--", "--anything"],
-        ignored: &["offer_timeout=30secs"],
+        ignored: &[],
         logging: &[],
     },
     Case {
@@ -313,7 +313,6 @@ fn warnings_name_the_flag_and_where_it_came_from() {
         [
             "flag --authenticate_agents has no effect in Trireme (given as --authenticate_slaves)",
             "flag --cluster has no effect in Trireme",
-            "flag --offer_timeout has no effect in Trireme yet",
             "flag --roles has no effect in Trireme (set by MESOS_ROLES)",
             "variable LIBPROCESS_NUM_WORKER_THREADS has no effect in Trireme",
         ]
@@ -393,7 +392,6 @@ fn the_docs_list_every_flag_under_its_effect() {
     for flag in FLAGS {
         let title = match flag.effect {
             Effect::Clap | Effect::Logging | Effect::Passthrough => "Implemented",
-            Effect::NotYet => "Accepted, not yet in effect",
             Effect::Ignored => "Accepted without effect",
             Effect::Trireme => "Trireme's own flags",
         };

@@ -53,8 +53,6 @@ pub enum Effect {
     Passthrough,
     /// Accepted and checked; logged once at start-up as having no effect.
     Ignored,
-    /// Accepted, checked and shown on `/flags`, but not in effect yet.
-    NotYet,
 }
 
 /// One flag: its Mesos name, older spellings, who takes it, its kind and effect.
@@ -103,7 +101,7 @@ pub fn lookup(subcommand: Role, name: &str) -> Option<(usize, &'static Flag)> {
         .find(|(_, f)| f.role.covers(subcommand) && f.spellings().any(|s| s == name))
 }
 
-use Effect::{Clap, Ignored, Logging, NotYet, Passthrough, Trireme};
+use Effect::{Clap, Ignored, Logging, Passthrough, Trireme};
 use Kind::{Bool, Duration, Int, Text};
 use Role::{Agent, Both, Master};
 
@@ -165,7 +163,7 @@ pub static FLAGS: &[Flag] = &[
     flag("max_completed_tasks_per_framework", &[], Master, Int, Ignored),
     flag("max_operator_event_stream_subscribers", &[], Master, Int, Ignored),
     flag("max_unreachable_tasks_per_framework", &[], Master, Int, Ignored),
-    flag("offer_timeout", &[], Master, Duration, NotYet),
+    flag("offer_timeout", &[], Master, Duration, Clap),
     flag("offer_constraints_re2_max_mem", &[], Master, Text, Ignored),
     flag("offer_constraints_re2_max_program_size", &[], Master, Int, Ignored),
     flag("publish_per_framework_metrics", &[], Master, Bool, Ignored),

@@ -1,16 +1,17 @@
 //! Mesos's configuration, drop-in: a master and an agent configured only through `MESOS_*`
 //! variables, as packaged Mesos installs do, with flags Trireme ignores among them
-//! (docs/configuration.md).
+//! (docs/configuration.md); `--offer_timeout` in effect.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use api::v1::TaskState;
-use common::BIN;
+use api::v1::scheduler::event;
 use common::framework::Framework;
+use common::{BIN, Cluster};
 use testkit::{ChildGuard, free_port, get_json, poll_until};
 
 /// `trireme <role>` with no arguments and exactly `vars` from Mesos's and libprocess's
@@ -97,7 +98,7 @@ async fn a_master_and_an_agent_configured_by_mesos_variables_run_a_task() {
     let flags = get_json(&master_addr, "/flags").expect("/flags");
     let flags = &flags["flags"];
     assert_eq!(flags["cluster"], "drop-in", "{flags:#}");
-    assert_eq!(flags["offer_timeout"], "5mins", "{flags:#}");
+    assert_eq!(flags["offer_timeout"], "300secs", "{flags:#}");
     assert_eq!(flags["agent_ping_timeout"], "5secs", "{flags:#}");
     assert_eq!(flags["quorum"], "1", "{flags:#}");
     assert_eq!(flags["log_dir"], path("master-logs"), "{flags:#}");
@@ -123,12 +124,7 @@ async fn a_master_and_an_agent_configured_by_mesos_variables_run_a_task() {
             1,
             "{log}"
         );
-        assert_eq!(
-            log.matches("flag --offer_timeout has no effect in Trireme yet")
-                .count(),
-            1,
-            "{log}"
-        );
+        assert!(!log.contains("flag --offer_timeout"), "{log}");
     }
     assert!(
         info.contains(" INFO "),
@@ -185,4 +181,39 @@ fn unknown_flags_and_missing_value_files_stop_start_up() {
         assert_eq!(code, Some(1), "{role} {args:?}: {output}");
         assert!(output.contains(expected), "{role} {args:?}: {output}");
     }
+}
+
+/// `--offer_timeout=1secs`: a framework that holds its offer gets RESCIND for it after the
+/// timeout, then a new offer of the same agent (no filter), and the rescind is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_held_past_offer_timeout_is_rescinded_and_offered_again() {
+    let cluster = Cluster::start_with(1, &["--offer_timeout=1secs"], &[]);
+    let flags = get_json(&cluster.master_addr, "/flags").expect("/flags");
+    assert_eq!(flags["flags"]["offer_timeout"], "1secs", "{flags:#}");
+    let mut fw = Framework::subscribe(&cluster.master_addr, "offer-timeout-test").await;
+    let held = fw.offer().await;
+    let received = Instant::now();
+    let rescinded = fw
+        .next("RESCIND of the held offer", |kind, e| {
+            (kind == event::Type::Rescind)
+                .then(|| e.rescind.as_ref().map(|r| r.offer_id.clone()))
+                .flatten()
+        })
+        .await;
+    let held_for = received.elapsed();
+    assert_eq!(rescinded, held.id, "{}", cluster.logs());
+    // Made before it was received, so rescinded at most a little under 1s after receipt.
+    assert!(
+        held_for >= Duration::from_millis(500),
+        "rescinded after {held_for:?}"
+    );
+    let again = fw.offer().await;
+    assert_ne!(again.id, held.id);
+    assert_eq!(again.agent_id, held.agent_id);
+    assert_eq!(again.resources, held.resources);
+    poll_until(Duration::from_secs(30), "master/offers_rescinded", || {
+        let metrics = get_json(&cluster.master_addr, "/metrics/snapshot")?;
+        (metrics["master/offers_rescinded"].as_f64()? >= 1.0).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
 }
