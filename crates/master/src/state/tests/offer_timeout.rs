@@ -64,13 +64,7 @@ fn offers_outstanding_longer_than_the_timeout_are_rescinded_and_offered_again() 
         assert_eq!(first.len(), 1, "{what}");
         let mut outstanding = Some(first[0].clone());
         if case.decline_first {
-            let mut decline = call(&fw, call::Type::Decline);
-            decline.decline = Some(call::Decline {
-                offer_ids: vec![first[0].id.clone()],
-                filters: Some(v1::Filters {
-                    refuse_seconds: Some(1000.0),
-                }),
-            });
+            let decline = decline_call(&fw, &first[0].id, Some(1000.0));
             assert_eq!(send(&mut m, 1.0, FW_CONN, decline), Ok(CallOk::Accepted));
             m.take_actions();
             outstanding = None;
