@@ -11,7 +11,7 @@ use crate::flags::parse_duration;
 
 /// Run an agent: register with a master and run tasks.
 #[derive(clap::Args, Debug)]
-#[command(rename_all = "snake_case")]
+#[command(rename_all = "snake_case", after_help = crate::mesos_flags::HELP)]
 pub struct AgentArgs {
     /// The master: `host:port`, or the masters' ZooKeeper group `zk://host:port,.../path`
     /// (`zk://user:pass@...`, or `file:///path` holding either).
@@ -66,8 +66,9 @@ pub struct AgentArgs {
     /// warning (false).
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     strict: bool,
-    /// `process` (real processes) or `fake` (benchmark only: every task reports
-    /// TASK_RUNNING then TASK_FINISHED without any process).
+    /// `process` (real processes; Mesos's `mesos` means the same) or `fake` (benchmark
+    /// only: every task reports TASK_RUNNING then TASK_FINISHED without any process). A
+    /// Mesos list such as `docker,mesos` runs everything in the process containerizer.
     #[arg(long, visible_alias = "containerizers", default_value = "process")]
     containerizer: String,
     /// Program started as the command executor (default: `trireme-executor` from
@@ -80,16 +81,14 @@ pub struct AgentArgs {
     launcher_dir: Option<PathBuf>,
 }
 
-pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+/// Runs the agent; `accepted` are the Mesos flags given that have no effect (shown on
+/// `/flags`).
+pub async fn run(args: AgentArgs, accepted: Vec<(String, String)>) -> anyhow::Result<()> {
     let work_dir = args
         .work_dir
         .clone()
         .context("--work_dir is required: the agent keeps sandboxes and its metadata there")?;
-    let containerizer = match args.containerizer.as_str() {
-        "process" | "mesos" => agent::ContainerizerKind::Process,
-        "fake" => agent::ContainerizerKind::Fake,
-        other => anyhow::bail!("--containerizer={other} is not supported (process or fake)"),
-    };
+    let containerizer = containerizer_kind(&args.containerizer)?;
     let listener = tokio::net::TcpListener::bind((args.ip, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.ip, args.port))?;
@@ -177,5 +176,24 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         ),
         ("strict".into(), args.strict.to_string()),
     ];
+    config.flags.extend(accepted);
     agent::serve(config, listener, crate::flags::shutdown_signal()).await
+}
+
+/// `--containerizers`: `process`/`mesos` or `fake`; in a Mesos list (`docker,mesos`) the
+/// others are logged as having no effect.
+fn containerizer_kind(list: &str) -> anyhow::Result<agent::ContainerizerKind> {
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    if names == ["fake"] {
+        return Ok(agent::ContainerizerKind::Fake);
+    }
+    if !names.iter().any(|n| matches!(*n, "process" | "mesos")) {
+        anyhow::bail!("--containerizers={list} is not supported (mesos, process or fake)");
+    }
+    for other in names.iter().filter(|n| !matches!(**n, "process" | "mesos")) {
+        tracing::warn!(
+            "containerizer {other} of --containerizers={list} has no effect in Trireme: tasks run in the process containerizer"
+        );
+    }
+    Ok(agent::ContainerizerKind::Process)
 }

@@ -12,6 +12,8 @@ mod local;
 mod log;
 mod logging;
 mod master_cmd;
+mod mesos_config;
+mod mesos_flags;
 
 use std::process::ExitCode;
 
@@ -66,8 +68,44 @@ fn main() -> ExitCode {
             executor_cmd::run(executor_cmd::ExecutorArgs {}).map(|()| ExitCode::SUCCESS),
         );
     }
-    let cli = Cli::parse();
-    report(run(cli))
+    report(prepare().and_then(|(cli, mesos)| run(cli, mesos)))
+}
+
+/// Parses the command line; for `master` and `agent` after Mesos's rules
+/// ([`mesos_config`]: every Mesos flag, `MESOS_*` variables, `file://` values).
+fn prepare() -> anyhow::Result<(Cli, mesos_config::Prepared)> {
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let role = match argv.get(1).and_then(|a| a.to_str()) {
+        Some("master") => mesos_flags::Role::Master,
+        Some("agent") => mesos_flags::Role::Agent,
+        _ => return Ok((Cli::parse_from(argv), mesos_config::Prepared::default())),
+    };
+    let args = argv
+        .split_off(2)
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| anyhow::anyhow!("argument {a:?} is not UTF-8"))
+        })
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    let env = |name: &str| std::env::var(name).ok();
+    let read_file = |path: &std::path::Path| std::fs::read_to_string(path);
+    let sources = mesos_config::Sources {
+        env: &env,
+        read_file: &read_file,
+    };
+    let mesos = mesos_config::prepare(role, &args, &sources).map_err(anyhow::Error::msg)?;
+    argv.extend(mesos.argv.iter().map(Into::into));
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => Ok((cli, mesos)),
+        Err(error) if mesos.from_env.is_empty() || !error.use_stderr() => error.exit(),
+        Err(error) => {
+            // Say where a bad value came from when it was not on the command line.
+            let _ = error.print();
+            eprintln!("(from the environment: {})", mesos.from_env.join(" "));
+            std::process::exit(error.exit_code())
+        }
+    }
 }
 
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
@@ -80,8 +118,16 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    logging::init();
+fn run(cli: Cli, mesos: mesos_config::Prepared) -> anyhow::Result<ExitCode> {
+    let program = match &cli.command {
+        Command::Master(_) => "trireme-master",
+        Command::Agent(_) => "trireme-agent",
+        _ => "trireme",
+    };
+    logging::init(&mesos.logging, program)?;
+    for warning in mesos.warnings() {
+        tracing::warn!("{warning}");
+    }
     // The command executor needs no async runtime (it runs once per task: start-up counts).
     if let Command::Executor(args) = cli.command {
         return executor_cmd::run(args).map(|()| ExitCode::SUCCESS);
@@ -91,8 +137,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Master(args) => master_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
-            Command::Agent(args) => agent_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Master(args) => master_cmd::run(args, mesos.for_flags_endpoint())
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Agent(args) => agent_cmd::run(args, mesos.for_flags_endpoint())
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Local(args) => local::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Execute(args) => execute::run(args).await,
             Command::Executor(args) => executor_cmd::run(args).map(|()| ExitCode::SUCCESS),

@@ -11,7 +11,7 @@ use crate::flags::parse_duration;
 
 /// Run a master (scheduler API, allocator, agent registry).
 #[derive(clap::Args, Debug)]
-#[command(rename_all = "snake_case")]
+#[command(rename_all = "snake_case", after_help = crate::mesos_flags::HELP)]
 pub struct MasterArgs {
     /// IP address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
@@ -92,6 +92,9 @@ pub struct MasterArgs {
     /// How often schedulers get HEARTBEAT events (fixed at 15secs in Mesos; ours for tests).
     #[arg(long, default_value = "15secs", value_parser = parse_duration)]
     heartbeat_interval: Duration,
+    /// Offers outstanding longer than this are rescinded (unset: offers do not time out).
+    #[arg(long, value_parser = parse_duration)]
+    offer_timeout: Option<Duration>,
     /// How often agents are pinged.
     #[arg(long, visible_alias = "slave_ping_timeout", default_value = "15secs", value_parser = parse_duration)]
     agent_ping_timeout: Duration,
@@ -129,7 +132,9 @@ fn listen(bind: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
+/// Runs the master; `accepted` are the Mesos flags given that have no effect (shown on
+/// `/flags`).
+pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::Result<()> {
     if args.max_agent_ping_timeouts < 1 {
         anyhow::bail!("--max_agent_ping_timeouts must be at least 1");
     }
@@ -138,6 +143,9 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     }
     if args.allocation_interval.is_zero() {
         anyhow::bail!("--allocation_interval must be positive");
+    }
+    if args.offer_timeout.is_some_and(|t| t.is_zero()) {
+        anyhow::bail!("--offer_timeout must be positive");
     }
     if args.heartbeat_interval.is_zero() {
         anyhow::bail!("--heartbeat_interval must be positive");
@@ -186,7 +194,8 @@ pub async fn run(args: MasterArgs) -> anyhow::Result<()> {
     config.heartbeat_interval = args.heartbeat_interval;
     config.agent_ping_timeout = args.agent_ping_timeout;
     config.max_agent_ping_timeouts = args.max_agent_ping_timeouts;
-    let mut extra = BTreeMap::new();
+    config.offer_timeout = args.offer_timeout;
+    let mut extra: BTreeMap<String, String> = accepted.into_iter().collect();
     if let Some(dir) = &args.work_dir {
         extra.insert("work_dir".to_owned(), dir.display().to_string());
     }

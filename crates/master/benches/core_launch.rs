@@ -29,6 +29,7 @@ fn main() {
         flags: BTreeMap::new(),
         start_time: 0.0,
         registry: Default::default(),
+        offer_timeout_secs: None,
     });
     // No registrar here: registry operations succeed at once.
     m.auto_apply_registry();

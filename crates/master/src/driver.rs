@@ -130,6 +130,7 @@ impl Driver {
         let tick = config
             .allocation_interval
             .min(config.agent_ping_timeout)
+            .min(config.offer_timeout.unwrap_or(Duration::MAX))
             .max(Duration::from_millis(10));
         let driver = Driver {
             master,

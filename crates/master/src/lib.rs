@@ -54,6 +54,9 @@ pub struct Config {
     /// `--agent_reregister_timeout`, `--agent_removal_rate_limit`,
     /// `--recovery_agent_removal_limit`.
     pub registry_policy: state::RegistryPolicy,
+    /// `--offer_timeout`: offers outstanding longer are rescinded. None (the default):
+    /// offers do not time out.
+    pub offer_timeout: Option<Duration>,
 }
 
 /// Where the registry is kept.
@@ -94,6 +97,7 @@ impl Config {
             registry_fetch_timeout: Duration::from_secs(60),
             registry_store_timeout: Duration::from_secs(20),
             registry_policy: state::RegistryPolicy::default(),
+            offer_timeout: None,
         }
     }
 }
@@ -172,6 +176,9 @@ pub async fn serve(
         "registry_store_timeout".to_owned(),
         secs(config.registry_store_timeout),
     );
+    if let Some(timeout) = config.offer_timeout {
+        flags.insert("offer_timeout".to_owned(), secs(timeout));
+    }
     flags.extend(config.extra_flags.clone());
     let core_config = state::CoreConfig {
         master_info: master_info.clone(),
@@ -181,6 +188,7 @@ pub async fn serve(
         flags: flags.clone(),
         start_time: driver::now(),
         registry: config.registry_policy.clone(),
+        offer_timeout_secs: config.offer_timeout.map(|t| t.as_secs_f64()),
     };
     if let Some(zk) = config.election.describe() {
         flags.insert("zk".to_owned(), zk);

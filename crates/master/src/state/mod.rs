@@ -10,6 +10,7 @@
 //! framework or agent removal walks that framework's or agent's tasks.
 
 mod agent;
+mod offer_timeout;
 mod operator;
 mod quota;
 mod registrar;
@@ -55,6 +56,8 @@ pub struct CoreConfig {
     pub start_time: f64,
     /// Reregistration timeout, removal rate limit and removal limit after failover.
     pub registry: RegistryPolicy,
+    /// `--offer_timeout` in seconds: offers outstanding longer are rescinded. None: never.
+    pub offer_timeout_secs: Option<f64>,
 }
 
 /// What the driver must do, in order.
@@ -330,6 +333,8 @@ pub struct Master {
     /// The maintenance schedule and DOWN machines.
     pub(crate) maintenance: operator::Maintenance,
     pub(crate) offers: HashMap<String, OfferEntry>,
+    /// When each offer times out (`--offer_timeout`).
+    offer_deadlines: offer_timeout::OfferDeadlines,
     conns: HashMap<ConnId, (Owner, String)>,
     next_framework: u64,
     next_agent: u64,
@@ -378,6 +383,7 @@ impl Master {
             gone_agents: HashMap::new(),
             maintenance: operator::Maintenance::default(),
             offers: HashMap::new(),
+            offer_deadlines: offer_timeout::OfferDeadlines::default(),
             conns: HashMap::new(),
             next_framework: 0,
             next_agent: 0,
@@ -410,7 +416,7 @@ impl Master {
         self.allocation_needed
     }
 
-    /// Periodic timers: framework failover timeouts and agent pings. Also makes the next
+    /// Periodic timers: framework failover timeouts, agent pings and offer timeouts. Also makes the next
     /// allocation pass run (the `--allocation_interval` upper bound).
     pub fn tick(&mut self, now: f64) {
         self.allocation_needed = true;
@@ -425,6 +431,7 @@ impl Master {
             self.remove_framework(now, &id);
         }
         self.ping_agents(now);
+        self.expire_offers(now);
         self.registry_tick(now);
     }
 
@@ -473,6 +480,7 @@ impl Master {
         let mut per_framework: HashMap<String, Vec<v1::Offer>> = HashMap::new();
         for allocation in allocations {
             if let Some(offer) = self.make_offer(allocation) {
+                self.start_offer_timeout(now, &offer.id.value);
                 per_framework
                     .entry(offer.framework_id.value.clone())
                     .or_default()

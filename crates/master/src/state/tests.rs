@@ -32,6 +32,7 @@ fn durable_core() -> Master {
         flags: BTreeMap::new(),
         start_time: 0.0,
         registry: RegistryPolicy::default(),
+        offer_timeout_secs: None,
     })
 }
 
@@ -193,6 +194,18 @@ fn accept_call(
     c
 }
 
+/// DECLINE of one offer; `refuse` is `Filters.refuse_seconds` (None: no filters).
+fn decline_call(framework_id: &str, offer_id: &v1::OfferId, refuse: Option<f64>) -> Call {
+    let mut c = call(framework_id, call::Type::Decline);
+    c.decline = Some(call::Decline {
+        offer_ids: vec![offer_id.clone()],
+        filters: refuse.map(|s| v1::Filters {
+            refuse_seconds: Some(s),
+        }),
+    });
+    c
+}
+
 /// One agent, one framework, one offer: the common starting point.
 fn setup(info: FrameworkInfo) -> (Master, String, String, v1::Offer) {
     let mut m = core();
@@ -342,13 +355,7 @@ fn oversized_and_duplicate_tasks_are_task_error() {
 #[test]
 fn decline_filters_until_refuse_seconds_then_revive_clears() {
     let (mut m, _, fw, offer) = setup(info("f"));
-    let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline {
-        offer_ids: vec![offer.id.clone()],
-        filters: Some(v1::Filters {
-            refuse_seconds: Some(10.0),
-        }),
-    });
+    let decline = decline_call(&fw, &offer.id, Some(10.0));
     assert_eq!(send(&mut m, 0.0, FW_CONN, decline), Ok(CallOk::Accepted));
     m.take_actions();
     assert!(offers(&allocate(&mut m, 5.0), FW_CONN).is_empty());
@@ -356,13 +363,7 @@ fn decline_filters_until_refuse_seconds_then_revive_clears() {
     let back = offers(&allocate(&mut m, 10.0), FW_CONN);
     assert_eq!(back.len(), 1);
 
-    let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline {
-        offer_ids: vec![back[0].id.clone()],
-        filters: Some(v1::Filters {
-            refuse_seconds: Some(1000.0),
-        }),
-    });
+    let decline = decline_call(&fw, &back[0].id, Some(1000.0));
     assert_eq!(send(&mut m, 10.0, FW_CONN, decline), Ok(CallOk::Accepted));
     assert!(offers(&allocate(&mut m, 11.0), FW_CONN).is_empty());
     assert_eq!(
@@ -376,11 +377,7 @@ fn decline_filters_until_refuse_seconds_then_revive_clears() {
 #[test]
 fn decline_without_filters_refuses_five_seconds() {
     let (mut m, _, fw, offer) = setup(info("f"));
-    let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline {
-        offer_ids: vec![offer.id.clone()],
-        filters: None,
-    });
+    let decline = decline_call(&fw, &offer.id, None);
     assert_eq!(send(&mut m, 0.0, FW_CONN, decline), Ok(CallOk::Accepted));
     assert!(offers(&allocate(&mut m, 4.9), FW_CONN).is_empty());
     assert_eq!(offers(&allocate(&mut m, 5.0), FW_CONN).len(), 1);
@@ -394,13 +391,7 @@ fn suppress_then_revive() {
         send(&mut m, 0.0, FW_CONN, call(&fw, call::Type::Suppress)),
         Ok(CallOk::Accepted)
     );
-    let mut decline = call(&fw, call::Type::Decline);
-    decline.decline = Some(call::Decline {
-        offer_ids: vec![offer.id.clone()],
-        filters: Some(v1::Filters {
-            refuse_seconds: Some(0.0),
-        }),
-    });
+    let decline = decline_call(&fw, &offer.id, Some(0.0));
     assert_eq!(send(&mut m, 0.0, FW_CONN, decline), Ok(CallOk::Accepted));
     assert!(offers(&allocate(&mut m, 1.0), FW_CONN).is_empty());
     assert_eq!(
@@ -962,6 +953,7 @@ fn metrics_count_tasks_per_state() {
     assert_eq!(metrics(&m, "master/tasks_running"), Some(0));
 }
 
+mod offer_timeout;
 mod quota;
 
 /// Mesos's JSON model of resources: cpus, disk, gpus and mem always present, scalars
