@@ -5,6 +5,7 @@
 mod operator;
 mod registry;
 mod stream;
+mod v0;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,8 +25,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::Leadership;
 use crate::driver::{Command, View};
-use crate::state::CallOk;
 use crate::state::validation::validate_call;
+use crate::state::{CallOk, Doc};
 
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
 pub const AGENT_STREAM_ID_HEADER: &str = "Trireme-Stream-Id";
@@ -160,6 +161,12 @@ fn routes() -> Router<App> {
         .route("/state", get(state))
         .route("/state.json", get(state))
         .route("/state-summary", get(state_summary))
+        .route("/slaves", get(v0::slaves))
+        .route("/frameworks", get(v0::frameworks))
+        .route("/tasks", get(v0::tasks))
+        .route("/slaves.json", get(v0::slaves))
+        .route("/frameworks.json", get(v0::frameworks))
+        .route("/tasks.json", get(v0::tasks))
         .route("/health", get(health))
         .route("/version", get(version))
         .route("/flags", get(flags))
@@ -577,10 +584,15 @@ async fn read(app: &App, view: View) -> Response {
 }
 
 async fn state(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
+    render(&app, &uri, Doc::State).await
+}
+
+/// A leader-only read endpoint the core renders as JSON text.
+async fn render(app: &App, uri: &Uri, doc: Doc) -> Response {
+    if let Some(response) = app.not_leading(uri) {
         return response;
     }
-    match ask(&app, |reply| Command::ReadState { reply }).await {
+    match ask(app, |reply| Command::ReadState { doc, reply }).await {
         Ok(Ok(json)) => json_text_response(json),
         Ok(Err(e)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,5 +1,6 @@
 //! Read-only views of the core for `/state`, `/state-summary` and `/metrics/snapshot`,
-//! shaped like Mesos's (src/master/readonly_handler.cpp).
+//! shaped like Mesos's (src/master/readonly_handler.cpp); `/slaves`, `/frameworks` and
+//! `/tasks` are in `v0`.
 
 use api::resources::Resources;
 use api::v1::value::Type as ValueType;
@@ -11,6 +12,10 @@ use serde::ser::Serializer;
 use serde_json::{Map, Value, json};
 
 use super::{Agent, Framework, Master, TaskEntry};
+
+mod v0;
+
+pub use v0::{Doc, TASK_LIMIT, TasksQuery};
 
 /// Mesos's JSON model of resources: `{"cpus": 4, "mem": 1024, "ports": "[31000-32000]"}`,
 /// with cpus, gpus, mem and disk always present.
@@ -370,11 +375,7 @@ impl Master {
         let framework = |out: &mut Vec<u8>, f: &Framework| write_framework(out, self, f);
         write_object(&mut out, &object(fields), &mut |key, out| match key {
             "slaves" => Some(write_seq(out, self.agents.values().map(agent_json))),
-            "recovered_slaves" => Some(write_seq(
-                out,
-                self.recovered_agents()
-                    .map(|(_, info)| api::codec::to_json_value(info)),
-            )),
+            "recovered_slaves" => Some(write_seq(out, self.recovered_slaves(None).iter())),
             "frameworks" => Some(write_seq_with(out, self.frameworks.values(), framework)),
             "completed_frameworks" => Some(write_seq_with(
                 out,
