@@ -14,6 +14,8 @@ use serde_json::{Map, Value, json};
 use super::{Agent, Framework, Master, TaskEntry};
 
 mod v0;
+#[cfg(test)]
+pub(super) use v0::tests as fixtures;
 
 pub use v0::{Doc, TASK_LIMIT, TasksQuery};
 
@@ -142,7 +144,8 @@ impl Serialize for Statuses<'_> {
     }
 }
 
-fn agent_pid(agent: &Agent) -> String {
+/// An agent's libprocess pid, `slave(1)@host:port`.
+pub(super) fn agent_pid(agent: &Agent) -> String {
     format!("slave(1)@{}:{}", agent.info.hostname, agent.info.port())
 }
 
