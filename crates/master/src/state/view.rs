@@ -184,8 +184,10 @@ fn attributes_json(attributes: &[v1::Attribute]) -> Value {
     Value::Object(map)
 }
 
+/// An agent in `/state` and `/slaves`; `reregistered_time` only once it reregistered, as
+/// Mesos.
 fn agent_json(agent: &Agent) -> Value {
-    json!({
+    let mut value = json!({
         "id": agent.id,
         "pid": agent_pid(agent),
         "hostname": agent.info.hostname,
@@ -202,7 +204,11 @@ fn agent_json(agent: &Agent) -> Value {
         "reregistered_time": agent.reregistered_time,
         "version": agent.version.clone().unwrap_or_else(|| api::MESOS_COMPATIBLE_VERSION.into()),
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
-    })
+    });
+    if let (Value::Object(map), None) = (&mut value, agent.reregistered_time) {
+        map.remove("reregistered_time");
+    }
+    value
 }
 
 /// Writes `items` as a JSON array, each serialized as it comes.
