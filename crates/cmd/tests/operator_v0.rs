@@ -6,11 +6,12 @@
 mod common;
 
 use api::codec;
-use api::v1::TaskState;
 use api::v1::master::{Call, Response, call, response};
+use api::v1::{Offer, TaskState};
 use common::Cluster;
 use common::api::{call_protobuf, post_json};
-use common::framework::Framework;
+use common::framework::{self, Framework, task};
+use scheduler::SchedulerEvent;
 use serde_json::Value;
 use testkit::{get_json, http_get, poll_until};
 
@@ -150,6 +151,31 @@ fn ids(tasks: &[api::v1::Task]) -> Vec<&str> {
     ids
 }
 
+/// Launches `command` as task `id` on the next offer and waits until it reaches `until`.
+/// Offers that come meanwhile are declined (so they come back), never left outstanding.
+async fn run(fw: &mut Framework, id: &str, command: &str, until: TaskState) -> Offer {
+    let offer = framework::next(&fw.client, &mut fw.events, "an offer", |e| match e {
+        SchedulerEvent::Event(e) => e.offers.as_ref()?.offers.first().cloned(),
+        _ => None,
+    })
+    .await;
+    let tasks = vec![task(id, &offer, command)];
+    fw.client
+        .launch(vec![offer.id.clone()], tasks, None)
+        .await
+        .expect("launch");
+    framework::next(&fw.client, &mut fw.events, id, |e| match e {
+        SchedulerEvent::Event(e) => e
+            .update
+            .as_ref()
+            .filter(|u| u.status.task_id.value == id && u.status.state() == until)
+            .map(|_| ()),
+        _ => None,
+    })
+    .await;
+    offer
+}
+
 /// The read endpoints and GET_* calls while the framework has one finished and two
 /// running tasks, then after its teardown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,10 +184,9 @@ async fn v0_endpoints_and_get_calls_list_agents_frameworks_and_tasks() {
     let addr = cluster.master_addr.clone();
     let mut fw = Framework::subscribe(&addr, "operator-v0-test").await;
     // Launched one after the other: their first statuses are ordered t1 < t2 < t3.
-    fw.launch_running("t1", "exit 0").await;
-    fw.status("t1", TaskState::TaskFinished).await;
-    fw.launch_running("t2", "sleep 3600.21").await;
-    let offer = fw.launch_running("t3", "sleep 3600.22").await;
+    run(&mut fw, "t1", "exit 0", TaskState::TaskFinished).await;
+    run(&mut fw, "t2", "sleep 3600.21", TaskState::TaskRunning).await;
+    let offer = run(&mut fw, "t3", "sleep 3600.22", TaskState::TaskRunning).await;
     let agent_id = offer.agent_id.value.clone();
     let framework_id = offer.framework_id.value.clone();
     // t1's acknowledgement moves it to the completed tasks.
@@ -202,6 +227,23 @@ async fn v0_endpoints_and_get_calls_list_agents_frameworks_and_tasks() {
     assert_eq!(one["frameworks"].as_array().map(Vec::len), Some(1));
     let none = get(&addr, "/frameworks?framework_id=nope");
     assert_eq!(none["frameworks"], serde_json::json!([]));
+
+    // /state: the same frameworks, each task with its statuses and their timestamps.
+    let state = cluster.state();
+    assert_has_keys(
+        "a framework in /state",
+        &state["frameworks"][0],
+        FRAMEWORK_KEYS,
+    );
+    let statuses = state["frameworks"][0]["tasks"][0]["statuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(statuses.len() >= 2, "{state:#}");
+    assert!(
+        statuses.iter().all(|s| s["timestamp"].is_f64()),
+        "{statuses:?}"
+    );
 
     // /tasks: newest first by default, pages, filters; bad queries are 400.
     let tasks = get(&addr, "/tasks");
