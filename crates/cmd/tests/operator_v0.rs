@@ -245,6 +245,22 @@ async fn v0_endpoints_and_get_calls_list_agents_frameworks_and_tasks() {
         "{statuses:?}"
     );
 
+    // jsonp= wraps any of them in a call of that function; a name that is not one is 400.
+    for path in ["/state", "/master/tasks", "/slaves", "/frameworks"] {
+        let (status, body) = http_get(&addr, &format!("{path}?jsonp=cb")).expect("GET");
+        assert_eq!(status, 200, "{path}: {body}");
+        let json = body
+            .strip_prefix("cb(")
+            .and_then(|b| b.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{path}: not cb(...): {body}"));
+        assert!(
+            serde_json::from_str::<Value>(json).is_ok(),
+            "{path}: {json}"
+        );
+    }
+    let (status, _) = http_get(&addr, "/state?jsonp=alert(1)").expect("GET /state");
+    assert_eq!(status, 400);
+
     // /tasks: newest first by default, pages, filters; bad queries are 400.
     let tasks = get(&addr, "/tasks");
     assert_eq!(keys(&tasks), ["tasks"]);

@@ -207,6 +207,21 @@ fn json_text_response(json: Vec<u8>) -> Response {
     response
 }
 
+/// 200 with `callback(json)` as JavaScript.
+fn jsonp_response(callback: &str, json: &[u8]) -> Response {
+    let mut body = Vec::with_capacity(callback.len() + json.len() + 2);
+    body.extend_from_slice(callback.as_bytes());
+    body.push(b'(');
+    body.extend_from_slice(json);
+    body.push(b')');
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript"),
+    );
+    response
+}
+
 async fn not_found() -> Response {
     text(StatusCode::NOT_FOUND, "")
 }
@@ -583,17 +598,29 @@ async fn read(app: &App, view: View) -> Response {
     }
 }
 
-async fn state(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
-    render(&app, &uri, Doc::State).await
+async fn state(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    query: v0::Params,
+) -> Response {
+    render(&app, &uri, &query, Doc::State).await
 }
 
-/// A leader-only read endpoint the core renders as JSON text.
-async fn render(app: &App, uri: &Uri, doc: Doc) -> Response {
+/// A leader-only read endpoint the core renders as JSON text; with `jsonp=<callback>`
+/// (a JavaScript name) it is `<callback>(<json>)` as `text/javascript`, as libprocess.
+async fn render(app: &App, uri: &Uri, query: &v0::Params, doc: Doc) -> Response {
     if let Some(response) = app.not_leading(uri) {
         return response;
     }
+    let callback = match v0::jsonp(query) {
+        Ok(callback) => callback,
+        Err(reason) => return text(StatusCode::BAD_REQUEST, reason),
+    };
     match ask(app, |reply| Command::ReadState { doc, reply }).await {
-        Ok(Ok(json)) => json_text_response(json),
+        Ok(Ok(json)) => match callback {
+            Some(callback) => jsonp_response(callback, &json),
+            None => json_text_response(json),
+        },
         Ok(Err(e)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Failed to render the state: {e}"),

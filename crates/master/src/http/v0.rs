@@ -11,37 +11,57 @@ use axum::response::Response;
 use super::{App, render, text};
 use crate::state::{Doc, TasksQuery};
 
-type Params = Query<HashMap<String, String>>;
+/// A read endpoint's query parameters.
+pub(super) type Params = Query<HashMap<String, String>>;
 
 /// `/slaves`: `{"slaves": [...], "recovered_slaves": [...]}`.
 pub(super) async fn slaves(
     State(app): State<App>,
     OriginalUri(uri): OriginalUri,
-    Query(query): Params,
+    query: Params,
 ) -> Response {
     let slave_id = query.get("slave_id").cloned();
-    render(&app, &uri, Doc::Slaves { slave_id }).await
+    render(&app, &uri, &query, Doc::Slaves { slave_id }).await
 }
 
 /// `/frameworks`: `frameworks`, `completed_frameworks`, `unregistered_frameworks`.
 pub(super) async fn frameworks(
     State(app): State<App>,
     OriginalUri(uri): OriginalUri,
-    Query(query): Params,
+    query: Params,
 ) -> Response {
     let framework_id = query.get("framework_id").cloned();
-    render(&app, &uri, Doc::Frameworks { framework_id }).await
+    render(&app, &uri, &query, Doc::Frameworks { framework_id }).await
 }
 
 /// `/tasks`: `{"tasks": [...]}`, a page of every task (completed ones included).
 pub(super) async fn tasks(
     State(app): State<App>,
     OriginalUri(uri): OriginalUri,
-    Query(query): Params,
+    query: Params,
 ) -> Response {
     match tasks_query(&query) {
-        Ok(query) => render(&app, &uri, Doc::Tasks(query)).await,
+        Ok(tasks) => render(&app, &uri, &query, Doc::Tasks(tasks)).await,
         Err(reason) => text(StatusCode::BAD_REQUEST, reason),
+    }
+}
+
+/// The `jsonp` callback, if asked for: a JavaScript name (letters, digits, `_`, `$`,
+/// `.`), so that the answer cannot carry a script of the caller's choosing.
+pub(super) fn jsonp(query: &HashMap<String, String>) -> Result<Option<&str>, String> {
+    let Some(callback) = query.get("jsonp") else {
+        return Ok(None);
+    };
+    let valid = !callback.is_empty()
+        && callback
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'));
+    if valid {
+        Ok(Some(callback))
+    } else {
+        Err(format!(
+            "Failed to parse 'jsonp': expecting a JavaScript function name, got '{callback}'"
+        ))
     }
 }
 
@@ -110,6 +130,16 @@ mod tests {
         );
         let des = tasks_query(&query(&[("order", "des")]));
         assert!(des.is_ok_and(|q| !q.ascending));
+    }
+
+    #[test]
+    fn jsonp_takes_javascript_names_only() {
+        assert_eq!(jsonp(&query(&[])), Ok(None));
+        assert_eq!(jsonp(&query(&[("jsonp", "cb.x_1$")])), Ok(Some("cb.x_1$")));
+        for bad in ["", "alert(1);x", "a b", "<script>"] {
+            let refused = jsonp(&query(&[("jsonp", bad)])).err();
+            assert!(refused.is_some_and(|r| r.contains("jsonp")), "{bad}");
+        }
     }
 
     #[test]
