@@ -159,8 +159,9 @@ impl Master {
         Ok(out)
     }
 
-    /// The tasks `/tasks` lists, in its order: active and completed frameworks' tasks,
-    /// completed ones included, filtered and sorted.
+    /// The page of tasks `/tasks` lists, in its order: of active and completed frameworks'
+    /// tasks, completed ones included, filtered and sorted, `limit` from `offset` on. Only
+    /// the first `offset + limit` are sorted (the order is total: ids break ties).
     fn listed_tasks(&self, query: &TasksQuery) -> Vec<&TaskEntry> {
         let frameworks = self
             .frameworks
@@ -171,24 +172,35 @@ impl Master {
             .flat_map(|f| f.tasks.values().chain(f.completed_tasks.iter()))
             .filter(|t| selected(query.task_id.as_ref(), &t.task.task_id.value))
             .collect();
-        if query.ascending {
-            tasks.sort_by(|a, b| task_order(a, b));
-        } else {
-            tasks.sort_by(|a, b| task_order(b, a));
+        let order = |a: &&TaskEntry, b: &&TaskEntry| {
+            if query.ascending {
+                task_order(a, b)
+            } else {
+                task_order(b, a)
+            }
+        };
+        let end = query.offset.saturating_add(query.limit);
+        if end == 0 {
+            return Vec::new();
         }
+        if end < tasks.len() {
+            tasks.select_nth_unstable_by(end - 1, order);
+            tasks.truncate(end);
+        }
+        tasks.sort_unstable_by(order);
+        tasks.drain(..query.offset.min(tasks.len()));
         tasks
     }
 
     /// `/tasks`: `{"tasks": [...]}`, `limit` tasks from `offset` on.
     fn tasks_bytes(&self, query: &TasksQuery) -> serde_json::Result<Vec<u8>> {
-        let tasks = self.listed_tasks(query);
-        let page = tasks.iter().skip(query.offset).take(query.limit);
+        let page = self.listed_tasks(query);
         let mut out = Vec::new();
         write_object(
             &mut out,
             &object(json!({ "tasks": null })),
             &mut |key, out| match key {
-                "tasks" => Some(write_seq(out, page.clone().map(|t| TaskDoc::new(t)))),
+                "tasks" => Some(write_seq(out, page.iter().map(|t| TaskDoc::new(t)))),
                 _ => None,
             },
         )?;
