@@ -1,5 +1,7 @@
 //! Operator actions (v1 operator API, `/maintenance/*`, `/machine/*`): agents marked gone,
-//! the maintenance schedule and DOWN machines. Weights, quota and roles are in `quota.rs`.
+//! the maintenance schedule and DOWN machines. Weights, quota and roles are in `quota.rs`;
+//! the listing calls (GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS) in
+//! `operator/get.rs`.
 //!
 //! Each mutating call is validated completely here, then stores its registry operation
 //! (MarkAgentGone, UpdateSchedule, StartMaintenance, StopMaintenance); its effects and its
