@@ -160,8 +160,12 @@ async fn run(fw: &mut Framework, id: &str, command: &str, until: TaskState) -> O
     })
     .await;
     let tasks = vec![task(id, &offer, command)];
+    // What is left of the offer comes back at once (not after the default 5 s).
+    let filters = api::v1::Filters {
+        refuse_seconds: Some(0.0),
+    };
     fw.client
-        .launch(vec![offer.id.clone()], tasks, None)
+        .launch(vec![offer.id.clone()], tasks, Some(filters))
         .await
         .expect("launch");
     framework::next(&fw.client, &mut fw.events, id, |e| match e {
