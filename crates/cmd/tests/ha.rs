@@ -28,6 +28,12 @@ const LEADER_ONLY: &[(&str, &str)] = &[
     ("GET", "/master/state"),
     ("GET", "/state-summary"),
     ("GET", "/master/state-summary"),
+    ("GET", "/slaves"),
+    ("GET", "/master/slaves"),
+    ("GET", "/frameworks"),
+    ("GET", "/master/frameworks"),
+    ("GET", "/tasks"),
+    ("GET", "/master/tasks"),
 ];
 
 /// Endpoints every master answers itself.

@@ -6,88 +6,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use api::codec::{self, ContentType};
 use api::v1::TaskState;
-use api::v1::master::{Call, Response, call, response};
+use api::v1::master::{Call, call, response};
 use api::v1::task_status::Reason;
 use common::Cluster;
+use common::api::{call_protobuf, post_json, request};
 use common::framework::{Framework, WAIT};
 use testkit::{get_json, poll_until};
-
-/// One HTTP/1.1 request on a fresh connection; (status, body).
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the master");
-    stream
-        .set_read_timeout(Some(WAIT))
-        .expect("set a read timeout");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("send the head");
-    stream.write_all(body).expect("send the body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the response");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "unexpected chunked answer: {head}"
-    );
-    (status, raw[split + 4..].to_vec())
-}
-
-fn post_json(addr: &str, path: &str, body: &str) -> (u16, String) {
-    let (status, body) = request(
-        addr,
-        "POST",
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    );
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-/// A v1 operator call in protobuf, answered in protobuf.
-fn call_protobuf(addr: &str, call: &Call) -> (u16, Option<Response>) {
-    let body = codec::encode(ContentType::Protobuf, call);
-    let (status, answer) = request(
-        addr,
-        "POST",
-        "/api/v1",
-        &[
-            ("Content-Type", "application/x-protobuf"),
-            ("Accept", "application/x-protobuf"),
-        ],
-        &body,
-    );
-    let decoded = (status == 200 && !answer.is_empty())
-        .then(|| codec::from_protobuf::<Response>(&answer).expect("a protobuf Response"));
-    (status, decoded)
-}
 
 /// Kills (by PID) the task processes a shut-down agent left behind, found by their
 /// unique command line.
@@ -164,7 +91,7 @@ fn gone_agent_loses_its_task_exits_and_is_refused_after_restart() {
         r#"{"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":{"value":"nope"}}}"#,
     );
     assert_eq!(status, 404, "{body}");
-    let (status, body) = post_json(&addr, "/api/v1", r#"{"type":"GET_STATE"}"#);
+    let (status, body) = post_json(&addr, "/api/v1", r#"{"type":"GET_OPERATIONS"}"#);
     assert_eq!(status, 501, "{body}");
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

@@ -75,8 +75,10 @@ pub enum Command {
         view: View,
         reply: oneshot::Sender<serde_json::Value>,
     },
-    /// `/state`, rendered as JSON text (written part by part: no `Value` tree of every task).
+    /// `/state`, `/slaves`, `/frameworks` or `/tasks`, rendered as JSON text (written part
+    /// by part: no `Value` tree of every task).
     ReadState {
+        doc: crate::state::Doc,
         reply: oneshot::Sender<Result<Vec<u8>, String>>,
     },
     /// This master leads: recover the registry, then serve.
@@ -301,9 +303,9 @@ impl Driver {
                 };
                 let _ = reply.send(value);
             }
-            Command::ReadState { reply } => {
+            Command::ReadState { doc, reply } => {
                 self.allocate_before_read(now);
-                let rendered = self.master.state_bytes().map_err(|e| e.to_string());
+                let rendered = self.master.render(&doc).map_err(|e| e.to_string());
                 let _ = reply.send(rendered);
             }
             Command::Shutdown => return false,

@@ -178,6 +178,7 @@ pub fn process_count(cmdline: &str) -> usize {
         .count()
 }
 
+pub mod api;
 pub mod etcd;
 pub mod framework;
 pub mod registry;

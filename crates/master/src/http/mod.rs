@@ -5,6 +5,7 @@
 mod operator;
 mod registry;
 mod stream;
+mod v0;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,8 +25,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::Leadership;
 use crate::driver::{Command, View};
-use crate::state::CallOk;
 use crate::state::validation::validate_call;
+use crate::state::{CallOk, Doc};
 
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
 pub const AGENT_STREAM_ID_HEADER: &str = "Trireme-Stream-Id";
@@ -160,6 +161,12 @@ fn routes() -> Router<App> {
         .route("/state", get(state))
         .route("/state.json", get(state))
         .route("/state-summary", get(state_summary))
+        .route("/slaves", get(v0::slaves))
+        .route("/frameworks", get(v0::frameworks))
+        .route("/tasks", get(v0::tasks))
+        .route("/slaves.json", get(v0::slaves))
+        .route("/frameworks.json", get(v0::frameworks))
+        .route("/tasks.json", get(v0::tasks))
         .route("/health", get(health))
         .route("/version", get(version))
         .route("/flags", get(flags))
@@ -196,6 +203,21 @@ fn json_text_response(json: Vec<u8>) -> Response {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// 200 with `callback(json)` as JavaScript.
+fn jsonp_response(callback: &str, json: &[u8]) -> Response {
+    let mut body = Vec::with_capacity(callback.len() + json.len() + 2);
+    body.extend_from_slice(callback.as_bytes());
+    body.push(b'(');
+    body.extend_from_slice(json);
+    body.push(b')');
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript"),
     );
     response
 }
@@ -576,12 +598,29 @@ async fn read(app: &App, view: View) -> Response {
     }
 }
 
-async fn state(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
+async fn state(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    query: v0::Params,
+) -> Response {
+    render(&app, &uri, &query, Doc::State).await
+}
+
+/// A leader-only read endpoint the core renders as JSON text; with `jsonp=<callback>`
+/// (a JavaScript name) it is `<callback>(<json>)` as `text/javascript`, as libprocess.
+async fn render(app: &App, uri: &Uri, query: &v0::Params, doc: Doc) -> Response {
+    if let Some(response) = app.not_leading(uri) {
         return response;
     }
-    match ask(&app, |reply| Command::ReadState { reply }).await {
-        Ok(Ok(json)) => json_text_response(json),
+    let callback = match v0::jsonp(query) {
+        Ok(callback) => callback,
+        Err(reason) => return text(StatusCode::BAD_REQUEST, reason),
+    };
+    match ask(app, |reply| Command::ReadState { doc, reply }).await {
+        Ok(Ok(json)) => match callback {
+            Some(callback) => jsonp_response(callback, &json),
+            None => json_text_response(json),
+        },
         Ok(Err(e)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Failed to render the state: {e}"),

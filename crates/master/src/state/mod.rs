@@ -31,6 +31,7 @@ use crate::allocator::{self, Filter};
 
 pub use operator::OperatorOk;
 pub use registrar::{OpId, RegistryPolicy};
+pub use view::{Doc, TASK_LIMIT, TasksQuery};
 
 /// A connection (event stream) as the driver names it.
 pub type ConnId = u64;

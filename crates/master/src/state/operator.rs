@@ -1,5 +1,7 @@
 //! Operator actions (v1 operator API, `/maintenance/*`, `/machine/*`): agents marked gone,
-//! the maintenance schedule and DOWN machines. Weights, quota and roles are in `quota.rs`.
+//! the maintenance schedule and DOWN machines. Weights, quota and roles are in `quota.rs`;
+//! the listing calls (GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS) in
+//! `operator/get.rs`.
 //!
 //! Each mutating call is validated completely here, then stores its registry operation
 //! (MarkAgentGone, UpdateSchedule, StartMaintenance, StopMaintenance); its effects and its
@@ -19,6 +21,8 @@ use api::v1::task_status::Reason;
 use api::v1::{self, TaskState};
 
 use super::{Action, CallError, ConnId, Master};
+
+mod get;
 
 /// Message of the SHUTDOWN sent to (and on every attempt of) a gone agent.
 pub const GONE_MESSAGE: &str = "Agent has been marked gone";
@@ -253,6 +257,26 @@ impl Master {
                 r.get_agents = Some(self.get_agents());
                 answer(r)
             }
+            Type::GetState => {
+                let mut r = response(response::Type::GetState);
+                r.get_state = Some(self.get_state());
+                answer(r)
+            }
+            Type::GetFrameworks => {
+                let mut r = response(response::Type::GetFrameworks);
+                r.get_frameworks = Some(self.get_frameworks());
+                answer(r)
+            }
+            Type::GetExecutors => {
+                let mut r = response(response::Type::GetExecutors);
+                r.get_executors = Some(self.get_executors());
+                answer(r)
+            }
+            Type::GetTasks => {
+                let mut r = response(response::Type::GetTasks);
+                r.get_tasks = Some(self.get_tasks());
+                answer(r)
+            }
             Type::MarkAgentGone => {
                 let id = call
                     .mark_agent_gone
@@ -304,32 +328,6 @@ impl Master {
                     other.as_str_name()
                 ),
             )),
-        }
-    }
-
-    fn get_agents(&self) -> response::GetAgents {
-        let agents = self
-            .agents
-            .values()
-            .map(|a| response::get_agents::Agent {
-                agent_info: a.info.clone(),
-                active: a.connected(),
-                version: a
-                    .version
-                    .clone()
-                    .unwrap_or_else(|| api::MESOS_COMPATIBLE_VERSION.into()),
-                pid: None,
-                registered_time: Some(time_info(a.registered_time)),
-                reregistered_time: a.reregistered_time.map(time_info),
-                total_resources: a.total.clone().into_vec(),
-                allocated_resources: a.used.clone().into_vec(),
-                offered_resources: a.offered.clone().into_vec(),
-                deactivated: Some(false),
-            })
-            .collect();
-        response::GetAgents {
-            agents,
-            recovered_agents: Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@ const FW_CONN: ConnId = 100;
 const AGENT_CONN: ConnId = 1;
 
 /// A core whose registry operations succeed at once (tests not about the registry).
-fn core() -> Master {
+pub(super) fn core() -> Master {
     let mut m = durable_core();
     m.auto_apply_registry();
     m
@@ -44,7 +44,7 @@ fn agent_info(resources: &str) -> AgentInfo {
     }
 }
 
-fn register_agent(m: &mut Master, now: f64, conn: ConnId, resources: &str) -> String {
+pub(super) fn register_agent(m: &mut Master, now: f64, conn: ConnId, resources: &str) -> String {
     m.agent_subscribe(
         now,
         conn,

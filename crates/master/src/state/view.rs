@@ -1,5 +1,6 @@
 //! Read-only views of the core for `/state`, `/state-summary` and `/metrics/snapshot`,
-//! shaped like Mesos's (src/master/readonly_handler.cpp).
+//! shaped like Mesos's (src/master/readonly_handler.cpp); `/slaves`, `/frameworks` and
+//! `/tasks` are in `v0`.
 
 use api::resources::Resources;
 use api::v1::value::Type as ValueType;
@@ -11,6 +12,12 @@ use serde::ser::Serializer;
 use serde_json::{Map, Value, json};
 
 use super::{Agent, Framework, Master, TaskEntry};
+
+mod v0;
+#[cfg(test)]
+pub(super) use v0::tests as fixtures;
+
+pub use v0::{Doc, TASK_LIMIT, TasksQuery};
 
 /// Mesos's JSON model of resources: `{"cpus": 4, "mem": 1024, "ports": "[31000-32000]"}`,
 /// with cpus, gpus, mem and disk always present.
@@ -87,19 +94,41 @@ fn state_name(state: i32) -> String {
 
 /// A task in `/state`, serialized straight from its entry: 100K tasks as a `Value` tree
 /// cost seconds and twice the master's memory. Fields in key order, as a `Value` object
-/// orders them.
+/// orders them; `labels` and `user` only when the task has them, as Mesos.
 #[derive(Serialize)]
 struct TaskDoc<'a> {
     agent_id: &'a str,
     executor_id: &'a str,
     framework_id: &'a str,
     id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<LabelsDoc<'a>>,
     name: &'a str,
     resources: ResourcesDoc<'static>,
     role: &'a str,
     slave_id: &'a str,
     state: &'static str,
     statuses: Statuses<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+}
+
+/// Labels as Mesos writes them: `[{"key": ..., "value": ...}]`.
+struct LabelsDoc<'a>(&'a v1::Labels);
+
+impl Serialize for LabelsDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct LabelDoc<'a> {
+            key: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            value: Option<&'a str>,
+        }
+        serializer.collect_seq(self.0.labels.iter().map(|l| LabelDoc {
+            key: &l.key,
+            value: l.value.as_deref(),
+        }))
+    }
 }
 
 impl<'a> TaskDoc<'a> {
@@ -110,34 +139,63 @@ impl<'a> TaskDoc<'a> {
             executor_id: t.executor_id.as_ref().map_or("", |e| e.value.as_str()),
             framework_id: &t.framework_id.value,
             id: &t.task_id.value,
+            labels: t.labels.as_ref().map(LabelsDoc),
             name: &t.name,
             resources: ResourcesDoc(Cow::Owned(task.resources())),
             role: &task.role,
             slave_id: &t.agent_id.value,
             state: state_str(t.state),
-            statuses: Statuses(&task.history),
+            statuses: Statuses {
+                history: &task.history,
+                latest: task.latest.as_deref(),
+            },
+            user: t.user.as_deref(),
         }
     }
 }
 
-/// A task's statuses in `/state`: `[{"state": ..., "timestamp": ...}]`.
-struct Statuses<'a>(&'a [(i32, f64)]);
+/// A task's statuses in `/state`: `[{"state": ..., "timestamp": ...}]`; the last one with
+/// the `labels` of the latest status, when it has any (the master keeps only that one
+/// whole).
+struct Statuses<'a> {
+    history: &'a [(i32, f64)],
+    latest: Option<&'a v1::TaskStatus>,
+}
 
 impl Serialize for Statuses<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
-        struct StatusDoc {
+        struct StatusDoc<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            labels: Option<LabelsDoc<'a>>,
             state: &'static str,
             timestamp: f64,
         }
-        serializer.collect_seq(self.0.iter().map(|&(state, timestamp)| StatusDoc {
-            state: state_str(state),
-            timestamp,
-        }))
+        let last = self.history.len().saturating_sub(1);
+        let latest_labels = self
+            .latest
+            .filter(|l| {
+                self.history
+                    .last()
+                    .is_some_and(|&(state, _)| state == l.state)
+            })
+            .and_then(|l| l.labels.as_ref())
+            .filter(|l| !l.labels.is_empty());
+        serializer.collect_seq(
+            self.history
+                .iter()
+                .enumerate()
+                .map(|(i, &(state, timestamp))| StatusDoc {
+                    labels: latest_labels.filter(|_| i == last).map(LabelsDoc),
+                    state: state_str(state),
+                    timestamp,
+                }),
+        )
     }
 }
 
-fn agent_pid(agent: &Agent) -> String {
+/// An agent's libprocess pid, `slave(1)@host:port`.
+pub(super) fn agent_pid(agent: &Agent) -> String {
     format!("slave(1)@{}:{}", agent.info.hostname, agent.info.port())
 }
 
@@ -176,8 +234,10 @@ fn attributes_json(attributes: &[v1::Attribute]) -> Value {
     Value::Object(map)
 }
 
+/// An agent in `/state` and `/slaves`; `reregistered_time` only once it reregistered, as
+/// Mesos.
 fn agent_json(agent: &Agent) -> Value {
-    json!({
+    let mut value = json!({
         "id": agent.id,
         "pid": agent_pid(agent),
         "hostname": agent.info.hostname,
@@ -194,7 +254,11 @@ fn agent_json(agent: &Agent) -> Value {
         "reregistered_time": agent.reregistered_time,
         "version": agent.version.clone().unwrap_or_else(|| api::MESOS_COMPATIBLE_VERSION.into()),
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
-    })
+    });
+    if let (Value::Object(map), None) = (&mut value, agent.reregistered_time) {
+        map.remove("reregistered_time");
+    }
+    value
 }
 
 /// Writes `items` as a JSON array, each serialized as it comes.
@@ -298,20 +362,51 @@ fn write_framework(
         "used_resources": resources_json(&framework.used),
         "offered_resources": resources_json(&framework.offered),
         "tasks": null,
-        "unreachable_tasks": [],
+        "unreachable_tasks": null,
         "completed_tasks": null,
         "offers": offers,
-        "executors": [],
+        "executors": executors_json(framework),
         "completed_executors": [],
     });
+    let unreachable = |t: &&TaskEntry| t.state() == TaskState::TaskUnreachable;
+    let completed = framework.completed_tasks.iter();
     write_object(out, &object(fields), &mut |key, out| match key {
         "tasks" => Some(write_seq(out, framework.tasks.values().map(TaskDoc::new))),
+        "unreachable_tasks" => Some(write_seq(
+            out,
+            completed.clone().filter(unreachable).map(TaskDoc::new),
+        )),
         "completed_tasks" => Some(write_seq(
             out,
-            framework.completed_tasks.iter().map(TaskDoc::new),
+            completed
+                .clone()
+                .filter(|t| !unreachable(t))
+                .map(TaskDoc::new),
         )),
         _ => None,
     })
+}
+
+/// A framework's executors in `/state` (those of `TaskInfo.executor`s it launched), as
+/// Mesos writes an `ExecutorInfo` plus `slave_id`; the master does not keep their
+/// `command`. Sorted by agent and executor id.
+fn executors_json(framework: &Framework) -> Value {
+    let mut executors: Vec<_> = framework.executors.iter().collect();
+    executors.sort_by(|a, b| a.0.cmp(b.0));
+    let docs = executors
+        .into_iter()
+        .map(|((agent, executor), (role, resources))| {
+            json!({
+                "executor_id": executor,
+                "name": "",
+                "framework_id": framework.id,
+                "resources": resources_json(resources),
+                "role": role,
+                "slave_id": agent,
+            })
+        })
+        .collect();
+    Value::Array(docs)
 }
 
 /// The map of a `json!` object literal.
@@ -370,11 +465,7 @@ impl Master {
         let framework = |out: &mut Vec<u8>, f: &Framework| write_framework(out, self, f);
         write_object(&mut out, &object(fields), &mut |key, out| match key {
             "slaves" => Some(write_seq(out, self.agents.values().map(agent_json))),
-            "recovered_slaves" => Some(write_seq(
-                out,
-                self.recovered_agents()
-                    .map(|(_, info)| api::codec::to_json_value(info)),
-            )),
+            "recovered_slaves" => Some(write_seq(out, self.recovered_slaves(None).iter())),
             "frameworks" => Some(write_seq_with(out, self.frameworks.values(), framework)),
             "completed_frameworks" => Some(write_seq_with(
                 out,
@@ -551,6 +642,73 @@ mod tests {
             "resources": resources_json(&task.resources()),
             "statuses": statuses,
         })
+    }
+
+    /// `/state`'s frameworks list their executors and unreachable tasks; a task shows its
+    /// labels and its last status the latest status's labels.
+    #[test]
+    fn state_shows_executors_unreachable_tasks_and_labels() {
+        use super::v0::tests::{entry, fixture};
+        let (mut m, a) = fixture();
+        let labels = Some(v1::Labels {
+            labels: vec![v1::Label {
+                key: "k".into(),
+                value: Some("v".into()),
+            }],
+        });
+        let cpus = Resources::parse("cpus:0.1").unwrap_or_default();
+        if let Some(f) = m.frameworks.get_mut("f1") {
+            f.executors
+                .insert((a.clone(), "e1".into()), ("*".into(), cpus));
+            if let Some(t1) = f.tasks.get_mut("t1") {
+                t1.task.labels = labels.clone();
+                t1.latest = Some(Box::new(v1::TaskStatus {
+                    task_id: "t1".into(),
+                    state: TaskState::TaskRunning as i32,
+                    labels: labels.clone(),
+                    ..Default::default()
+                }));
+            }
+        }
+        if let Some(f) = m.frameworks.get_mut("f2") {
+            let lost = entry("f2", &a, "t5", TaskState::TaskUnreachable, Some(4.0));
+            f.completed_tasks.push_back(lost);
+        }
+        let state = m.state_json();
+        let f1 = &state["frameworks"][0];
+        assert_eq!(
+            f1["executors"],
+            json!([{"executor_id": "e1", "name": "", "framework_id": "f1", "role": "*",
+                "slave_id": a, "resources": {"cpus": 0.1, "disk": 0.0, "gpus": 0.0, "mem": 0.0}}])
+        );
+        let t1 = f1["tasks"]
+            .as_array()
+            .and_then(|tasks| tasks.iter().find(|t| t["id"] == "t1"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(t1["labels"], json!([{"key": "k", "value": "v"}]));
+        assert_eq!(
+            t1["statuses"][0]["labels"],
+            json!([{"key": "k", "value": "v"}])
+        );
+        let t2 = f1["tasks"]
+            .as_array()
+            .and_then(|tasks| tasks.iter().find(|t| t["id"] == "t2"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(t2["id"], "t2");
+        assert!(t2.get("labels").is_none(), "{t2}");
+        let f2 = &state["frameworks"][1];
+        assert_eq!(f2["unreachable_tasks"][0]["id"], "t5");
+        assert_eq!(f2["completed_tasks"], json!([]));
+        assert_eq!(f1["unreachable_tasks"], json!([]));
+        assert_eq!(f1["completed_tasks"][0]["id"], "t3");
+        assert!(f1["completed_tasks"][0].get("labels").is_none());
+        assert!(
+            f1["completed_tasks"][0]["statuses"][0]
+                .get("labels")
+                .is_none()
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ async fn the_registry_outlives_the_master_that_wrote_it() {
     let second = start_on(&log).await;
     let state = second.get_json("/state").await;
     assert_eq!(
-        state["recovered_slaves"][0]["id"]["value"],
+        state["recovered_slaves"][0]["id"],
         json!(kept.agent_id),
         "{state}"
     );

@@ -326,7 +326,7 @@ fn after_recovery_admitted_agents_await_reregistration() {
     let mut m = durable_core();
     m.recover(10.0, &previous_registry());
     let state = m.state_json();
-    assert_eq!(state["recovered_slaves"][0]["id"]["value"], "A");
+    assert_eq!(state["recovered_slaves"][0]["id"], "A");
     assert_eq!(state["unreachable_slaves"], 1);
     // Reconciliation about a recovered agent's task waits for the agent (§5.1).
     let fw = subscribe(&mut m, 11.0, FW_CONN, info("f"));
