@@ -132,6 +132,40 @@ impl Recovery {
     fn logs(&self) -> String {
         self.cluster.logs()
     }
+
+    /// Waits until `count` executor runs are checkpointed (`run.info` files). The agent
+    /// writes one right after it spawns the executor, so a test that SIGKILLs the agent
+    /// the moment the task's process shows up must wait for it first.
+    async fn wait_runs_checkpointed(&self, count: usize) {
+        let dir = self.work_dir();
+        poll_until_async(WAIT, "the executor's run to be checkpointed", || {
+            let dir = dir.clone();
+            async move { (count_files(&dir, RUN_INFO) >= count).then_some(()) }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+    }
+}
+
+/// The agent's checkpoint of an executor run (its pid).
+const RUN_INFO: &str = "run.info";
+
+/// How many files called `name` lie under `dir`.
+fn count_files(dir: &std::path::Path, name: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                count_files(&path, name)
+            } else {
+                usize::from(path.file_name().is_some_and(|n| n == name))
+            }
+        })
+        .sum()
 }
 
 impl Drop for Recovery {
@@ -399,6 +433,7 @@ fn recover_cleanup_kills_the_executors_and_exits_zero() {
         launch(&mut fw, &[("t", &command)]).await;
         fw.status("t", TaskState::TaskRunning).await;
         let pid = rec.task_pid(&marker).await;
+        rec.wait_runs_checkpointed(1).await;
 
         rec.kill_agent();
         assert_eq!(pid_of(&marker), Some(pid), "the task outlives the agent");
@@ -438,6 +473,7 @@ fn an_executor_that_does_not_resubscribe_is_killed_and_its_task_fails() {
             .await
             .expect("launch");
         let pid = rec.task_pid(&marker).await;
+        rec.wait_runs_checkpointed(1).await;
 
         rec.kill_agent();
         rec.restart_agent(&["--executor_reregistration_timeout=1secs"]);

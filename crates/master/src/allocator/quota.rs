@@ -41,7 +41,11 @@ fn trim(resources: &Resources, name: &str, cap: f64) -> Resources {
     }
     let mut budget = floor3(cap);
     let mut out = Resources::new();
-    for resource in resources.iter() {
+    // Reserved parts first: they can serve no other role, so they are kept before any
+    // unreserved part is.
+    let reserved = |r: &&api::v1::Resource| api::reservation::reserved_role(r).is_some();
+    let (first, then): (Vec<_>, Vec<_>) = resources.iter().partition(reserved);
+    for resource in first.into_iter().chain(then) {
         if resource.name != name {
             out.add(resource);
             continue;
@@ -146,7 +150,9 @@ impl<'a> QuotaState<'a> {
     fn keep_headroom(&self, role: &str, mut offer: Resources) -> Resources {
         for (name, available) in &self.available {
             let spare = (available - self.required(name)).max(0.0);
-            let cap = self.unmet(role, name) + spare;
+            // What is reserved to the role takes nothing from the headroom.
+            let reserved = offer.scalar(name) - offer.unreserved().scalar(name);
+            let cap = self.unmet(role, name) + spare + reserved;
             offer = trim(&offer, name, cap);
         }
         offer

@@ -388,3 +388,14 @@ proptest! {
         }
     }
 }
+
+/// A role's own reservation is not held back for another role's guarantee: only
+/// unreserved resources make up the headroom.
+#[test]
+fn headroom_never_takes_a_role_s_own_reservation() {
+    let agents = vec![("a1".to_owned(), res("cpus(dev):2;cpus:2;mem:512"))];
+    let q = quotas(&[("prod", quota(&[("cpus", 2.0)], &[]))]);
+    let out = run_with_quota(&agents, &[fw("f1", "dev")], 0.0, &HashMap::new(), &q);
+    assert_eq!(offered(&out, "dev", "cpus"), 2.0, "{out:?}");
+    assert!(out.iter().all(|a| a.resources.has_reserved()), "{out:?}");
+}
