@@ -326,6 +326,17 @@ impl Master {
                 out += held;
             }
         }
+        // As Mesos counts them: what is reserved to the role (or below it) and not
+        // allocated is consumed too; what is allocated is in `allocated` already.
+        for agent in self.agents.values().filter(|a| a.free.has_reserved()) {
+            for resource in agent.free.iter() {
+                if api::reservation::reserved_role(resource)
+                    .is_some_and(|reserved| api::reservation::is_within(reserved, role))
+                {
+                    out.add(resource);
+                }
+            }
+        }
         out
     }
 

@@ -346,6 +346,27 @@ fn limit_below_consumption_needs_force() {
     );
 }
 
+/// Unallocated reservations count toward the consumption of their role and of the roles
+/// above it (here `dev/a`'s toward `dev`), as Mesos counts them: a limit below them needs
+/// `force`.
+#[test]
+fn unallocated_reservations_are_consumed_by_their_role() {
+    let mut m = core();
+    register_agent(&mut m, 0.0, AGENT_CONN, "cpus(dev/a):3;cpus:1;mem:1024");
+    expect_400(
+        m.operator_call(
+            0.0,
+            quota_call(vec![config("dev", &[], &[("cpus", 2.0)])], false),
+        ),
+        "is already consuming",
+    );
+    let other = config("other", &[], &[("cpus", 2.0)]);
+    assert_eq!(
+        m.operator_call(0.0, quota_call(vec![other], false)),
+        Ok(OperatorOk::Empty)
+    );
+}
+
 /// A stored limit rescinds outstanding offers and trims the next ones: the role is never
 /// offered beyond its limit, counting what it already holds.
 #[test]
