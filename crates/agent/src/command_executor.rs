@@ -150,6 +150,8 @@ struct CommandExecutor {
     shutting_down: bool,
     disconnected_since: Option<Instant>,
     give_up_armed: bool,
+    /// The framework has TASK_KILLING_STATE: a kill is announced with TASK_KILLING.
+    announces_killing: bool,
 }
 
 /// Runs the command executor until its tasks are done (or the agent goes away).
@@ -190,6 +192,7 @@ pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
         shutting_down: false,
         disconnected_since: None,
         give_up_armed: false,
+        announces_killing: false,
     };
     exec.subscribe()?;
     loop {
@@ -395,6 +398,14 @@ impl CommandExecutor {
         match event.r#type() {
             Type::Subscribed => {
                 self.disconnected_since = None;
+                if let Some(subscribed) = &event.subscribed {
+                    use v1::framework_info::capability::Type as Capability;
+                    self.announces_killing = subscribed
+                        .framework_info
+                        .capabilities
+                        .iter()
+                        .any(|c| c.r#type() == Capability::TaskKillingState);
+                }
             }
             Type::Launch => {
                 if let Some(launch) = event.launch {
@@ -628,7 +639,12 @@ impl CommandExecutor {
             return;
         }
         running.killing = true;
-        crate::containerizer::kill_group(running.pid, Signal::SIGTERM);
+        let pid = running.pid;
+        // Mesos's command executor: frameworks that understand it hear TASK_KILLING first.
+        if self.announces_killing {
+            self.update(task_id, v1::TaskState::TaskKilling, None, None);
+        }
+        crate::containerizer::kill_group(pid, Signal::SIGTERM);
         self.timers.push((
             Instant::now() + grace,
             Timer::Escalate {

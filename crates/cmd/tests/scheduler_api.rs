@@ -70,8 +70,25 @@ async fn one_framework_runs_three_tasks_on_two_agents_in_protobuf() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_stops_a_long_running_task() {
+    kill_a_long_running_task(false).await;
+}
+
+/// A framework with TASK_KILLING_STATE hears TASK_KILLING before TASK_KILLED; one
+/// without it never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_is_announced_with_task_killing_to_frameworks_that_ask_for_it() {
+    kill_a_long_running_task(true).await;
+}
+
+async fn kill_a_long_running_task(killing_state: bool) {
     let cluster = Cluster::start(1);
-    let mut fw = subscribe(&cluster, ContentType::Json).await;
+    let mut info = framework::info("scheduler-api-test");
+    if killing_state {
+        let mut capability = api::v1::framework_info::Capability::default();
+        capability.set_type(api::v1::framework_info::capability::Type::TaskKillingState);
+        info.capabilities.push(capability);
+    }
+    let mut fw = Framework::subscribe_with(&cluster.master_addr, info, ContentType::Json).await;
     let offer = fw.offers().await.remove(0);
     let marker = format!("sleep 1000{}", testkit::free_port());
     fw.client
@@ -91,7 +108,16 @@ async fn kill_stops_a_long_running_task() {
         .kill("long".into(), Some(offer.agent_id.clone()), None)
         .await
         .expect("kill");
+    if killing_state {
+        let killing = fw.status("long", TaskState::TaskKilling).await;
+        assert_eq!(killing.source(), api::v1::task_status::Source::Executor);
+    }
     fw.status("long", TaskState::TaskKilled).await;
+    let announced = fw
+        .seen
+        .iter()
+        .any(|s| s.task_id.value == "long" && s.state() == TaskState::TaskKilling);
+    assert_eq!(announced, killing_state, "{:?}", fw.seen);
     testkit::poll_until(
         Duration::from_secs(10),
         "the task's process to be gone",
