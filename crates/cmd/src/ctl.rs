@@ -23,7 +23,7 @@ pub enum CtlCommand {
     /// List the agents (`GET /slaves`): id, hostname, active, cpus/mem/disk used/total.
     Agents(ListArgs),
     /// List the frameworks (`GET /frameworks`): id, name, roles, active, running tasks.
-    Frameworks(ListArgs),
+    Frameworks(FrameworksArgs),
     /// List the live tasks (`GET /tasks`): id, framework, agent, state.
     Tasks(TasksArgs),
     /// Print the master's metrics (`GET /metrics/snapshot`) as sorted `key value` lines.
@@ -72,6 +72,16 @@ pub struct ListArgs {
     /// Print the master's JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// `trireme ctl frameworks`.
+#[derive(clap::Args, Debug)]
+pub struct FrameworksArgs {
+    #[command(flatten)]
+    list: ListArgs,
+    /// Include completed frameworks (torn down or failed over past their timeout).
+    #[arg(long)]
+    all: bool,
 }
 
 /// `trireme ctl tasks`.
@@ -165,8 +175,11 @@ async fn execute(command: CtlCommand) -> Result<String, CtlError> {
             send(&leader, &request).await
         }
         CtlCommand::Agents(args) => list(&args, "/slaves", ctl_cmds::agents_table).await,
+        CtlCommand::Frameworks(args) if args.all => {
+            list(&args.list, "/frameworks", ctl_cmds::all_frameworks_table).await
+        }
         CtlCommand::Frameworks(args) => {
-            list(&args, "/frameworks", ctl_cmds::frameworks_table).await
+            list(&args.list, "/frameworks", ctl_cmds::frameworks_table).await
         }
         CtlCommand::Tasks(args) => tasks(&args).await,
         CtlCommand::Metrics(args) => {
@@ -307,20 +320,27 @@ async fn send(master: &str, request: &Request) -> Result<String, CtlError> {
         if status.is_success() {
             return Ok(body);
         }
-        let answered = CtlError::Answered {
-            authority,
-            path: path.clone(),
-            status: status.to_string(),
-            body: body.trim().to_owned(),
-        };
-        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            return Err(CtlError::NoLeader(answered.to_string()));
-        }
-        return Err(answered);
+        return Err(refused(authority, path, status, &body));
     }
     Err(CtlError::NoLeader(
         "too many redirects (the masters disagree about the leader; try again)".into(),
     ))
+}
+
+/// The failure an error `status` from `authority` means: 503 (no leader elected, or the
+/// leader still recovering) is no leading master, anything else the master's error.
+fn refused(authority: String, path: &str, status: reqwest::StatusCode, body: &str) -> CtlError {
+    let answered = CtlError::Answered {
+        authority,
+        path: path.to_owned(),
+        status: status.to_string(),
+        body: body.trim().to_owned(),
+    };
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        CtlError::NoLeader(answered.to_string())
+    } else {
+        answered
+    }
 }
 
 /// `host:port` of a redirect `Location` (`//host:port/path` or `http://host:port/path`).
@@ -335,6 +355,35 @@ fn redirect_authority(location: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_answers_say_what_failed() {
+        let no_leader = refused(
+            "m1:5050".into(),
+            "/slaves",
+            reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            "Master has not finished recovery\n",
+        );
+        assert_eq!(no_leader.exit_code(), 3);
+        assert_eq!(
+            no_leader.to_string(),
+            "m1:5050 answered /slaves with 503 Service Unavailable: \
+             Master has not finished recovery"
+        );
+        let bad = refused(
+            "m1:5050".into(),
+            "/tasks",
+            reqwest::StatusCode::BAD_REQUEST,
+            "Failed to parse 'limit'",
+        );
+        assert_eq!(bad.exit_code(), 4);
+        assert_eq!(
+            bad.to_string(),
+            "m1:5050 answered /tasks with 400 Bad Request: Failed to parse 'limit'"
+        );
+        assert_eq!(CtlError::Usage(String::new()).exit_code(), 2);
+        assert_eq!(CtlError::Other(String::new()).exit_code(), 1);
+    }
 
     #[test]
     fn redirect_locations_name_the_leader() {

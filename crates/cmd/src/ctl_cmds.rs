@@ -47,10 +47,21 @@ pub fn agents_table(slaves: &Value) -> String {
     table(&["ID", "HOSTNAME", "ACTIVE", "CPUS", "MEM", "DISK"], rows)
 }
 
-/// `/frameworks` as `ID NAME ROLES ACTIVE TASKS` (TASKS: those TASK_RUNNING). ROLES are
-/// `roles` (MULTI_ROLE) or else `role`, comma-separated.
+/// `/frameworks`'s registered frameworks as `ID NAME ROLES ACTIVE TASKS` (TASKS: those
+/// TASK_RUNNING). ROLES are `roles` (MULTI_ROLE) or else `role`, comma-separated.
 pub fn frameworks_table(frameworks: &Value) -> String {
-    let rows = items(&frameworks["frameworks"])
+    framework_rows(items(&frameworks["frameworks"]))
+}
+
+/// [`frameworks_table`] with the completed frameworks after the registered ones.
+pub fn all_frameworks_table(frameworks: &Value) -> String {
+    framework_rows(
+        items(&frameworks["frameworks"]).chain(items(&frameworks["completed_frameworks"])),
+    )
+}
+
+fn framework_rows<'a>(frameworks: impl Iterator<Item = &'a Value>) -> String {
+    let rows = frameworks
         .map(|framework| {
             let roles: Vec<String> = match framework["roles"].as_array() {
                 Some(roles) if !roles.is_empty() => roles.iter().map(text).collect(),
@@ -282,12 +293,20 @@ mod tests {
              "tasks": [{"state": "TASK_RUNNING"}, {"state": "TASK_STAGING"},
                        {"state": "TASK_RUNNING"}]},
             {"id": "f2", "name": "batch", "role": "*", "active": false, "tasks": []},
-        ]});
+        ], "completed_frameworks": [{"id": "f0", "name": "old", "roles": ["*"],
+                                     "active": false}]});
         assert_eq!(
             frameworks_table(&frameworks),
             "ID   NAME    ROLES   ACTIVE   TASKS\n\
              f1   web     a,b     true     2\n\
              f2   batch   *       false    0\n"
+        );
+        assert_eq!(
+            all_frameworks_table(&frameworks),
+            "ID   NAME    ROLES   ACTIVE   TASKS\n\
+             f1   web     a,b     true     2\n\
+             f2   batch   *       false    0\n\
+             f0   old     *       false    0\n"
         );
     }
 

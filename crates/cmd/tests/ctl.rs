@@ -1,6 +1,6 @@
 //! `trireme ctl agents|frameworks|tasks|metrics|maintenance` run as a process against a
-//! master, an agent and a framework with one finished and one running task: the tables,
-//! `--json`, and the exit statuses (3 for a dead address, 4 for an error answer) of
+//! master, an agent and a framework with one finished and one running task, then after
+//! its teardown: the tables, `--json`, and the exit statuses (3 for a dead address, 4 for an error answer) of
 //! docs/ctl.md (issue 16).
 
 mod common;
@@ -161,6 +161,20 @@ async fn ctl_lists_agents_frameworks_tasks_metrics_and_maintenance() {
         doc["windows"][0]["machine_ids"][0]["hostname"],
         "maint-host"
     );
+
+    // After a teardown the framework is listed with --all only, and its tasks are done.
+    fw.client.teardown().await.expect("teardown");
+    poll_until(WAIT, "the framework to complete", || {
+        let f = get_json(&addr, "/frameworks")?;
+        (f["completed_frameworks"][0]["id"] == framework.as_str()).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(rows(&ok(&addr, &["frameworks"])).len(), 1);
+    let all = rows(&ok(&addr, &["frameworks", "--all"]));
+    assert_eq!(row(&all, &framework)[1..], ["ctl-test", "*", "false", "0"]);
+    assert_eq!(rows(&ok(&addr, &["tasks"])).len(), 1);
+    let all = rows(&ok(&addr, &["tasks", "--all"]));
+    assert_eq!(row(&all, "live")[3], "TASK_KILLED");
 
     // Exit statuses: 3 when nothing listens, 4 when the answer is an error (an agent has
     // no /slaves: 404), 2 for usage.
