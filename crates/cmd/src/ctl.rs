@@ -44,13 +44,21 @@ pub enum MaintenanceCommand {
     Schedule(ListArgs),
 }
 
+/// Where the leader is; flags spelled as Mesos's (`--zk_session_timeout`; the earlier
+/// `--zk-session-timeout` still works).
 #[derive(clap::Args, Debug)]
+#[command(rename_all = "snake_case")]
 pub struct MasterArg {
     /// `host:port` of any master, or `zk://host:port[,...]/path`.
     #[arg(long)]
     master: String,
     /// ZooKeeper session timeout while looking up the leader.
-    #[arg(long, default_value = "10secs", value_parser = crate::flags::parse_duration)]
+    #[arg(
+        long,
+        alias = "zk-session-timeout",
+        default_value = "10secs",
+        value_parser = crate::flags::parse_duration
+    )]
     zk_session_timeout: Duration,
 }
 

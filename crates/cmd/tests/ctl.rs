@@ -193,3 +193,35 @@ async fn ctl_lists_agents_frameworks_tasks_metrics_and_maintenance() {
     let (code, _, stderr) = ctl("no-port", &["agents"]);
     assert_eq!(code, Some(2), "{stderr}");
 }
+
+/// Exit 3 when no leader is known: a master that cannot reach ZooKeeper answers 503 "No
+/// leader elected", and a `zk://` address with no ZooKeeper finds no leader in time.
+#[test]
+fn without_a_leader_ctl_exits_3() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let nowhere = format!("zk://127.0.0.1:{}/trireme", free_port());
+    let mut command = Command::new(BIN);
+    command.args([
+        "master",
+        "--ip=127.0.0.1",
+        &format!("--port={port}"),
+        &format!("--zk={nowhere}"),
+        "--zk_session_timeout=2secs",
+        "--registry=in_memory",
+    ]);
+    let _master = testkit::ChildGuard::spawn("master", command, dir.path()).expect("spawn");
+    let addr = format!("127.0.0.1:{port}");
+    testkit::wait_healthy(&addr, WAIT).expect("the master serves");
+    for args in [&["agents"][..], &["frameworks"], &["tasks", "--all"]] {
+        let (code, stdout, stderr) = ctl(&addr, args);
+        assert_eq!(code, Some(3), "{args:?}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("503") && stderr.contains("No leader elected"),
+            "{stderr}"
+        );
+    }
+    let (code, stdout, stderr) = ctl(&nowhere, &["agents", "--zk_session_timeout=1secs"]);
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("no leading master"), "{stderr}");
+}
