@@ -366,29 +366,29 @@ mod tests {
 
     #[test]
     fn error_answers_say_what_failed() {
-        let no_leader = refused(
-            "m1:5050".into(),
-            "/slaves",
-            reqwest::StatusCode::SERVICE_UNAVAILABLE,
-            "Master has not finished recovery\n",
-        );
-        assert_eq!(no_leader.exit_code(), 3);
-        assert_eq!(
-            no_leader.to_string(),
-            "m1:5050 answered /slaves with 503 Service Unavailable: \
-             Master has not finished recovery"
-        );
-        let bad = refused(
-            "m1:5050".into(),
-            "/tasks",
-            reqwest::StatusCode::BAD_REQUEST,
-            "Failed to parse 'limit'",
-        );
-        assert_eq!(bad.exit_code(), 4);
-        assert_eq!(
-            bad.to_string(),
-            "m1:5050 answered /tasks with 400 Bad Request: Failed to parse 'limit'"
-        );
+        use reqwest::StatusCode;
+        let cases = [
+            (
+                "/slaves",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Master has not finished recovery\n",
+                3,
+                "m1:5050 answered /slaves with 503 Service Unavailable: \
+                 Master has not finished recovery",
+            ),
+            (
+                "/tasks",
+                StatusCode::BAD_REQUEST,
+                "Failed to parse 'limit'",
+                4,
+                "m1:5050 answered /tasks with 400 Bad Request: Failed to parse 'limit'",
+            ),
+        ];
+        for (path, status, body, code, message) in cases {
+            let error = refused("m1:5050".into(), path, status, body);
+            assert_eq!(error.exit_code(), code, "{error}");
+            assert_eq!(error.to_string(), message);
+        }
         assert_eq!(CtlError::Usage(String::new()).exit_code(), 2);
         assert_eq!(CtlError::Other(String::new()).exit_code(), 1);
     }
