@@ -1,9 +1,10 @@
 //! `trireme`: one binary, one subcommand per role. `main` parses flags, runs, and maps an
 //! error to exit code 1 with its message; subcommands that exit with a status of their
-//! own (`execute`) return it.
+//! own (`execute`, `ctl`) return it.
 
 mod agent_cmd;
 mod ctl;
+mod ctl_cmds;
 mod etcd;
 mod execute;
 mod executor_cmd;
@@ -55,7 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: log::LogCommand,
     },
-    /// Operator commands against the leading master: registry, reconfigure.
+    /// Operator commands against the leading master: agents, frameworks, tasks, metrics,
+    /// maintenance, registry, reconfigure.
     Ctl {
         #[command(subcommand)]
         command: ctl::CtlCommand,
@@ -148,7 +150,7 @@ fn run(cli: Cli, mesos: mesos_config::Prepared) -> anyhow::Result<ExitCode> {
             Command::Executor(args) => executor_cmd::run(args).map(|()| ExitCode::SUCCESS),
             Command::Etcd { command } => etcd::run(command).await,
             Command::Log { command } => log::run(command).await.map(|()| ExitCode::SUCCESS),
-            Command::Ctl { command } => ctl::run(command).await.map(|()| ExitCode::SUCCESS),
+            Command::Ctl { command } => Ok(ctl::run(command).await),
         }
     })
 }
