@@ -178,7 +178,7 @@ pub fn allocate(snapshot: &Snapshot<'_>) -> Vec<Allocation> {
                     if guarantees_only {
                         quota.toward_guarantee(role, &theirs)
                     } else {
-                        quota.beyond_guarantee(role, &theirs)
+                        quota.beyond_guarantee(role, theirs)
                     }
                 };
                 let shares = Shares {

@@ -181,12 +181,13 @@ impl<'a> QuotaState<'a> {
         helps.then_some(offer)
     }
 
-    /// Pass 2: what `role` may get of `free`.
-    pub fn beyond_guarantee(&self, role: &str, free: &Resources) -> Option<Resources> {
+    /// Pass 2: what `role` may get of `free` (taken, so that without quota it is returned
+    /// as it is).
+    pub fn beyond_guarantee(&self, role: &str, free: Resources) -> Option<Resources> {
         if self.quotas.is_empty() {
-            return Some(free.clone());
+            return Some(free);
         }
-        let offer = self.within_limits(role, free);
+        let offer = self.within_limits(role, &free);
         Some(self.keep_headroom(role, offer))
     }
 
