@@ -98,6 +98,18 @@ fn sample(samples: &BTreeMap<String, f64>, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in {samples:?}"))
 }
 
+/// GETs `addr`'s `/metrics` (checked by promtool) and `/metrics/snapshot`: one metric per
+/// key, and each `(key, metric, value)` has `value` in both.
+async fn check_endpoint(what: &str, addr: &str, expected: &[(&str, &str, f64)]) {
+    let samples = exposition(what, addr).await;
+    let snapshot = snapshot(addr).await;
+    assert_one_metric_per_key(&snapshot, &samples);
+    for &(key, name, value) in expected {
+        assert_eq!(snapshot[key].as_f64(), Some(value), "{what}: {key}");
+        assert_eq!(sample(&samples, name), value, "{what}: {name}");
+    }
+}
+
 /// A running task, then a killed one: the master's and the agent's `/metrics` pass
 /// `promtool check metrics` and carry the snapshot's values (gauges and a counter).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,41 +125,39 @@ async fn master_and_agent_metrics_pass_promtool_and_match_the_snapshot() {
     let command = format!("sleep 3600.{}", testkit::free_port());
     fw.launch_running("sleeper", &command).await;
 
-    let master_samples = exposition("the master", &master).await;
-    let master_snapshot = snapshot(&master).await;
-    assert_one_metric_per_key(&master_snapshot, &master_samples);
-    for (key, name, value) in [
-        ("master/tasks_running", "mesos_master_tasks_running", 1.0),
-        ("master/slaves_active", "mesos_master_slaves_active", 1.0),
-        ("master/cpus_total", "mesos_master_cpus_total_value", 4.0),
-        ("master/elected", "mesos_master_elected", 1.0),
-        (
-            "master/tasks_killed",
-            "mesos_master_tasks_killed_total",
-            0.0,
-        ),
-    ] {
-        assert_eq!(master_snapshot[key].as_f64(), Some(value), "{key}");
-        assert_eq!(sample(&master_samples, name), value, "{name}");
-    }
+    check_endpoint(
+        "the master",
+        &master,
+        &[
+            ("master/tasks_running", "mesos_master_tasks_running", 1.0),
+            ("master/slaves_active", "mesos_master_slaves_active", 1.0),
+            ("master/cpus_total", "mesos_master_cpus_total_value", 4.0),
+            ("master/elected", "mesos_master_elected", 1.0),
+            (
+                "master/tasks_killed",
+                "mesos_master_tasks_killed_total",
+                0.0,
+            ),
+        ],
+    )
+    .await;
 
-    let agent_samples = exposition("the agent", &agent).await;
-    let agent_snapshot = snapshot(&agent).await;
-    assert_one_metric_per_key(&agent_snapshot, &agent_samples);
-    for (key, name, value) in [
-        ("slave/registered", "mesos_slave_registered", 1.0),
-        ("slave/tasks_running", "mesos_slave_tasks_running", 1.0),
-        (
-            "slave/executors_running",
-            "mesos_slave_executors_running",
-            1.0,
-        ),
-        ("slave/cpus_total", "mesos_slave_cpus_total_value", 4.0),
-        ("slave/mem_used", "mesos_slave_mem_used", 32.0),
-    ] {
-        assert_eq!(agent_snapshot[key].as_f64(), Some(value), "{key}");
-        assert_eq!(sample(&agent_samples, name), value, "{name}");
-    }
+    check_endpoint(
+        "the agent",
+        &agent,
+        &[
+            ("slave/registered", "mesos_slave_registered", 1.0),
+            ("slave/tasks_running", "mesos_slave_tasks_running", 1.0),
+            (
+                "slave/executors_running",
+                "mesos_slave_executors_running",
+                1.0,
+            ),
+            ("slave/cpus_total", "mesos_slave_cpus_total_value", 4.0),
+            ("slave/mem_used", "mesos_slave_mem_used", 32.0),
+        ],
+    )
+    .await;
 
     // Killed: the gauge drops and Mesos's counter counts it.
     fw.client
