@@ -292,3 +292,38 @@ fn validate(call: &executor::Call) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// Live tasks count by state and toward the used resources; a terminal one does not.
+    #[test]
+    fn snapshot_counts_live_tasks_and_their_resources() {
+        let state = json!({
+            "registered": true,
+            "resources": {"cpus": 4.0, "mem": 4096.0, "disk": 10000.0, "ports": "[1-2]"},
+            "frameworks": [{"executors": [
+                {"tasks": [
+                    {"state": "TASK_RUNNING", "resources": {"cpus": 0.5, "mem": 32.0}},
+                    {"state": "TASK_STAGING", "resources": {"cpus": 0.25, "mem": 64.0}},
+                ]},
+                {"tasks": [{"state": "TASK_FINISHED", "resources": {"cpus": 1.0}}]},
+            ]}],
+        });
+        let snapshot = super::snapshot(&state);
+        let value = |key: &str| snapshot[key].as_f64().unwrap_or(f64::NAN);
+        assert_eq!(value("slave/registered"), 1.0);
+        assert_eq!(value("slave/frameworks_active"), 1.0);
+        assert_eq!(value("slave/executors_running"), 2.0);
+        assert_eq!(value("slave/tasks_running"), 1.0);
+        assert_eq!(value("slave/tasks_staging"), 1.0);
+        assert_eq!(value("slave/tasks_killing"), 0.0);
+        assert_eq!(value("slave/cpus_total"), 4.0);
+        assert_eq!(value("slave/cpus_used"), 0.75);
+        assert_eq!(value("slave/mem_used"), 96.0);
+        assert_eq!(value("slave/disk_used"), 0.0);
+        assert_eq!(snapshot.len(), 13);
+        assert_eq!(super::snapshot(&json!({}))["slave/registered"], 0);
+    }
+}
