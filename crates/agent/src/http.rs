@@ -146,9 +146,10 @@ fn snapshot(state: &serde_json::Value) -> serde_json::Map<String, serde_json::Va
     }
     for resource in ["cpus", "mem", "disk"] {
         let total = state["resources"][resource].as_f64().unwrap_or(0.0);
-        let used: f64 = live()
+        // Folded from +0.0: an empty `sum` of floats is -0.0.
+        let used = live()
             .filter_map(|t| t["resources"][resource].as_f64())
-            .sum();
+            .fold(0.0, |sum, value| sum + value);
         out.insert(format!("slave/{resource}_total"), total.into());
         out.insert(format!("slave/{resource}_used"), used.into());
     }
@@ -322,7 +323,7 @@ mod tests {
         assert_eq!(value("slave/cpus_total"), 4.0);
         assert_eq!(value("slave/cpus_used"), 0.75);
         assert_eq!(value("slave/mem_used"), 96.0);
-        assert_eq!(value("slave/disk_used"), 0.0);
+        assert_eq!(snapshot["slave/disk_used"].to_string(), "0.0");
         assert_eq!(snapshot.len(), 13);
         assert_eq!(super::snapshot(&json!({}))["slave/registered"], 0);
     }

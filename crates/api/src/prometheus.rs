@@ -192,7 +192,8 @@ fn float(value: f64) -> String {
     } else if value.is_infinite() {
         if value > 0.0 { "+Inf" } else { "-Inf" }.into()
     } else {
-        format!("{value:?}")
+        // `+ 0.0` turns -0.0 into 0.0.
+        format!("{:?}", value + 0.0)
     }
 }
 
@@ -343,5 +344,6 @@ mesos_master_tasks_running 3.0
         assert_eq!(float(f64::NEG_INFINITY), "-Inf");
         assert_eq!(float(1e21), "1e21");
         assert_eq!(float(-2.0), "-2.0");
+        assert_eq!(float(-0.0), "0.0");
     }
 }
