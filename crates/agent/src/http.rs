@@ -1,5 +1,5 @@
 //! The agent's HTTP surface: `/api/v1/executor` (Mesos v1 executor API), `/state`,
-//! `/health`, `/version`, `/flags`. Handlers validate and decode, then hand the call to
+//! `/health`, `/version`, `/flags`, `/metrics/snapshot` and `/metrics`. Handlers validate and decode, then hand the call to
 //! the driver and wait for its answer.
 
 use std::convert::Infallible;
@@ -32,6 +32,8 @@ pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<serde_json::Va
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/version", get(version))
         .route("/flags", get(flags_handler))
+        .route("/metrics/snapshot", get(metrics))
+        .route("/metrics", get(prometheus))
         .with_state(AppState { tx, flags })
 }
 
@@ -65,14 +67,93 @@ async fn flags_handler(State(app): State<AppState>) -> Response {
 }
 
 async fn state(State(app): State<AppState>) -> Response {
-    let (reply, answer) = oneshot::channel();
-    if app.tx.send(Event::State(reply)).is_err() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
-    }
-    match answer.await {
+    match read_state(&app).await {
         Ok(value) => json(&value),
-        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+        Err(response) => response,
     }
+}
+
+async fn read_state(app: &AppState) -> Result<serde_json::Value, Response> {
+    let (reply, answer) = oneshot::channel();
+    let gone = || text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
+    if app.tx.send(Event::State(reply)).is_err() {
+        return Err(gone());
+    }
+    answer.await.map_err(|_| gone())
+}
+
+/// `/metrics/snapshot`: Mesos's agent metrics that `/state` determines (registration,
+/// frameworks, executors, live tasks by state, resources total and used).
+async fn metrics(State(app): State<AppState>) -> Response {
+    match read_state(&app).await {
+        Ok(state) => json(&serde_json::Value::Object(snapshot(&state))),
+        Err(response) => response,
+    }
+}
+
+/// `/metrics`: the snapshot in Prometheus's text format (`api::prometheus`).
+async fn prometheus(State(app): State<AppState>) -> Response {
+    match read_state(&app).await {
+        Ok(state) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, api::prometheus::CONTENT_TYPE)],
+            api::prometheus::render(&snapshot(&state)),
+        )
+            .into_response(),
+        Err(response) => response,
+    }
+}
+
+/// The agent's metrics, with Mesos's names, computed from the driver's `/state` document.
+fn snapshot(state: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let frameworks = state["frameworks"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let executors: Vec<&serde_json::Value> = frameworks
+        .iter()
+        .filter_map(|f| f["executors"].as_array())
+        .flatten()
+        .collect();
+    let tasks: Vec<&serde_json::Value> = executors
+        .iter()
+        .filter_map(|e| e["tasks"].as_array())
+        .flatten()
+        .collect();
+    const LIVE: [&str; 4] = [
+        "TASK_STAGING",
+        "TASK_STARTING",
+        "TASK_RUNNING",
+        "TASK_KILLING",
+    ];
+    let live = || {
+        tasks
+            .iter()
+            .filter(|t| LIVE.iter().any(|s| t["state"] == *s))
+    };
+    let mut out = serde_json::Map::new();
+    let registered = state["registered"].as_bool().unwrap_or(false);
+    out.insert("slave/registered".into(), u8::from(registered).into());
+    out.insert("slave/frameworks_active".into(), frameworks.len().into());
+    out.insert("slave/executors_running".into(), executors.len().into());
+    for (key, name) in [
+        ("slave/tasks_staging", "TASK_STAGING"),
+        ("slave/tasks_starting", "TASK_STARTING"),
+        ("slave/tasks_running", "TASK_RUNNING"),
+        ("slave/tasks_killing", "TASK_KILLING"),
+    ] {
+        let count = tasks.iter().filter(|t| t["state"] == name).count();
+        out.insert(key.into(), count.into());
+    }
+    for resource in ["cpus", "mem", "disk"] {
+        let total = state["resources"][resource].as_f64().unwrap_or(0.0);
+        // Folded from +0.0: an empty `sum` of floats is -0.0.
+        let used = live()
+            .filter_map(|t| t["resources"][resource].as_f64())
+            .fold(0.0, |sum, value| sum + value);
+        out.insert(format!("slave/{resource}_total"), total.into());
+        out.insert(format!("slave/{resource}_used"), used.into());
+    }
+    out
 }
 
 /// Sends `ExecutorDisconnected` when the executor's event stream is dropped (the HTTP
@@ -210,5 +291,40 @@ fn validate(call: &executor::Call) -> Result<(), String> {
             Err("Expecting 'message' to be present".to_owned())
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// Live tasks count by state and toward the used resources; a terminal one does not.
+    #[test]
+    fn snapshot_counts_live_tasks_and_their_resources() {
+        let state = json!({
+            "registered": true,
+            "resources": {"cpus": 4.0, "mem": 4096.0, "disk": 10000.0, "ports": "[1-2]"},
+            "frameworks": [{"executors": [
+                {"tasks": [
+                    {"state": "TASK_RUNNING", "resources": {"cpus": 0.5, "mem": 32.0}},
+                    {"state": "TASK_STAGING", "resources": {"cpus": 0.25, "mem": 64.0}},
+                ]},
+                {"tasks": [{"state": "TASK_FINISHED", "resources": {"cpus": 1.0}}]},
+            ]}],
+        });
+        let snapshot = super::snapshot(&state);
+        let value = |key: &str| snapshot[key].as_f64().unwrap_or(f64::NAN);
+        assert_eq!(value("slave/registered"), 1.0);
+        assert_eq!(value("slave/frameworks_active"), 1.0);
+        assert_eq!(value("slave/executors_running"), 2.0);
+        assert_eq!(value("slave/tasks_running"), 1.0);
+        assert_eq!(value("slave/tasks_staging"), 1.0);
+        assert_eq!(value("slave/tasks_killing"), 0.0);
+        assert_eq!(value("slave/cpus_total"), 4.0);
+        assert_eq!(value("slave/cpus_used"), 0.75);
+        assert_eq!(value("slave/mem_used"), 96.0);
+        assert_eq!(snapshot["slave/disk_used"].to_string(), "0.0");
+        assert_eq!(snapshot.len(), 13);
+        assert_eq!(super::snapshot(&json!({}))["slave/registered"], 0);
     }
 }

@@ -7,10 +7,12 @@
 //! - [`codec`]: both encodings Mesos uses, protobuf and Mesos's JSON mapping.
 //! - [`recordio`]: the framing of v1 event streams.
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
+//! - [`prometheus`]: a `/metrics/snapshot` map in Prometheus's text format.
 //! - [`reservation`]: who a resource is reserved to, in both of Mesos's formats.
 
 pub mod codec;
 pub mod duration;
+pub mod prometheus;
 pub mod recordio;
 pub mod reservation;
 pub mod resources;

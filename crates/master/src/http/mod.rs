@@ -172,6 +172,7 @@ fn routes() -> Router<App> {
         .route("/flags", get(flags))
         .route("/redirect", any(redirect))
         .route("/metrics/snapshot", get(metrics))
+        .route("/metrics", get(prometheus))
 }
 
 pub fn router(app: App) -> Router {
@@ -639,14 +640,34 @@ async fn state_summary(State(app): State<App>, OriginalUri(uri): OriginalUri) ->
 /// `/metrics/snapshot`: the core's counters plus Mesos's `registrar/log/recovered` (1 once
 /// this master's replica of the log is VOTING) and `registrar/log/ensemble_size`.
 async fn metrics(State(app): State<App>) -> Response {
-    let read = ask(&app, |reply| Command::Read {
-        view: View::Metrics,
-        reply,
-    });
-    let mut value = match read.await {
+    match snapshot(&app).await {
+        Ok(value) => json_response(&value),
+        Err(response) => response,
+    }
+}
+
+/// `/metrics`: the snapshot in Prometheus's text format (`api::prometheus`).
+async fn prometheus(State(app): State<App>) -> Response {
+    let value = match snapshot(&app).await {
         Ok(value) => value,
         Err(response) => return response,
     };
+    let empty = serde_json::Map::new();
+    let map = value.as_object().unwrap_or(&empty);
+    let mut response = (StatusCode::OK, api::prometheus::render(map)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(api::prometheus::CONTENT_TYPE),
+    );
+    response
+}
+
+async fn snapshot(app: &App) -> Result<serde_json::Value, Response> {
+    let read = ask(app, |reply| Command::Read {
+        view: View::Metrics,
+        reply,
+    });
+    let mut value = read.await?;
     if let (Some(log), serde_json::Value::Object(map)) = (&app.0.log, &mut value)
         && let Some(status) = log.status().await
     {
@@ -660,7 +681,7 @@ async fn metrics(State(app): State<App>) -> Response {
             serde_json::json!(status.members.len()),
         );
     }
-    json_response(&value)
+    Ok(value)
 }
 
 async fn health() -> Response {
