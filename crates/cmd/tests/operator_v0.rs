@@ -384,3 +384,45 @@ async fn v0_endpoints_and_get_calls_list_agents_frameworks_and_tasks() {
     assert!(tasks.tasks.is_empty(), "{tasks:?}");
     assert_eq!(ids(&tasks.completed_tasks), ["t1", "t2", "t3"]);
 }
+
+/// v0 `/teardown` (form body `frameworkId=`, as Mesos's CLI posts it): the framework's
+/// task is killed and the framework completed; an unknown id is a 400, a GET a 405.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v0_teardown_removes_a_framework_and_kills_its_tasks() {
+    let cluster = Cluster::start(1);
+    let addr = cluster.master_addr.clone();
+    let mut fw = Framework::subscribe(&addr, "torn-down").await;
+    let marker = format!("sleep 3600.{}", testkit::free_port());
+    let offer = run(&mut fw, "doomed", &marker, TaskState::TaskRunning).await;
+    let framework_id = offer.framework_id.value.clone();
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let post =
+        |body: String| common::api::request(&addr, "POST", "/teardown", &form, body.as_bytes());
+
+    let (status, body) = post("frameworkId=no-such-framework".into());
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = common::api::request(&addr, "GET", "/master/teardown", &[], b"");
+    assert_eq!(status, 405);
+    let (status, body) = post(format!("frameworkId={framework_id}"));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    poll_until(
+        common::framework::WAIT,
+        "the framework to be completed",
+        || {
+            let f = get_json(&addr, "/frameworks")?;
+            let done = f["completed_frameworks"]
+                .as_array()?
+                .iter()
+                .any(|c| c["id"] == framework_id.as_str());
+            done.then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    poll_until(
+        common::framework::WAIT,
+        "the task's process to be gone",
+        || (!common::process_alive(&marker)).then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+}

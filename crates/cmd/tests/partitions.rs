@@ -506,7 +506,17 @@ fn restarted_agent_reconnects_to_checkpointed_tasks_and_loses_the_others() {
         cluster.wait_agent_active(&agent_id.value).await;
         let lost = plain.status("dropped", TaskState::TaskLost).await;
         assert_eq!(lost.agent_id.as_ref(), Some(&agent_id), "{lost:?}");
-        let after = durable.reconcile("kept", &agent_id).await;
+        // `/state` may still show the agent active from before the kill (the master has
+        // not yet noticed it), and the agent may then be marked unreachable before it
+        // reregisters: the task is RUNNING once the restarted agent has reported it.
+        let deadline = Instant::now() + WAIT;
+        let after = loop {
+            let status = durable.reconcile("kept", &agent_id).await;
+            if status.state() == TaskState::TaskRunning || Instant::now() > deadline {
+                break status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         assert_eq!(after.state(), TaskState::TaskRunning, "{after:?}");
         assert_eq!(
             pid_in(&h2, &kept),

@@ -152,6 +152,7 @@ fn routes() -> Router<App> {
         .route("/maintenance/status", any(operator::status))
         .route("/machine/down", any(operator::machine_down))
         .route("/machine/up", any(operator::machine_up))
+        .route("/teardown", any(operator::teardown))
         .route("/weights", any(operator::weights))
         .route("/quota", any(operator::quota))
         .route("/quota/{*role}", any(operator::quota))

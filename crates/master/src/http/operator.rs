@@ -242,6 +242,47 @@ async fn machines_call(
     empty_ok(perform(app, call).await)
 }
 
+/// `POST /teardown` (v0): the body is the form `frameworkId=<id>`, as Mesos takes it; the
+/// framework is removed with its tasks (TEARDOWN).
+pub(super) async fn teardown(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    body: Body,
+) -> Response {
+    if let Some(response) = app.not_leading(&uri) {
+        return response;
+    }
+    if method != Method::POST {
+        return method_not_allowed();
+    }
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    let Some(framework_id) = form_value(&bytes, "frameworkId") else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'frameworkId' in the form-encoded request body",
+        );
+    };
+    let mut call = typed(call::Type::Teardown);
+    call.teardown = Some(call::Teardown {
+        framework_id: framework_id.as_str().into(),
+    });
+    empty_ok(perform(&app, call).await)
+}
+
+/// The non-empty value of `key` in a form-encoded body (`a=1&b=x%2Fy`), decoded.
+fn form_value(bytes: &[u8], key: &str) -> Option<String> {
+    let form = std::str::from_utf8(bytes).ok()?.trim();
+    let uri: Uri = format!("/?{form}").parse().ok()?;
+    let axum::extract::Query(map) =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
+            .ok()?;
+    map.get(key).filter(|v| !v.is_empty()).cloned()
+}
+
 /// `POST /machine/down`: a JSON array of `MachineID`s goes DOWN.
 pub(super) async fn machine_down(
     State(app): State<App>,
@@ -410,4 +451,22 @@ pub(super) async fn roles(
         serde_json::json!({"roles": []}),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_value;
+
+    #[test]
+    fn form_values_are_decoded_and_empty_ones_are_missing() {
+        let body = b"other=1&frameworkId=a%2Db-0001&x=";
+        assert_eq!(form_value(body, "frameworkId").as_deref(), Some("a-b-0001"));
+        assert_eq!(form_value(body, "x"), None);
+        assert_eq!(form_value(body, "missing"), None);
+        assert_eq!(
+            form_value(b"frameworkId=f1\n", "frameworkId").as_deref(),
+            Some("f1")
+        );
+        assert_eq!(form_value(&[0xff, 0xfe], "frameworkId"), None);
+    }
 }

@@ -30,6 +30,8 @@ pub const GONE_MESSAGE: &str = "Agent has been marked gone";
 pub const MACHINE_DOWN_MESSAGE: &str = "Operator initiated 'Machine DOWN'";
 /// Message of the SHUTDOWN sent to an agent that registers on a DOWN machine.
 pub const MACHINE_IS_DOWN_MESSAGE: &str = "Machine is `DOWN`";
+/// The ERROR event a framework gets when an operator tears it down.
+pub const TORN_DOWN_MESSAGE: &str = "Framework has been removed";
 
 /// A machine as the maintenance state keys it.
 pub type MachineKey = (String, String);
@@ -277,6 +279,13 @@ impl Master {
                 r.get_tasks = Some(self.get_tasks());
                 answer(r)
             }
+            Type::Teardown => {
+                let id = call
+                    .teardown
+                    .map(|t| t.framework_id.value)
+                    .ok_or_else(|| bad_request("Expecting 'teardown' to be present"))?;
+                self.operator_teardown(now, &id)
+            }
             Type::MarkAgentGone => {
                 let id = call
                     .mark_agent_gone
@@ -329,6 +338,23 @@ impl Master {
                 ),
             )),
         }
+    }
+
+    /// TEARDOWN (and v0 `/teardown`): the framework is told, then removed with its tasks,
+    /// as if it had torn itself down.
+    fn operator_teardown(&mut self, now: f64, framework_id: &str) -> Result<OperatorOk, CallError> {
+        if !self.frameworks.contains_key(framework_id) {
+            return Err(bad_request(format!(
+                "No framework found with specified ID '{framework_id}'"
+            )));
+        }
+        tracing::info!(framework_id, "framework torn down by the operator");
+        self.send_framework(
+            framework_id,
+            super::scheduler::error_event(TORN_DOWN_MESSAGE),
+        );
+        self.remove_framework(now, framework_id);
+        Ok(OperatorOk::Empty)
     }
 
     /// Whether an agent is refused on (re)registration, and why (the SHUTDOWN message).

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::allocator::Filter;
 
-fn error_event(message: impl Into<String>) -> Event {
+pub(super) fn error_event(message: impl Into<String>) -> Event {
     Event {
         r#type: Some(event::Type::Error as i32),
         error: Some(event::Error {

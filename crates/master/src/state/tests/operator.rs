@@ -1,9 +1,12 @@
-//! Operator actions in the core: MARK_AGENT_GONE, the maintenance schedule, DOWN/UP.
+//! Operator actions in the core: MARK_AGENT_GONE, TEARDOWN, the maintenance schedule,
+//! DOWN/UP.
 
 use api::v1::maintenance::{MachineId, Schedule, Window};
 use api::v1::master::{self as op, response};
 
-use super::super::operator::{GONE_MESSAGE, MACHINE_DOWN_MESSAGE, MACHINE_IS_DOWN_MESSAGE};
+use super::super::operator::{
+    GONE_MESSAGE, MACHINE_DOWN_MESSAGE, MACHINE_IS_DOWN_MESSAGE, TORN_DOWN_MESSAGE,
+};
 use super::*;
 
 fn partition_aware(name: &str) -> FrameworkInfo {
@@ -379,4 +382,35 @@ fn draining_machine_offers_carry_unavailability() {
     let offers = offers(&allocate(&mut m, 4.0), FW_CONN);
     assert_eq!(offers.len(), 1);
     assert_eq!(offers[0].unavailability.as_ref(), Some(&w.unavailability));
+}
+
+fn teardown(m: &mut Master, framework: &str) -> Result<OperatorOk, CallError> {
+    let mut c = op_call(op::call::Type::Teardown);
+    c.teardown = Some(op::call::Teardown {
+        framework_id: framework.into(),
+    });
+    m.operator_call(3.0, c)
+}
+
+/// TEARDOWN by the operator: the framework hears ERROR and its stream closes, its tasks
+/// are shut down on their agents, its resources are free again; an unknown id is a 400.
+#[test]
+fn operator_teardown_removes_the_framework_and_its_tasks() {
+    let (mut m, agent, fw, offer) = setup(info("f"));
+    launch_one(&mut m, &fw, &offer, "t1");
+    assert_eq!(teardown(&mut m, &fw), Ok(OperatorOk::Empty));
+    let actions = m.take_actions();
+    let errors: Vec<String> = framework_events(&actions, FW_CONN)
+        .iter()
+        .filter_map(|e| e.error.as_ref().map(|e| e.message.clone()))
+        .collect();
+    assert_eq!(errors, [TORN_DOWN_MESSAGE]);
+    assert!(actions.contains(&Action::Close { conn: FW_CONN }));
+    let events = agent_events(&actions, AGENT_CONN);
+    assert_eq!(events[0].r#type(), agent_event::Type::ShutdownFramework);
+    assert!(m.frameworks.is_empty());
+    assert_eq!(m.agents[&agent].free.scalar("cpus"), 4.0);
+    let again = teardown(&mut m, &fw).expect_err("already removed");
+    assert_eq!(again.status, 400, "{again:?}");
+    assert!(again.message.contains("No framework found"), "{again:?}");
 }
