@@ -22,9 +22,11 @@ fn legacy_role(resource: &Resource) -> Option<&str> {
     resource.role.as_deref().filter(|role| *role != "*")
 }
 
-/// True when `resource` needs [`upgrade`] (it uses the pre-refinement fields).
+/// True when `resource` names a reservation in the pre-refinement fields (an explicit
+/// `role: "*"` names none: most pre-refinement schedulers send it on every resource, and it
+/// must not cost the comparisons of [`same_reservations`] a copy).
 pub fn is_pre_refinement(resource: &Resource) -> bool {
-    resource.reservation.is_some() || resource.role.is_some()
+    resource.reservation.is_some() || legacy_role(resource).is_some()
 }
 
 /// Rewrites `resource` into the post-refinement format in place: `role` (and
@@ -33,6 +35,7 @@ pub fn is_pre_refinement(resource: &Resource) -> bool {
 /// dropped; [`check`] refuses one that disagrees).
 pub fn upgrade(resource: &mut Resource) {
     if !is_pre_refinement(resource) {
+        resource.role = None;
         return;
     }
     let legacy = resource.reservation.take();

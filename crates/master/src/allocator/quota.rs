@@ -148,10 +148,11 @@ impl<'a> QuotaState<'a> {
     /// `offer` trimmed so that what does not go toward `role`'s own unmet guarantees
     /// leaves the required headroom unallocated.
     fn keep_headroom(&self, role: &str, mut offer: Resources) -> Resources {
+        let unreserved = offer.unreserved();
         for (name, available) in &self.available {
             let spare = (available - self.required(name)).max(0.0);
             // What is reserved to the role takes nothing from the headroom.
-            let reserved = offer.scalar(name) - offer.unreserved().scalar(name);
+            let reserved = offer.scalar(name) - unreserved.scalar(name);
             let cap = self.unmet(role, name) + spare + reserved;
             offer = trim(&offer, name, cap);
         }

@@ -209,20 +209,25 @@ fn machines(bytes: &[u8]) -> Result<Vec<MachineId>, String> {
         .collect()
 }
 
-async fn machines_call(
+/// The front of the v0 POST-only endpoints whose body has no Content-Type rule (a JSON
+/// array, a form): leader only, POST only, the body read within the size limit.
+async fn leader_post_body(
     app: &App,
-    uri: &axum::http::Uri,
+    uri: &Uri,
     method: &Method,
     body: Body,
-    down: bool,
-) -> Response {
+) -> Result<axum::body::Bytes, Response> {
     if let Some(response) = app.not_leading(uri) {
-        return response;
+        return Err(response);
     }
     if method != Method::POST {
-        return method_not_allowed();
+        return Err(method_not_allowed());
     }
-    let bytes = match read_body(body).await {
+    read_body(body).await
+}
+
+async fn machines_call(app: &App, uri: &Uri, method: &Method, body: Body, down: bool) -> Response {
+    let bytes = match leader_post_body(app, uri, method, body).await {
         Ok(b) => b,
         Err(response) => return response,
     };
@@ -250,13 +255,7 @@ pub(super) async fn teardown(
     method: Method,
     body: Body,
 ) -> Response {
-    if let Some(response) = app.not_leading(&uri) {
-        return response;
-    }
-    if method != Method::POST {
-        return method_not_allowed();
-    }
-    let bytes = match read_body(body).await {
+    let bytes = match leader_post_body(&app, &uri, &method, body).await {
         Ok(b) => b,
         Err(response) => return response,
     };

@@ -320,33 +320,50 @@ impl Master {
 
     /// What `role` holds (offered + used) by every framework, per scalar name.
     fn role_consumption(&self, role: &str) -> Resources {
+        let mut out = HashMap::from([(role.to_owned(), self.held_by(role))]);
+        self.add_unallocated_reservations(&mut out);
+        out.remove(role).unwrap_or_default()
+    }
+
+    /// What the frameworks hold (offered + used) for `role`.
+    fn held_by(&self, role: &str) -> Resources {
         let mut out = Resources::new();
         for f in self.frameworks.values() {
             if let Some(held) = f.allocated.get(role) {
                 out += held;
             }
         }
-        // As Mesos counts them: what is reserved to the role (or below it) and not
-        // allocated is consumed too; what is allocated is in `allocated` already.
+        out
+    }
+
+    /// As Mesos counts them, what is reserved to a role (or below it) and not allocated is
+    /// consumed by it too (what is allocated is in `held_by` already): added to every
+    /// role of `out`, in one walk over the agents.
+    fn add_unallocated_reservations(&self, out: &mut HashMap<String, Resources>) {
         for agent in self.agents.values().filter(|a| a.free.has_reserved()) {
             for resource in agent.free.iter() {
-                if api::reservation::reserved_role(resource)
-                    .is_some_and(|reserved| api::reservation::is_within(reserved, role))
-                {
-                    out.add(resource);
+                let Some(reserved) = api::reservation::reserved_role(resource) else {
+                    continue;
+                };
+                for (role, consumed) in out.iter_mut() {
+                    if api::reservation::is_within(reserved, role) {
+                        consumed.add(resource);
+                    }
                 }
             }
         }
-        out
     }
 
     /// For the allocator: what each role with a quota holds.
     pub(crate) fn quota_consumption(&self) -> HashMap<String, Resources> {
-        self.seam
+        let mut out: HashMap<String, Resources> = self
+            .seam
             .quotas
             .keys()
-            .map(|role| (role.clone(), self.role_consumption(role)))
-            .collect()
+            .map(|role| (role.clone(), self.held_by(role)))
+            .collect();
+        self.add_unallocated_reservations(&mut out);
+        out
     }
 
     /// Names an agent of this cluster advertises as ranges or sets.
