@@ -12,7 +12,7 @@ use crate::upid::Upid;
 
 /// The header naming the sender.
 pub const LIBPROCESS_FROM: &str = "libprocess-from";
-/// The `User-Agent` prefix older peers use to name the sender.
+/// The `User-Agent` marker older peers put before the sender's pid.
 pub const USER_AGENT_PREFIX: &str = "libprocess/";
 
 /// One libprocess message.
@@ -58,10 +58,16 @@ fn sender_header(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(LIBPROCESS_FROM) {
         return Some(v.as_bytes());
     }
+    // libprocess looks for the marker anywhere in the User-Agent, not only at its start.
+    let marker = USER_AGENT_PREFIX.as_bytes();
     headers
         .get_all(http::header::USER_AGENT)
         .iter()
-        .find_map(|v| v.as_bytes().strip_prefix(USER_AGENT_PREFIX.as_bytes()))
+        .find_map(|v| {
+            let ua = v.as_bytes();
+            let at = ua.windows(marker.len()).position(|w| w == marker)?;
+            Some(&ua[at + marker.len()..])
+        })
 }
 
 /// Decode an incoming request (already parsed by the HTTP server) into a message.

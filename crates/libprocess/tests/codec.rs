@@ -66,103 +66,85 @@ fn decodes_a_message() {
     assert_eq!(m.body, body);
 }
 
-#[test]
-fn old_user_agent_names_the_sender() {
-    let h = headers(&[("User-Agent", "libprocess/slave(1)@10.0.0.3:5051")]);
-    assert!(is_libprocess(&Method::POST, &h));
-    let m = decode(&Method::POST, "/master/PING", &h, Bytes::new(), "master").unwrap();
-    assert_eq!(m.from.to_string(), "slave(1)@10.0.0.3:5051");
+/// The sender a libprocess request with these headers is decoded as.
+fn sender(pairs: &[(&str, &str)]) -> String {
+    let h = headers(pairs);
+    assert!(is_libprocess(&Method::POST, &h), "{pairs:?}");
+    let m = decode(&Method::POST, "/master/x", &h, Bytes::new(), "master").unwrap();
+    m.from.to_string()
 }
 
 #[test]
-fn libprocess_from_wins_over_user_agent() {
-    let h = headers(&[
-        ("User-Agent", "libprocess/old@1.1.1.1:1"),
-        ("Libprocess-From", "new@2.2.2.2:2"),
-    ]);
-    let m = decode(&Method::POST, "/master/x", &h, Bytes::new(), "master").unwrap();
-    assert_eq!(m.from.id, "new");
+fn sender_headers() {
+    // Older libprocess names the sender in the User-Agent only.
+    let old = ("User-Agent", "libprocess/slave(1)@10.0.0.3:5051");
+    assert_eq!(sender(&[old]), "slave(1)@10.0.0.3:5051");
+    // Libprocess-From wins when both are present.
+    assert_eq!(
+        sender(&[old, ("Libprocess-From", "new@2.2.2.2:2")]),
+        "new@2.2.2.2:2"
+    );
+    // libprocess finds the marker anywhere in the User-Agent.
+    let ua = ("User-Agent", "Mozilla/5.0 libprocess/s@1.2.3.4:5");
+    assert_eq!(sender(&[ua]), "s@1.2.3.4:5");
 }
 
 #[test]
 fn is_libprocess_only_for_posts_with_a_sender() {
     assert!(is_libprocess(&Method::POST, &from_hdr()));
     assert!(!is_libprocess(&Method::GET, &from_hdr()));
-    assert!(!is_libprocess(
-        &Method::POST,
-        &headers(&[("User-Agent", "curl/8.0")])
-    ));
+    let curl = headers(&[("User-Agent", "curl/8.0")]);
+    assert!(!is_libprocess(&Method::POST, &curl));
     assert!(!is_libprocess(&Method::POST, &HeaderMap::new()));
 }
 
+/// Decoding this request is rejected with `status` and a reason containing `why`.
+fn assert_rejects(method: Method, path: &str, h: &HeaderMap, status: u16, why: &str) {
+    let err = decode(&method, path, h, Bytes::new(), "master").unwrap_err();
+    let what = format!("{method} {path} {h:?}");
+    assert_eq!(err.status(), status, "{what}: {err:?}");
+    assert!(
+        err.reason().contains(why),
+        "{what}: {:?} lacks {why:?}",
+        err.reason()
+    );
+}
+
 #[test]
-fn malformed_heads_are_rejected_with_reasons() {
-    let cases: Vec<(Method, &str, HeaderMap, u16, &str)> = vec![
-        (Method::GET, "/master/x", from_hdr(), 400, "POST"),
-        (Method::PUT, "/master/x", from_hdr(), 400, "POST"),
-        (
-            Method::POST,
-            "/master/x",
-            HeaderMap::new(),
-            400,
-            "no sender",
-        ),
-        (
-            Method::POST,
-            "/master/x",
-            headers(&[("User-Agent", "curl/8")]),
-            400,
-            "no sender",
-        ),
-        (
-            Method::POST,
-            "/master/x",
-            headers(&[("Libprocess-From", "nobody")]),
-            400,
-            "bad sender",
-        ),
-        (
-            Method::POST,
-            "/master/x",
-            headers(&[("Libprocess-From", "a@h:99999")]),
-            400,
-            "bad sender",
-        ),
-        (
-            Method::POST,
-            "/master/x",
-            headers(&[("User-Agent", "libprocess/")]),
-            400,
-            "bad sender",
-        ),
-        (
-            Method::POST,
-            "/master",
-            from_hdr(),
-            400,
-            "expected /<process>/<name>",
-        ),
-        (
-            Method::POST,
-            "/master/",
-            from_hdr(),
-            400,
-            "empty message name",
-        ),
-        (Method::POST, "//x", from_hdr(), 400, "empty process id"),
-        (Method::POST, "master/x", from_hdr(), 400, "start with '/'"),
-        (Method::POST, "", from_hdr(), 400, "start with '/'"),
-        (Method::POST, "/master/%zz", from_hdr(), 400, "percent"),
-        (Method::POST, "/slave(1)/x", from_hdr(), 404, "no process"),
+fn bad_senders_are_400() {
+    let cases = [
+        (None, "no sender"),
+        (Some(("User-Agent", "curl/8")), "no sender"),
+        (Some(("Libprocess-From", "nobody")), "bad sender"),
+        (Some(("Libprocess-From", "a@h:99999")), "bad sender"),
+        (Some(("User-Agent", "libprocess/")), "bad sender"),
     ];
-    for (method, path, h, status, why) in cases {
-        let err = decode(&method, path, &h, Bytes::new(), "master").unwrap_err();
-        assert_eq!(err.status(), status, "{method} {path}: {err:?}");
-        assert!(
-            err.reason().contains(why),
-            "{method} {path}: {:?} lacks {why:?}",
-            err.reason()
+    for (header, why) in cases {
+        assert_rejects(
+            Method::POST,
+            "/master/x",
+            &headers(header.as_slice()),
+            400,
+            why,
         );
+    }
+}
+
+#[test]
+fn bad_methods_and_paths_are_rejected_with_reasons() {
+    let cases = [
+        (Method::GET, "/master/x", 400, "POST"),
+        (Method::PUT, "/master/x", 400, "POST"),
+        (Method::POST, "/master", 400, "expected /<process>/<name>"),
+        (Method::POST, "/master/", 400, "empty message name"),
+        (Method::POST, "//x", 400, "empty process id"),
+        (Method::POST, "master/x", 400, "start with '/'"),
+        (Method::POST, "", 400, "start with '/'"),
+        (Method::POST, "/master/%zz", 400, "percent"),
+        (Method::POST, "/slave(1)/x", 404, "no process"),
+    ];
+    for (method, path, status, why) in cases {
+        assert_rejects(method, path, &from_hdr(), status, why);
     }
 }
 
@@ -173,8 +155,7 @@ fn non_utf8_sender_is_rejected() {
         "libprocess-from",
         HeaderValue::from_bytes(b"a\xff@h:1").unwrap(),
     );
-    let err = decode(&Method::POST, "/master/x", &h, Bytes::new(), "master").unwrap_err();
-    assert_eq!(err.status(), 400);
+    assert_rejects(Method::POST, "/master/x", &h, 400, "not UTF-8");
 }
 
 #[test]
@@ -192,38 +173,35 @@ fn query_string_is_ignored_and_escapes_decoded() {
 }
 
 /// What mesos-go v0's HTTPTransporter (makeLibprocessRequest) sends, as Go's net/http
-/// client writes it: Libprocess-From, Connection: Keep-Alive, Content-Type, Content-Length,
-/// its own User-Agent and Accept-Encoding.
+/// client writes it: its own User-Agent, Content-Length, the added Connection: Keep-Alive,
+/// Content-Type and Libprocess-From, and Accept-Encoding.
+fn mesos_go_request(path: &str, host: &str, from: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Go-http-client/1.1\r\n\
+         Content-Length: {}\r\nConnection: Keep-Alive\r\n\
+         Content-Type: application/x-protobuf\r\nLibprocess-From: {from}\r\n\
+         Accept-Encoding: gzip\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
 #[test]
 fn corpus_mesos_go_v0() {
-    let raw = b"POST /master/mesos.internal.RegisterFrameworkMessage HTTP/1.1\r\n\
-Host: 10.0.0.1:5050\r\n\
-User-Agent: Go-http-client/1.1\r\n\
-Content-Length: 5\r\n\
-Connection: Keep-Alive\r\n\
-Content-Type: application/x-protobuf\r\n\
-Libprocess-From: scheduler(1)@10.0.0.2:34567\r\n\
-Accept-Encoding: gzip\r\n\
-\r\n\
-\x0a\x03\x66\x6f\x6f";
-    let m = parse_and_decode(raw, "master").unwrap();
-    assert_eq!(
-        m.from,
-        "scheduler(1)@10.0.0.2:34567".parse::<Upid>().unwrap()
-    );
+    let path = "/master/mesos.internal.RegisterFrameworkMessage";
+    let from = "scheduler(1)@10.0.0.2:34567";
+    let raw = mesos_go_request(path, "10.0.0.1:5050", from, b"\x0a\x03foo");
+    let m = parse_and_decode(&raw, "master").unwrap();
+    assert_eq!(m.from, from.parse::<Upid>().unwrap());
     assert_eq!(m.name, "mesos.internal.RegisterFrameworkMessage");
     assert_eq!(&m.body[..], b"\x0a\x03foo");
 
     // An executor's message to the agent process.
-    let raw = b"POST /slave(1)/mesos.internal.RegisterExecutorMessage HTTP/1.1\r\n\
-Host: 127.0.0.1:5051\r\n\
-User-Agent: Go-http-client/1.1\r\n\
-Content-Length: 0\r\n\
-Connection: Keep-Alive\r\n\
-Content-Type: application/x-protobuf\r\n\
-Libprocess-From: executor(1)@127.0.0.1:41000\r\n\
-Accept-Encoding: gzip\r\n\r\n";
-    let m = parse_and_decode(raw, "slave(1)").unwrap();
+    let path = "/slave(1)/mesos.internal.RegisterExecutorMessage";
+    let raw = mesos_go_request(path, "127.0.0.1:5051", "executor(1)@127.0.0.1:41000", b"");
+    let m = parse_and_decode(&raw, "slave(1)").unwrap();
     assert_eq!(m.from.id, "executor(1)");
     assert!(m.body.is_empty());
 }
