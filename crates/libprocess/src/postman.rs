@@ -6,12 +6,13 @@
 //! connection is reopened: at once when the peer is linked (to tell an idle-timeout close from
 //! an exit), else when the next message comes. Only a failed (re)connect, or an overflowing
 //! queue, ends the peer: its queue is dropped and its linked pids are reported [`Exited`].
+//! Reconnects after connections that close at once back off (see `Backoff`).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -251,6 +252,7 @@ impl Shared {
 
 /// One open connection: the write half, and a reader task discarding the answers.
 struct Conn {
+    opened: Instant,
     write: OwnedWriteHalf,
     closed: oneshot::Receiver<()>,
     reader: JoinHandle<()>,
@@ -279,10 +281,34 @@ async fn connect(addr: &str, timeout: Duration) -> io::Result<Conn> {
         let _ = tx.send(());
     });
     Ok(Conn {
+        opened: Instant::now(),
         write,
         closed,
         reader,
     })
+}
+
+/// Delay before a linked peer's reconnect: none after a connection that lived (an idle
+/// close), growing from 100 ms to 5 s while connections close at once, so a peer that
+/// accepts and closes does not make the task spin.
+#[derive(Default)]
+struct Backoff {
+    delay: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+    const SHORT_LIVED: Duration = Duration::from_secs(1);
+
+    fn after_close(&self, lived: Duration) -> Backoff {
+        let delay = if lived >= Self::SHORT_LIVED {
+            Duration::ZERO
+        } else {
+            (self.delay * 2).clamp(Self::FIRST, Self::MAX)
+        };
+        Backoff { delay }
+    }
 }
 
 struct PeerTask {
@@ -302,13 +328,16 @@ impl PeerTask {
     /// Deliver commands until the channel closes or the peer is unreachable.
     async fn serve(&self, rx: &mut mpsc::UnboundedReceiver<Cmd>) -> io::Result<()> {
         let mut conn: Option<Conn> = None;
+        let mut backoff = Backoff::default();
         loop {
             let cmd = match conn.as_mut() {
                 Some(c) => tokio::select! {
                     biased;
                     _ = &mut c.closed => {
+                        backoff = backoff.after_close(c.opened.elapsed());
                         conn = None;
                         if self.shared.is_linked(&self.addr, self.generation) {
+                            tokio::time::sleep(backoff.delay).await;
                             conn = Some(self.connect().await?);
                         }
                         continue;
@@ -350,5 +379,24 @@ impl PeerTask {
         fresh.write.write_all(bytes).await?;
         *conn = Some(fresh);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_for_short_lived_connections_and_resets_after_a_long_one() {
+        let b = Backoff::default().after_close(Duration::from_millis(5));
+        assert_eq!(b.delay, Backoff::FIRST);
+        let b = b.after_close(Duration::ZERO).after_close(Duration::ZERO);
+        assert_eq!(b.delay, Duration::from_millis(400));
+        let mut b = b;
+        for _ in 0..10 {
+            b = b.after_close(Duration::ZERO);
+        }
+        assert_eq!(b.delay, Backoff::MAX);
+        assert_eq!(b.after_close(Duration::from_secs(90)).delay, Duration::ZERO);
     }
 }
