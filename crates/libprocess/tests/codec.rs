@@ -236,6 +236,8 @@ fn encode_writes_both_sender_headers() {
         "{raw}"
     );
     assert!(raw.contains("\r\nHost: 10.0.0.2:40000\r\n"), "{raw}");
+    // mesos-go's decoder keeps the connection only for exactly this spelling.
+    assert!(raw.contains("\r\nConnection: Keep-Alive\r\n"), "{raw}");
     assert!(raw.ends_with("Content-Length: 0\r\n\r\n"), "{raw}");
 }
 
