@@ -165,7 +165,8 @@ impl Postman {
         let _ = peer.tx.send(Cmd::Link);
     }
 
-    /// Forget a peer: drop its queue and connection without reporting it.
+    /// Forget a peer: drop its queue and connection without reporting it. Queues and
+    /// connections are per address, so this forgets every pid at `to`'s address.
     pub fn unlink(&self, to: &Upid) {
         let mut peers = self.shared.lock();
         self.shared.remove(&mut peers, &to.addr());
@@ -245,7 +246,10 @@ impl Shared {
         }
         let gone = peers.remove(addr).map(|p| p.linked).unwrap_or_default();
         drop(peers);
-        tracing::warn!(peer = addr, error = %err, linked = gone.len(), "libprocess peer unreachable; dropping its queue");
+        tracing::warn!(
+            peer = addr, error = %err, linked = gone.len(),
+            "libprocess peer unreachable; dropping its queue"
+        );
         self.report(gone);
     }
 }

@@ -279,3 +279,17 @@ async fn never_reading_peer_does_not_grow_the_queue_unboundedly() {
         "an overflowing peer is reported even when not linked"
     );
 }
+
+#[tokio::test]
+async fn unroutable_peer_is_reported_after_the_connect_timeout() {
+    // TEST-NET-1: nothing answers; the connect times out (or fails at once without a route).
+    let to: Upid = "nowhere@192.0.2.1:5050".parse().unwrap();
+    let limits = Limits {
+        connect_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let (postman, mut exited) = Postman::with_limits(me(), limits);
+    postman.link(&to);
+    let Exited(pid) = timeout(WAIT, exited.recv()).await.unwrap().unwrap();
+    assert_eq!(pid, to);
+}
