@@ -15,5 +15,5 @@ pub mod postman;
 pub mod upid;
 
 pub use codec::{Message, Reject, decode, encode, is_libprocess};
-pub use postman::{Exited, Postman};
+pub use postman::{Exited, Limits, Postman};
 pub use upid::{Upid, UpidError, advertised_pid, advertised_pid_from};
