@@ -1,0 +1,187 @@
+//! A minimal v0 (libprocess) framework in Rust against one master and one agent: it
+//! registers, is offered the agent, launches a short command task and acknowledges its
+//! updates, all as libprocess messages (issue 17). And the master's 400 and 404 answers.
+
+mod common;
+
+use std::time::Duration;
+
+use api::v0;
+use api::v1::{self, TaskState};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Uri};
+use common::Cluster;
+use libprocess::{Postman, Upid};
+use prost::Message;
+use tokio::sync::mpsc;
+
+/// Messages received by the scheduler's pid: (sender, name, body).
+type Inbox = mpsc::UnboundedReceiver<(Upid, String, Bytes)>;
+
+/// Serves `scheduler(1)@127.0.0.1:<port>` and returns its pid and inbox.
+async fn scheduler_pid() -> (Upid, Inbox) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                match libprocess::decode(&method, uri.path(), &headers, body, "scheduler(1)") {
+                    Ok(m) => {
+                        let _ = tx.send((m.from, m.name, m.body));
+                        axum::http::StatusCode::ACCEPTED
+                    }
+                    Err(_) => axum::http::StatusCode::BAD_REQUEST,
+                }
+            }
+        },
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let pid = Upid {
+        id: "scheduler(1)".into(),
+        host: "127.0.0.1".into(),
+        port: addr.port(),
+    };
+    (pid, rx)
+}
+
+/// Waits for the next message called `name`, skipping others.
+async fn next<M: Message + Default>(inbox: &mut Inbox, name: &str) -> (Upid, M) {
+    let wanted = format!("mesos.internal.{name}");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let (from, got, body) = inbox.recv().await.expect("inbox open");
+            if got == wanted {
+                return (from, M::decode(body).expect("decodes"));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {name} within 30s"))
+}
+
+fn framework() -> v1::FrameworkInfo {
+    v1::FrameworkInfo {
+        user: "root".into(),
+        name: "v0-rust".into(),
+        failover_timeout: Some(0.0),
+        ..Default::default()
+    }
+}
+
+fn command_task(offer: &v1::Offer) -> v1::TaskInfo {
+    let scalar = |name: &str, value: f64| v1::Resource {
+        name: name.into(),
+        r#type: v1::value::Type::Scalar as i32,
+        scalar: Some(v1::value::Scalar { value }),
+        ..Default::default()
+    };
+    v1::TaskInfo {
+        name: "short".into(),
+        task_id: "short".into(),
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(v1::CommandInfo {
+            value: Some("sleep 0.5".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn acknowledged(
+    postman: &Postman,
+    master: &Upid,
+    inbox: &mut Inbox,
+    framework_id: &v1::FrameworkId,
+) -> TaskState {
+    let (_, m): (_, v0::StatusUpdateMessage) = next(inbox, "StatusUpdateMessage").await;
+    let update = m.update;
+    if let Some(uuid) = update.uuid.clone().filter(|u| !u.is_empty()) {
+        let ack = v0::StatusUpdateAcknowledgementMessage {
+            slave_id: update.slave_id.clone().expect("agent id"),
+            framework_id: framework_id.clone(),
+            task_id: update.status.task_id.clone(),
+            uuid,
+        };
+        postman.send(
+            master,
+            "mesos.internal.StatusUpdateAcknowledgementMessage",
+            ack.encode_to_vec(),
+        );
+    }
+    update.status.state()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v0_framework_registers_launches_and_acknowledges() {
+    let cluster = Cluster::start(1);
+    let (pid, mut inbox) = scheduler_pid().await;
+    let (postman, _exited) = Postman::new(pid.clone());
+    let master: Upid = format!("master@{}", cluster.master_addr)
+        .parse()
+        .expect("master pid");
+    let register = v0::RegisterFrameworkMessage {
+        framework: framework(),
+    };
+    postman.send(
+        &master,
+        "mesos.internal.RegisterFrameworkMessage",
+        register.encode_to_vec(),
+    );
+    let (from, registered): (_, v0::FrameworkRegisteredMessage) =
+        next(&mut inbox, "FrameworkRegisteredMessage").await;
+    assert_eq!(from, master);
+    assert_eq!(registered.master_info.pid, Some(master.to_string()));
+    let framework_id = registered.framework_id;
+
+    let (_, offers): (_, v0::ResourceOffersMessage) =
+        next(&mut inbox, "ResourceOffersMessage").await;
+    assert_eq!(offers.offers.len(), offers.pids.len());
+    assert!(offers.pids[0].starts_with("slave(1)@"), "{:?}", offers.pids);
+    let offer = &offers.offers[0];
+    let launch = v0::LaunchTasksMessage {
+        framework_id: framework_id.clone(),
+        offer_id: None,
+        tasks: vec![command_task(offer)],
+        filters: v1::Filters::default(),
+        offer_ids: vec![offer.id.clone()],
+    };
+    postman.send(
+        &master,
+        "mesos.internal.LaunchTasksMessage",
+        launch.encode_to_vec(),
+    );
+    let mut states = Vec::new();
+    while !states.last().is_some_and(|s: &TaskState| s.is_terminal()) {
+        states.push(acknowledged(&postman, &master, &mut inbox, &framework_id).await);
+    }
+    assert!(states.contains(&TaskState::TaskRunning), "{states:?}");
+    assert_eq!(states.last(), Some(&TaskState::TaskFinished), "{states:?}");
+}
+
+async fn post(cluster: &Cluster, name: &str, body: &'static [u8]) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/master/{name}", cluster.master_addr))
+        .header("Libprocess-From", "scheduler(1)@127.0.0.1:1")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_is_400_and_unknown_names_404() {
+    let cluster = Cluster::start(0);
+    let (status, reason) = post(&cluster, "mesos.internal.KillTaskMessage", b"\xff\xff\xff").await;
+    assert_eq!(status, 400, "{reason}");
+    assert!(reason.contains("KillTaskMessage"), "{reason}");
+    let (status, reason) = post(&cluster, "mesos.internal.NoSuchMessage", b"").await;
+    assert_eq!(status, 404, "{reason}");
+    assert!(reason.contains("NoSuchMessage"), "{reason}");
+}
