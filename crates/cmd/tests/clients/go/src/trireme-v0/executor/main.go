@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -86,8 +87,19 @@ func (e *executor) Shutdown(driver exec.ExecutorDriver) {
 
 func (e *executor) Error(_ exec.ExecutorDriver, message string) { logf("error: %s", message) }
 
+// bindingIP is LIBPROCESS_IP when the agent sets it, else loopback (where tests run agents).
+func bindingIP() string {
+	if ip := os.Getenv("LIBPROCESS_IP"); ip != "" {
+		return ip
+	}
+	return "127.0.0.1"
+}
+
 func main() {
-	driver, err := exec.NewMesosExecutorDriver(exec.DriverConfig{Executor: &executor{tasks: map[string]bool{}}})
+	driver, err := exec.NewMesosExecutorDriver(exec.DriverConfig{
+		Executor:       &executor{tasks: map[string]bool{}},
+		BindingAddress: net.ParseIP(bindingIP()),
+	})
 	if err != nil {
 		logf("driver: %v", err)
 		os.Exit(2)

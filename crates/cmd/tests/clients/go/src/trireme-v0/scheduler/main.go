@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -212,6 +213,7 @@ func main() {
 	failoverTimeout := flag.Float64("failover-timeout", 0, "framework failover timeout in seconds")
 	frameworkID := flag.String("framework-id", "", "fail over to this framework (launches no tasks)")
 	checkpoint := flag.Bool("checkpoint", false, "ask agents to checkpoint the framework")
+	ip := flag.String("ip", "127.0.0.1", "address the driver listens on for the master's messages")
 	flag.Parse()
 
 	s := &scheduler{agents: map[string]*mesos.SlaveID{}}
@@ -238,7 +240,12 @@ func main() {
 	if *frameworkID != "" {
 		info.Id = util.NewFrameworkID(*frameworkID)
 	}
-	driver, err := sched.NewMesosSchedulerDriver(sched.DriverConfig{Scheduler: s, Framework: info, Master: *master})
+	driver, err := sched.NewMesosSchedulerDriver(sched.DriverConfig{
+		Scheduler:      s,
+		Framework:      info,
+		Master:         *master,
+		BindingAddress: net.ParseIP(*ip),
+	})
 	if err != nil {
 		emit("error", map[string]interface{}{"message": "driver: " + err.Error()})
 		os.Exit(2)
