@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const PROTOS: [&str; 6] = [
+const PROTOS: [&str; 7] = [
     "proto/mesos.proto",
     "proto/scheduler.proto",
     "proto/executor.proto",
     "proto/agent_protocol.proto",
     "proto/maintenance.proto",
     "proto/master.proto",
+    "proto/messages.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

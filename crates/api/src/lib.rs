@@ -4,6 +4,7 @@
 //!   field numbers, generated from `proto/`; [`v1::master`] and [`v1::maintenance`] are
 //!   the operator API.
 //! - [`internal`]: Trireme's own master <-> agent protocol.
+//! - [`v0`]: Mesos's v0 (libprocess) scheduler messages, package `mesos.internal`.
 //! - [`codec`]: both encodings Mesos uses, protobuf and Mesos's JSON mapping.
 //! - [`recordio`]: the framing of v1 event streams.
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
@@ -39,6 +40,11 @@ pub mod mesos {
             include!(concat!(env!("OUT_DIR"), "/mesos.v1.master.rs"));
         }
     }
+
+    /// Mesos's v0 (libprocess) messages, see `proto/messages.proto`.
+    pub mod internal {
+        include!(concat!(env!("OUT_DIR"), "/mesos.internal.rs"));
+    }
 }
 
 #[allow(clippy::all, missing_docs)]
@@ -48,6 +54,8 @@ pub mod trireme {
     }
 }
 
+/// The v0 (libprocess) scheduler messages, `mesos.internal.*` on the wire.
+pub use mesos::internal as v0;
 pub use mesos::v1;
 pub use trireme::internal;
 

@@ -10,6 +10,7 @@ mod driver;
 pub mod election;
 mod http;
 pub mod state;
+mod v0sched;
 
 pub use election::{Abdication, Election, Leadership};
 
@@ -100,6 +101,21 @@ impl Config {
             offer_timeout: None,
         }
     }
+}
+
+/// The v0 scheduler hub, sending from `master@ip:port`: the pid in `master_info`, which
+/// drivers check the sender against.
+fn v0_hub(
+    commands: &tokio::sync::mpsc::UnboundedSender<driver::Command>,
+    master_info: &api::v1::MasterInfo,
+    (ip, port): (IpAddr, u16),
+) -> v0sched::Hub {
+    let pid = libprocess::Upid {
+        id: "master".to_owned(),
+        host: ip.to_string(),
+        port,
+    };
+    v0sched::spawn(commands.clone(), pid, master_info.clone())
 }
 
 fn secs(d: Duration) -> String {
@@ -243,8 +259,9 @@ pub async fn serve(
             }
         }
     }
+    let v0 = v0_hub(&commands, &master_info, (ip, port));
     let app = http::App::new(
-        commands.clone(),
+        (commands.clone(), v0),
         flags,
         format!("{hostname}:{port}"),
         config.heartbeat_interval,

@@ -47,11 +47,14 @@ struct Inner {
     registrar: ::registry::Registrar,
     /// This master's replica of the log (`--registry=replicated_log`).
     log: Option<replog::Log>,
+    /// Where libprocess messages to `/master/<name>` go (v0 schedulers).
+    v0: crate::v0sched::Hub,
 }
 
 impl App {
+    /// `commands` go to the driver, libprocess messages to the v0 hub.
     pub fn new(
-        commands: mpsc::UnboundedSender<Command>,
+        (commands, v0): (mpsc::UnboundedSender<Command>, crate::v0sched::Hub),
         flags: std::collections::BTreeMap<String, String>,
         advertised: String,
         heartbeat: Duration,
@@ -69,6 +72,7 @@ impl App {
             recovered,
             registrar,
             log,
+            v0,
         }))
     }
 
@@ -182,7 +186,7 @@ pub fn router(app: App) -> Router {
         .route("/log/reconfigure", any(registry::reconfigure))
         .merge(routes())
         .nest("/master", routes())
-        .fallback(not_found)
+        .fallback(fallback)
         .with_state(app)
 }
 
@@ -226,6 +230,55 @@ fn jsonp_response(callback: &str, json: &[u8]) -> Response {
 
 async fn not_found() -> Response {
     text(StatusCode::NOT_FOUND, "")
+}
+
+/// Unrouted paths: a libprocess message to `/master/<name>` goes to the v0 hub (202 at
+/// once, 4xx when it is not a message we take); anything else is 404.
+async fn fallback(
+    State(app): State<App>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !libprocess::is_libprocess(&method, &headers) {
+        return not_found().await;
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_V0_MESSAGE).await else {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "Message body too large");
+    };
+    let message = match libprocess::decode(&method, uri.path(), &headers, bytes, "master") {
+        Ok(message) => message,
+        Err(reject) => return reject_response(&reject),
+    };
+    let inbound = match crate::v0sched::translate::inbound(&message.name, &message.body) {
+        Ok(inbound) => inbound,
+        Err(crate::v0sched::translate::Refusal::Unknown(reason)) => {
+            return text(StatusCode::NOT_FOUND, reason);
+        }
+        Err(crate::v0sched::translate::Refusal::Malformed(reason)) => {
+            return text(StatusCode::BAD_REQUEST, reason);
+        }
+    };
+    if !matches!(*app.0.leadership.borrow(), Leadership::Leading) || !*app.0.recovered.borrow() {
+        // As Mesos: a message to a master that does not lead is dropped; the driver retries.
+        tracing::debug!(from = %message.from, name = %message.name, "v0 message to a non-leading master dropped");
+        return text(StatusCode::ACCEPTED, "");
+    }
+    app.0.v0.deliver(crate::v0sched::Incoming {
+        from: message.from,
+        inbound,
+        conn: app.next_conn(),
+    });
+    text(StatusCode::ACCEPTED, "")
+}
+
+/// Scheduler messages are small; offers go the other way.
+const MAX_V0_MESSAGE: usize = 16 << 20;
+
+fn reject_response(reject: &libprocess::Reject) -> Response {
+    let status = StatusCode::from_u16(reject.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    text(status, reject.reason().to_owned())
 }
 
 fn method_not_allowed() -> Response {
