@@ -76,7 +76,7 @@ func (s *scheduler) ResourceOffers(driver sched.SchedulerDriver, offers []*mesos
 			_, _ = driver.DeclineOffer(offer.Id, &mesos.Filters{RefuseSeconds: proto.Float64(1)})
 			continue
 		}
-		if _, err := driver.LaunchTasks([]*mesos.OfferID{offer.Id}, tasks, nil); err != nil {
+		if _, err := driver.LaunchTasks([]*mesos.OfferID{offer.Id}, tasks, &mesos.Filters{RefuseSeconds: proto.Float64(1)}); err != nil {
 			emit("error", map[string]interface{}{"message": "launch: " + err.Error()})
 		}
 	}
