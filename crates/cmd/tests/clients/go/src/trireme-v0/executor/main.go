@@ -5,6 +5,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -96,6 +97,7 @@ func bindingIP() string {
 }
 
 func main() {
+	flag.Parse() // glog's flags
 	driver, err := exec.NewMesosExecutorDriver(exec.DriverConfig{
 		Executor:       &executor{tasks: map[string]bool{}},
 		BindingAddress: net.ParseIP(bindingIP()),

@@ -128,13 +128,17 @@ func (s *scheduler) StatusUpdate(_ sched.SchedulerDriver, status *mesos.TaskStat
 	s.Lock()
 	s.agents[status.GetTaskId().GetValue()] = status.GetSlaveId()
 	s.Unlock()
-	emit("update", map[string]interface{}{
+	fields := map[string]interface{}{
 		"task_id":  status.GetTaskId().GetValue(),
 		"state":    status.GetState().String(),
-		"reason":   status.GetReason().String(),
 		"message":  status.GetMessage(),
 		"agent_id": status.GetSlaveId().GetValue(),
-	})
+	}
+	// Unset, GetReason would name the enum's zero value (REASON_COMMAND_EXECUTOR_FAILED).
+	if status.Reason != nil {
+		fields["reason"] = status.GetReason().String()
+	}
+	emit("update", fields)
 }
 
 func (s *scheduler) FrameworkMessage(_ sched.SchedulerDriver, executor *mesos.ExecutorID, _ *mesos.SlaveID, data string) {
