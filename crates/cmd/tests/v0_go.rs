@@ -1,0 +1,196 @@
+//! A real mesos-go v0 scheduler (libprocess messages, not the v1 HTTP API) and executor
+//! against `trireme` processes: registration, offers, command tasks, kill, reconciliation,
+//! scheduler failover, following a new leader through ZooKeeper, and tasks on a v0 executor.
+//! The Go programs live in `tests/clients/go` (see `common/go.rs`).
+
+mod common;
+#[path = "common/go.rs"]
+mod go;
+#[path = "common/ha.rs"]
+mod ha;
+
+use std::time::Duration;
+
+use common::Cluster;
+use go::GoScheduler;
+use ha::HaCluster;
+use serde_json::Value;
+use testkit::{get_json, poll_until};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The framework named `id` in a master's `/state`, if it is there.
+fn framework(state: &Value, id: &str) -> Option<Value> {
+    state["frameworks"]
+        .as_array()?
+        .iter()
+        .find(|f| f["id"] == id)
+        .cloned()
+}
+
+/// The state of task `task` of framework `id` in a master's `/state`.
+fn task_state(state: &Value, id: &str, task: &str) -> Option<String> {
+    let framework = framework(state, id)?;
+    let found = framework["tasks"]
+        .as_array()?
+        .iter()
+        .find(|t| t["id"] == task)?;
+    found["state"].as_str().map(str::to_owned)
+}
+
+/// Waits until the master at `addr` shows `task` of framework `id` in `state`.
+fn wait_task_state(addr: &str, id: &str, task: &str, state: &str, context: &dyn Fn() -> String) {
+    poll_until(
+        WAIT,
+        &format!("{task} {state} in the master's /state"),
+        || {
+            let now = get_json(addr, "/state")?;
+            (task_state(&now, id, task)? == state).then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", context()));
+}
+
+/// Starts the Go scheduler against `master` and waits until it registers; returns it and
+/// its framework id.
+fn register(dir: &std::path::Path, name: &str, args: &[&str]) -> (GoScheduler, String) {
+    let scheduler = GoScheduler::spawn(dir, name, args);
+    let registered = scheduler.wait("registered", WAIT, |_| true);
+    let id = registered["framework_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!id.is_empty(), "{}", scheduler.report());
+    (scheduler, id)
+}
+
+/// The core path: register, offers, command tasks RUNNING and the short one FINISHED,
+/// kill -> KILLED, implicit and explicit reconciliation -> updates, stop -> unregistered.
+#[test]
+fn go_scheduler_runs_kills_and_reconciles_command_tasks() {
+    let cluster = Cluster::start(1);
+    let master = cluster.master_addr.clone();
+    let (mut scheduler, id) = register(
+        cluster.path(),
+        "scheduler",
+        &[
+            "--master",
+            &master,
+            "--tasks",
+            "2",
+            "--failover-timeout",
+            "60",
+        ],
+    );
+    let context = || format!("{}\n{}", scheduler.report(), cluster.logs());
+    scheduler.wait("offers", WAIT, |e| e["n"].as_u64() >= Some(1));
+    for task in ["sleep-0", "sleep-1"] {
+        scheduler.wait_update_after(0, task, "TASK_RUNNING", WAIT);
+    }
+    scheduler.wait_update_after(0, "short", "TASK_FINISHED", WAIT);
+    wait_task_state(&master, &id, "sleep-0", "TASK_RUNNING", &context);
+
+    scheduler.send("kill sleep-1");
+    scheduler.wait_update_after(0, "sleep-1", "TASK_KILLED", WAIT);
+
+    let mark = scheduler.mark();
+    scheduler.send("reconcile");
+    scheduler.wait_update_after(mark, "sleep-0", "TASK_RUNNING", WAIT);
+    let mark = scheduler.mark();
+    scheduler.send("reconcile sleep-0");
+    scheduler.wait_update_after(mark, "sleep-0", "TASK_RUNNING", WAIT);
+
+    scheduler.send("stop");
+    scheduler.wait_exit(WAIT);
+    poll_until(WAIT, "the framework to leave the master", || {
+        let state = get_json(&master, "/state")?;
+        framework(&state, &id).is_none().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+}
+
+/// Scheduler failover: SIGKILL the scheduler, start it again with its framework id within
+/// the failover timeout; the new driver is (re)registered and the task is still RUNNING.
+#[test]
+fn go_scheduler_fails_over_and_keeps_its_task() {
+    let cluster = Cluster::start(1);
+    let master = cluster.master_addr.clone();
+    let args = [
+        "--master",
+        &master,
+        "--tasks",
+        "1",
+        "--failover-timeout",
+        "120",
+    ];
+    let (mut first, id) = register(cluster.path(), "scheduler1", &args);
+    first.wait_update_after(0, "sleep-0", "TASK_RUNNING", WAIT);
+    first.kill();
+
+    let again = [
+        "--master",
+        &master,
+        "--failover-timeout",
+        "120",
+        "--framework-id",
+        &id,
+    ];
+    let mut second = GoScheduler::spawn(cluster.path(), "scheduler2", &again);
+    // Mesos answers a failing-over scheduler with FrameworkRegisteredMessage (the driver's
+    // `registered` callback) carrying the same id; accept `reregistered` as well.
+    second.wait_where(0, "the failed-over scheduler to register", WAIT, |e| {
+        e["event"] == "reregistered" || (e["event"] == "registered" && e["framework_id"] == id)
+    });
+    second.send("reconcile");
+    let context = || format!("{}\n{}", second.report(), cluster.logs());
+    second.wait_update_after(0, "sleep-0", "TASK_RUNNING", WAIT);
+    wait_task_state(&master, &id, "sleep-0", "TASK_RUNNING", &context);
+    poll_until(WAIT, "the framework to be active again", || {
+        let state = get_json(&master, "/state")?;
+        (framework(&state, &id)?["active"] == true).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", context()));
+    second.send("stop");
+    second.wait_exit(WAIT);
+}
+
+/// Three masters on ZooKeeper, the scheduler given `zk://...`: kill the leader, the driver
+/// follows the new one (reregistered) and its task keeps running.
+#[test]
+fn go_scheduler_follows_a_new_leader_through_zookeeper() {
+    let mut cluster = HaCluster::start(3, "2secs", &["--heartbeat_interval=1secs"]);
+    cluster.add_agent(&[]);
+    cluster.wait_for_agents(1, WAIT);
+    let zk = cluster.zk_url.clone();
+    let args = ["--master", &zk, "--tasks", "1", "--failover-timeout", "300"];
+    let (scheduler, id) = register(cluster.path(), "scheduler", &args);
+    scheduler.wait_update_after(0, "sleep-0", "TASK_RUNNING", WAIT);
+
+    let leader = cluster.wait_leader(None, WAIT);
+    let mark = scheduler.mark();
+    cluster.kill_master(leader);
+    let next = cluster.wait_leader(Some(leader), Duration::from_secs(60));
+    scheduler.wait_after(mark, "reregistered", Duration::from_secs(60), |_| true);
+    let addr = cluster.master_addr(next);
+    let context = || format!("{}\n{}", scheduler.report(), cluster.logs());
+    wait_task_state(&addr, &id, "sleep-0", "TASK_RUNNING", &context);
+}
+
+/// A task on the Go v0 executor: RUNNING, a framework message round trip ("echo: ..."),
+/// kill -> KILLED. Needs the agent to start v0 executors (the
+/// MESOS_* environment and the libprocess executor messages).
+#[test]
+fn go_executor_runs_tasks_and_echoes_messages() {
+    let cluster = Cluster::start(1);
+    let master = cluster.master_addr.clone();
+    let executor = go::programs().executor.display().to_string();
+    let args = ["--master", &master, "--tasks", "0", "--executor", &executor];
+    let (mut scheduler, _id) = register(cluster.path(), "scheduler", &args);
+    scheduler.wait_update_after(0, "exec", "TASK_RUNNING", WAIT);
+
+    scheduler.send("message exec hello");
+    scheduler.wait("framework_message", WAIT, |e| e["data"] == "echo: hello");
+
+    scheduler.send("kill exec");
+    scheduler.wait_update_after(0, "exec", "TASK_KILLED", WAIT);
+}
