@@ -137,9 +137,9 @@ fn go_scheduler_fails_over_and_keeps_its_task() {
     ];
     let mut second = GoScheduler::spawn(cluster.path(), "scheduler2", &again);
     // Mesos answers a failing-over scheduler with FrameworkRegisteredMessage (the driver's
-    // `registered` callback) carrying the same id; accept `reregistered` as well.
+    // `registered` callback) carrying the same id.
     second.wait_where(0, "the failed-over scheduler to register", WAIT, |e| {
-        e["event"] == "reregistered" || (e["event"] == "registered" && e["framework_id"] == id)
+        e["event"] == "registered" && e["framework_id"] == id
     });
     second.send("reconcile");
     let context = || format!("{}\n{}", second.report(), cluster.logs());
@@ -174,23 +174,4 @@ fn go_scheduler_follows_a_new_leader_through_zookeeper() {
     let addr = cluster.master_addr(next);
     let context = || format!("{}\n{}", scheduler.report(), cluster.logs());
     wait_task_state(&addr, &id, "sleep-0", "TASK_RUNNING", &context);
-}
-
-/// A task on the Go v0 executor: RUNNING, a framework message round trip ("echo: ..."),
-/// kill -> KILLED. Needs the agent to start v0 executors (the
-/// MESOS_* environment and the libprocess executor messages).
-#[test]
-fn go_executor_runs_tasks_and_echoes_messages() {
-    let cluster = Cluster::start(1);
-    let master = cluster.master_addr.clone();
-    let executor = go::programs().executor.display().to_string();
-    let args = ["--master", &master, "--tasks", "0", "--executor", &executor];
-    let (mut scheduler, _id) = register(cluster.path(), "scheduler", &args);
-    scheduler.wait_update_after(0, "exec", "TASK_RUNNING", WAIT);
-
-    scheduler.send("message exec hello");
-    scheduler.wait("framework_message", WAIT, |e| e["data"] == "echo: hello");
-
-    scheduler.send("kill exec");
-    scheduler.wait_update_after(0, "exec", "TASK_KILLED", WAIT);
 }

@@ -108,8 +108,9 @@ impl State {
     fn incoming(&mut self, i: Incoming) {
         match i.inbound {
             Inbound::Call(call) if call.r#type() == call::Type::Subscribe => {
-                self.subscribe(i.from, i.conn, *call)
+                self.subscribe(i.from, i.conn, *call, false)
             }
+            Inbound::Resubscribe(call) => self.subscribe(i.from, i.conn, *call, true),
             Inbound::Call(call) => self.call(&i.from, *call),
             Inbound::Disconnect => {
                 self.postman.unlink(&i.from);
@@ -119,7 +120,7 @@ impl State {
         }
     }
 
-    fn subscribe(&mut self, from: Upid, conn: ConnId, mut call: Call) {
+    fn subscribe(&mut self, from: Upid, conn: ConnId, mut call: Call, reregistration: bool) {
         let given = call.framework_id.clone();
         if let Some(old) = self.sessions.get(&from) {
             match (&given, &old.framework_id) {
@@ -146,7 +147,7 @@ impl State {
             postman: self.postman.clone(),
             master_info: self.master_info.clone(),
             hub: self.hub.clone(),
-            reregistration: given.is_some(),
+            reregistration,
             framework_id: call.framework_id.clone(),
             agent_pids: HashMap::new(),
         };

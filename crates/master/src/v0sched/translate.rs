@@ -19,6 +19,10 @@ fn name_of<M: prost::Name>() -> String {
 pub enum Inbound {
     /// A v1 call to hand to the core (SUBSCRIBE included).
     Call(Box<Call>),
+    /// ReregisterFrameworkMessage with `failover` false: a SUBSCRIBE answered, as Mesos
+    /// does, with FrameworkReregisteredMessage. A failed-over scheduler (`failover` true)
+    /// and a first registration are answered with FrameworkRegisteredMessage instead.
+    Resubscribe(Box<Call>),
     /// DeactivateFrameworkMessage: the scheduler goes away as if its stream closed.
     Disconnect,
     /// A message understood but with nothing to do (e.g. ResourceRequestMessage).
@@ -103,7 +107,12 @@ pub fn inbound(name: &str, body: &[u8]) -> Result<Inbound, Refusal> {
             subscribe(decode::<v0::RegisterFrameworkMessage>(body)?.framework)
         }
         Some("ReregisterFrameworkMessage") => {
-            subscribe(decode::<v0::ReregisterFrameworkMessage>(body)?.framework)
+            let m: v0::ReregisterFrameworkMessage = decode(body)?;
+            let call = subscribe(m.framework);
+            if !m.failover {
+                return Ok(Inbound::Resubscribe(Box::new(call)));
+            }
+            call
         }
         Some("UnregisterFrameworkMessage") => {
             let m: v0::UnregisterFrameworkMessage = decode(body)?;

@@ -57,6 +57,22 @@ fn reregister_keeps_the_framework_id() {
 }
 
 #[test]
+fn reregister_without_failover_is_answered_as_a_reregistration() {
+    let m = v0::ReregisterFrameworkMessage {
+        framework: framework(Some("F1")),
+        failover: false,
+    };
+    let name = "mesos.internal.ReregisterFrameworkMessage";
+    match inbound(name, &m.encode_to_vec()) {
+        Ok(Inbound::Resubscribe(call)) => {
+            assert_eq!(call.r#type(), call::Type::Subscribe);
+            assert_eq!(call.framework_id, Some("F1".into()));
+        }
+        other => panic!("expected a resubscribe: {other:?}"),
+    }
+}
+
+#[test]
 fn unregister_is_teardown_and_deactivate_disconnects() {
     let call = call_of(
         "UnregisterFrameworkMessage",
