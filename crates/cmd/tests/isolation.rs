@@ -148,3 +148,47 @@ async fn killing_a_task_destroys_its_forked_children_and_its_cgroups() {
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
 }
+
+#[test]
+fn an_unknown_isolator_stops_start_up_with_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(common::BIN)
+        .args([
+            "agent",
+            "--master=127.0.0.1:1",
+            "--isolation=cgroups/cpu,cgroups/bogus",
+        ])
+        .arg(format!("--work_dir={}", dir.path().display()))
+        .output()
+        .expect("run trireme agent");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown isolator 'cgroups/bogus'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_agent_starting_destroys_the_cgroups_of_containers_it_does_not_know() {
+    let root = Root::new();
+    let orphans: Vec<PathBuf> = ["cpu", "memory"]
+        .iter()
+        .map(|c| root.dir(c).join("orphan"))
+        .collect();
+    for dir in &orphans {
+        std::fs::create_dir_all(dir).expect("orphan cgroup");
+    }
+    let cluster = Cluster::start_with(
+        1,
+        &[],
+        &[
+            "--isolation=cgroups/cpu,cgroups/mem",
+            &format!("--cgroups_root={}", root.0),
+        ],
+    );
+    testkit::poll_until(Duration::from_secs(20), "the orphan cgroups to go", || {
+        orphans.iter().all(|d| !d.exists()).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+}
