@@ -163,12 +163,18 @@ pub(crate) async fn run(
 
     let tick = (config.status_update_retry_interval_min / 10)
         .clamp(Duration::from_millis(10), Duration::from_millis(500));
+    let cgroups = crate::containerizer::open_cgroups(&config)?;
     let mut agent = Agent::new(config, tx.clone(), endpoint, agent_info);
+    agent.containerizer = Arc::new(ProcessContainerizer::new(cgroups));
     agent.boot_id = boot_id;
     if let Some(state) = recovered {
         agent.agent_info_checkpointed = state.info.is_some();
         agent.recover(state);
     }
+    let known = agent.frameworks.values().flat_map(|f| f.executors.values());
+    agent
+        .containerizer
+        .recover(&known.map(|e| e.container_id.clone()).collect());
     tracing::info!(endpoint = %agent.endpoint, "agent started; detecting the leading master from {}", agent.config.master);
     let detection = tokio::spawn(follow_leader(master, agent.config.zk_session_timeout, tx));
     let mut ticker = tokio::time::interval(tick);
@@ -401,7 +407,7 @@ impl Agent {
             endpoint,
             agent_info,
             agent_id,
-            containerizer: Arc::new(ProcessContainerizer),
+            containerizer: Arc::new(ProcessContainerizer::default()),
             frameworks: BTreeMap::new(),
             task_index: HashMap::new(),
             link: Link::Waiting,
@@ -1153,6 +1159,10 @@ impl Agent {
                 },
             );
         }
+        if exists && let Some(ex) = self.executor_ref(fid, &eid) {
+            self.containerizer
+                .update(&ex.container_id, &container_resources(ex));
+        }
         // Before the task is queued for (or launched with) its executor.
         for task in &fresh {
             if let Some(path) = self.task_checkpoint(fid, &eid, &task.task_id.value) {
@@ -1361,6 +1371,7 @@ impl Agent {
             args,
             env,
             user,
+            resources: container_resources(ex),
         };
         let launched = self.containerizer.launch(&spec).map_err(|e| {
             format!(
@@ -1597,6 +1608,7 @@ impl Agent {
             .map(|(id, _)| id.clone())
             .collect();
         let timeout = self.config.executor_registration_timeout;
+        let limitation = self.containerizer.limitation(container_id);
         if shutting_down {
             // The framework is gone: nobody would acknowledge updates.
             if let Some(ex) = self.executor_mut(fid, eid) {
@@ -1625,6 +1637,11 @@ impl Agent {
                             "Executor did not resubscribe within {:?} after the agent restarted",
                             self.config.executor_reregistration_timeout
                         ),
+                    ),
+                    None if limitation.is_some() => (
+                        v1::TaskState::TaskFailed,
+                        task_status::Reason::ContainerLimitationMemory,
+                        limitation.clone().unwrap_or_default(),
                     ),
                     None => (
                         v1::TaskState::TaskFailed,
@@ -1965,6 +1982,18 @@ fn resources_json(resources: &[v1::Resource]) -> serde_json::Value {
         out.insert(r.name.clone(), value);
     }
     serde_json::Value::Object(out)
+}
+
+/// The executor's and its live tasks' resources (what its container is limited to).
+fn container_resources(ex: &Executor) -> Vec<v1::Resource> {
+    let tasks = ex.tasks.values().filter(|r| !r.state.is_terminal());
+    let task_resources = tasks.flat_map(|r| r.info.resources.iter());
+    ex.info
+        .resources
+        .iter()
+        .chain(task_resources)
+        .cloned()
+        .collect()
 }
 
 fn describe_exit(status: ExitStatus) -> String {

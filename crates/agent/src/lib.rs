@@ -12,8 +12,11 @@
 //!   `http1`, its minimal HTTP/1.1 client.
 //! - [`detect`]: resource detection and `--attributes` parsing.
 //! - `checkpoint` (private): the checkpoint under `<work_dir>/meta` (durable writes, reads).
+//! - [`cgroups`]: cgroups isolation decisions (layout, limits, OOM), `cgroups/fs.rs` the
+//!   file writes.
 //! - [`recovery`]: pure recovery decisions (executor fates, stream replay, agent info check).
 
+pub mod cgroups;
 mod checkpoint;
 pub mod command_executor;
 pub mod containerizer;
@@ -81,6 +84,8 @@ pub struct Config {
     /// Mesos `--launcher_dir`: where `trireme-executor` is looked for (default: the
     /// directory of the running binary).
     pub launcher_dir: Option<PathBuf>,
+    /// cgroups isolation (`--isolation=cgroups/...`); `None` = plain processes.
+    pub cgroups: Option<cgroups::Settings>,
     /// Flags as given on the command line, served at `/flags`.
     pub flags: Vec<(String, String)>,
 }
@@ -108,6 +113,7 @@ impl Config {
             executor_path: None,
             executor_args: vec!["executor".to_owned()],
             launcher_dir: None,
+            cgroups: None,
             flags: Vec::new(),
         }
     }

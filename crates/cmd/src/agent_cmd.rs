@@ -79,6 +79,22 @@ pub struct AgentArgs {
     /// directory of this binary.
     #[arg(long)]
     launcher_dir: Option<PathBuf>,
+    /// Isolators: `posix/cpu,posix/mem` (none) or `cgroups/cpu`, `cgroups/mem`,
+    /// `cgroups/pids` (one cgroup per container); unknown names are refused.
+    #[arg(long, default_value = "posix/cpu,posix/mem")]
+    isolation: String,
+    /// Where the cgroup controllers are mounted.
+    #[arg(long, default_value = "/sys/fs/cgroup")]
+    cgroups_hierarchy: PathBuf,
+    /// The cgroup (under each controller) that holds the containers' cgroups.
+    #[arg(long, default_value = "mesos")]
+    cgroups_root: String,
+    /// Hard CPU caps with CFS quotas (cpus x 100ms per 100ms).
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    cgroups_enable_cfs: bool,
+    /// Make the memory limit cover swap too.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    cgroups_limit_swap: bool,
 }
 
 /// Runs the agent; `accepted` are the Mesos flags given that have no effect (shown on
@@ -89,6 +105,7 @@ pub async fn run(args: AgentArgs, accepted: Vec<(String, String)>) -> anyhow::Re
         .clone()
         .context("--work_dir is required: the agent keeps sandboxes and its metadata there")?;
     let containerizer = containerizer_kind(&args.containerizer)?;
+    let isolators = agent::cgroups::parse_isolation(&args.isolation).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind((args.ip, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.ip, args.port))?;
@@ -118,6 +135,18 @@ pub async fn run(args: AgentArgs, accepted: Vec<(String, String)>) -> anyhow::Re
     config.containerizer = containerizer;
     config.executor_path = args.executor_path.clone();
     config.launcher_dir = args.launcher_dir.clone();
+    if isolators.any() {
+        if args.cgroups_root.is_empty() || args.cgroups_root.contains("..") {
+            anyhow::bail!("--cgroups_root={} cannot name a cgroup", args.cgroups_root);
+        }
+        config.cgroups = Some(agent::cgroups::Settings {
+            isolators,
+            hierarchy: args.cgroups_hierarchy.clone(),
+            root: args.cgroups_root.clone(),
+            enable_cfs: args.cgroups_enable_cfs,
+            limit_swap: args.cgroups_limit_swap,
+        });
+    }
     config.flags = vec![
         ("ip".into(), args.ip.to_string()),
         ("port".into(), args.port.to_string()),
@@ -175,6 +204,20 @@ pub async fn run(args: AgentArgs, accepted: Vec<(String, String)>) -> anyhow::Re
             .into(),
         ),
         ("strict".into(), args.strict.to_string()),
+        ("isolation".into(), args.isolation.clone()),
+        (
+            "cgroups_hierarchy".into(),
+            args.cgroups_hierarchy.display().to_string(),
+        ),
+        ("cgroups_root".into(), args.cgroups_root.clone()),
+        (
+            "cgroups_enable_cfs".into(),
+            args.cgroups_enable_cfs.to_string(),
+        ),
+        (
+            "cgroups_limit_swap".into(),
+            args.cgroups_limit_swap.to_string(),
+        ),
     ];
     config.flags.extend(accepted);
     agent::serve(config, listener, crate::flags::shutdown_signal()).await

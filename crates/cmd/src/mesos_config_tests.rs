@@ -101,7 +101,7 @@ const CASES: &[Case] = &[
         args: &[],
         env: &[
             ("MESOS_MASTER", "127.0.0.1:5050"),
-            ("MESOS_ISOLATION", "posix/cpu,posix/mem"),
+            ("MESOS_IMAGE_PROVIDERS", "docker"),
             ("MESOS_CONTAINERIZERS", "mesos"),
             ("MESOS_SLAVE_SUBSYSTEMS", "cpu"),
             ("MESOS_STRICT", "0"),
@@ -112,7 +112,7 @@ const CASES: &[Case] = &[
             "--containerizers=mesos",
             "--strict=false",
         ],
-        ignored: &["agent_subsystems=cpu", "isolation=posix/cpu,posix/mem"],
+        ignored: &["agent_subsystems=cpu", "image_providers=docker"],
         logging: &["quiet=true"],
     },
     Case {
@@ -417,7 +417,7 @@ fn implemented_flags_from_the_environment_are_named() {
         &["--ip=127.0.0.1"],
         &[
             ("MESOS_PORT", "abc"),
-            ("MESOS_ISOLATION", "posix/cpu"),
+            ("MESOS_IMAGE_PROVIDERS", "docker"),
             ("MESOS_IP", "x"),
         ],
     )

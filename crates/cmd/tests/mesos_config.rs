@@ -79,6 +79,7 @@ async fn a_master_and_an_agent_configured_by_mesos_variables_run_a_task() {
             ("MESOS_ISOLATION", "posix/cpu,posix/mem".into()),
             ("MESOS_CONTAINERIZERS", "docker,mesos".into()),
             ("MESOS_SWITCH_USER", "false".into()),
+            ("MESOS_IMAGE_PROVIDERS", "docker".into()),
             ("MESOS_LOG_DIR", path("agent-logs")),
         ],
     );
@@ -132,7 +133,7 @@ async fn a_master_and_an_agent_configured_by_mesos_variables_run_a_task() {
     );
     assert!(!warning.contains(" INFO "), "only warnings: {warning}");
     let agent_log = read(&dir.path().join("agent-logs/trireme-agent.INFO"));
-    for flag in ["isolation", "switch_user"] {
+    for flag in ["image_providers", "switch_user"] {
         let upper = flag.to_ascii_uppercase();
         let line = format!("flag --{flag} has no effect in Trireme (set by MESOS_{upper})");
         assert_eq!(agent_log.matches(&line).count(), 1, "{agent_log}");
