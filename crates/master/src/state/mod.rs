@@ -527,6 +527,7 @@ impl Master {
                 .allocated_to(&allocation.role)
                 .into_wire(refinement_aware(&framework.info)),
             attributes: agent.info.attributes.clone(),
+            url: Some(agent_url(&agent.info)),
             unavailability,
             allocation_info: Some(v1::resource::AllocationInfo {
                 role: Some(allocation.role.clone()),
@@ -799,3 +800,18 @@ fn refinement_aware(info: &FrameworkInfo) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Where an offer's agent is, as Mesos puts it in `Offer.url`: `http://host:port/slave(1)`.
+/// v0 schedulers get the agent's pid (`slave(1)@host:port`) from it.
+fn agent_url(info: &AgentInfo) -> v1::Url {
+    v1::Url {
+        scheme: "http".into(),
+        address: v1::Address {
+            hostname: Some(info.hostname.clone()),
+            ip: None,
+            port: info.port(),
+        },
+        path: Some("/slave(1)".into()),
+        ..Default::default()
+    }
+}

@@ -267,6 +267,18 @@ fn ids_follow_mesos_formats() {
     assert_eq!(offer.id.value, "M-O1");
 }
 
+/// Offers say where their agent is (`Offer.url`, as Mesos fills it): v0 schedulers derive
+/// the agent's pid from it.
+#[test]
+fn offers_carry_the_agents_url() {
+    let (_, _, _, offer) = setup(info("f"));
+    let url = offer.url.expect("offer url");
+    assert_eq!(url.scheme, "http");
+    assert_eq!(url.address.hostname.as_deref(), Some("h"));
+    assert_eq!(url.address.port, 5051);
+    assert_eq!(url.path.as_deref(), Some("/slave(1)"));
+}
+
 /// Launch: RUN_TASK goes to the agent, the task is STAGING, leftovers return.
 #[test]
 fn launch_sends_run_task_and_returns_leftovers() {
