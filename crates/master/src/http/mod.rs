@@ -5,6 +5,7 @@
 mod operator;
 mod registry;
 mod stream;
+mod ui;
 mod v0;
 
 use std::convert::Infallible;
@@ -185,6 +186,7 @@ pub fn router(app: App) -> Router {
         .route("/registrar(1)/registry", get(registry::registry))
         .route("/log/reconfigure", any(registry::reconfigure))
         .merge(routes())
+        .merge(ui::routes())
         .nest("/master", routes())
         .fallback(fallback)
         .with_state(app)
