@@ -22,6 +22,7 @@ pub mod command_executor;
 pub mod containerizer;
 pub mod detect;
 mod driver;
+pub mod health;
 mod http;
 mod http1;
 mod master_link;

@@ -10,9 +10,11 @@
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
 //! - [`prometheus`]: a `/metrics/snapshot` map in Prometheus's text format.
 //! - [`reservation`]: who a resource is reserved to, in both of Mesos's formats.
+//! - [`health`]: a task's health check, validated into what an executor runs.
 
 pub mod codec;
 pub mod duration;
+pub mod health;
 pub mod prometheus;
 pub mod recordio;
 pub mod reservation;
