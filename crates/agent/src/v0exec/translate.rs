@@ -179,7 +179,7 @@ pub fn outbound(e: &Event, out: &Outbound) -> Option<(String, Vec<u8>)> {
             encoded(&v0::KillTaskMessage {
                 framework_id: out.framework_id.clone(),
                 task_id: kill.task_id.clone(),
-                kill_policy: kill.kill_policy.clone(),
+                kill_policy: kill.kill_policy,
             })
         }
         event::Type::Acknowledged => {

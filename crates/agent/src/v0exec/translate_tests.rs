@@ -121,7 +121,10 @@ fn framework_to_executor_from_a_scheduler_is_passed_on() {
         executor_id: eid(),
         data: b"hello".to_vec(),
     };
-    let got = inbound(&name_of::<v0::FrameworkToExecutorMessage>(), &m.encode_to_vec());
+    let got = inbound(
+        &name_of::<v0::FrameworkToExecutorMessage>(),
+        &m.encode_to_vec(),
+    );
     assert_eq!(
         got,
         Ok(Inbound::FrameworkMessage {
@@ -259,8 +262,7 @@ fn kill_ack_message_and_shutdown_map_one_to_one() {
     let m: v0::FrameworkToExecutorMessage = decoded(out_for(&e, false));
     assert_eq!((m.executor_id, m.data), (eid(), b"d".to_vec()));
 
-    let m: v0::ShutdownExecutorMessage =
-        decoded(out_for(&event_of(event::Type::Shutdown), false));
+    let m: v0::ShutdownExecutorMessage = decoded(out_for(&event_of(event::Type::Shutdown), false));
     assert_eq!((m.executor_id, m.framework_id), (Some(eid()), Some(fid())));
 }
 
