@@ -175,3 +175,133 @@ fn go_scheduler_follows_a_new_leader_through_zookeeper() {
     let context = || format!("{}\n{}", scheduler.report(), cluster.logs());
     wait_task_state(&addr, &id, "sleep-0", "TASK_RUNNING", &context);
 }
+
+/// Every file named `name` under `dir`, at any depth.
+fn files_named(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_named(&path, name));
+        } else if path.file_name().is_some_and(|n| n == name) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The pids the Go executors under `dir` wrote (`executor.pid` in their sandboxes).
+fn executor_pids(dir: &std::path::Path) -> Vec<i32> {
+    files_named(dir, "executor.pid")
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+        .collect()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// SIGKILLs the Go executors under a directory when dropped (a killed agent leaves them).
+struct ExecutorReaper(std::path::PathBuf);
+
+impl Drop for ExecutorReaper {
+    fn drop(&mut self) {
+        for pid in executor_pids(&self.0) {
+            if pid_alive(pid) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// Waits until every Go executor under `dir` has exited (after its framework stopped).
+fn wait_executors_gone(dir: &std::path::Path, context: &dyn Fn() -> String) {
+    poll_until(WAIT, "the Go executors to exit", || {
+        executor_pids(dir)
+            .into_iter()
+            .all(|pid| !pid_alive(pid))
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", context()));
+}
+
+/// The Go executor's stderr (its driver's log and ours), for failure messages.
+fn executor_logs(dir: &std::path::Path) -> String {
+    files_named(dir, "executor.pid")
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p.with_file_name("stderr")).ok())
+        .collect::<Vec<_>>()
+        .join("\n--- next executor ---\n")
+}
+
+/// The scheduler's events, the Go executors' logs and the cluster's, for failure messages.
+fn report(scheduler: &GoScheduler, cluster: &Cluster) -> String {
+    format!(
+        "{}\n--- executors ---\n{}\n{}",
+        scheduler.report(),
+        executor_logs(cluster.path()),
+        cluster.logs()
+    )
+}
+
+/// Registers a Go scheduler named `name` that runs task "exec" on the Go executor.
+fn with_executor(cluster: &Cluster, name: &str, extra: &[&str]) -> (GoScheduler, String) {
+    let executor = go::programs().executor.display().to_string();
+    let mut args = vec![
+        "--master",
+        &cluster.master_addr,
+        "--tasks",
+        "0",
+        "--executor",
+        &executor,
+        "--name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    register(cluster.path(), name, &args)
+}
+
+/// A task on the mesos-go v0 executor (libprocess messages to the agent's `slave(1)`):
+/// RUNNING, a framework message echoed back, kill -> KILLED; on a second framework's
+/// executor "finish" -> FINISHED; a stopped framework's executor is shut down and exits.
+#[test]
+fn go_executor_runs_tasks_and_echoes_messages() {
+    let cluster = Cluster::start(1);
+    let _reaper = ExecutorReaper(cluster.path().to_owned());
+    let (mut first, _) = with_executor(&cluster, "first", &[]);
+    first.wait_update_after(0, "exec", "TASK_RUNNING", WAIT);
+    first.send("message exec hello");
+    let echo = first.wait("framework_message", WAIT, |e| e["data"] == "echo: hello");
+    assert_eq!(
+        echo["executor_id"],
+        "go-executor",
+        "{}",
+        report(&first, &cluster)
+    );
+    first.send("kill exec");
+    first.wait_update_after(0, "exec", "TASK_KILLED", WAIT);
+
+    let (mut second, _) = with_executor(&cluster, "second", &[]);
+    second.wait_update_after(0, "exec", "TASK_RUNNING", WAIT);
+    second.send("message exec finish");
+    second.wait_update_after(0, "exec", "TASK_FINISHED", WAIT);
+
+    for scheduler in [&mut first, &mut second] {
+        scheduler.send("stop");
+        scheduler.wait_exit(WAIT);
+    }
+    wait_executors_gone(cluster.path(), &|| report(&second, &cluster));
+}
