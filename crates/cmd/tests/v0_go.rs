@@ -184,7 +184,8 @@ fn files_named(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
+        // Not through symlinks (a run's `latest` link would count it twice).
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             found.extend(files_named(&path, name));
         } else if path.file_name().is_some_and(|n| n == name) {
             found.push(path);
@@ -304,4 +305,81 @@ fn go_executor_runs_tasks_and_echoes_messages() {
         scheduler.wait_exit(WAIT);
     }
     wait_executors_gone(cluster.path(), &|| report(&second, &cluster));
+}
+
+/// An agent on a fixed port and work dir, so that a restarted one is the same agent.
+fn agent_command(cluster: &Cluster, port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(common::BIN);
+    command
+        .args(["agent", "--ip=127.0.0.1", &format!("--port={port}")])
+        .arg(format!("--master={}", cluster.master_addr))
+        .arg(format!(
+            "--work_dir={}",
+            cluster.path().join("agent0").display()
+        ))
+        .args([
+            "--resources=cpus:4;mem:4096;disk:10000;ports:[31000-31999]",
+            "--registration_backoff_factor=200ms",
+            "--executor_reregistration_timeout=10secs",
+            "--recovery_timeout=30secs",
+        ]);
+    command
+}
+
+/// A checkpointing v0 framework's executor outlives its agent: the agent is SIGKILLed and
+/// restarted on its work dir, sends ReconnectExecutorMessage to the checkpointed pid, the
+/// executor reregisters (ExecutorReregisteredMessage) and its task stays RUNNING; messages
+/// reach it through the new agent.
+#[test]
+fn agent_restart_reconnects_a_checkpointing_v0_executor() {
+    let mut cluster = Cluster::start_with(0, &["--allocation_interval=200ms"], &[]);
+    let _reaper = ExecutorReaper(cluster.path().to_owned());
+    let port = testkit::free_port();
+    let spawn = |cluster: &Cluster| {
+        testkit::ChildGuard::spawn("agent0", agent_command(cluster, port), cluster.path())
+            .expect("spawn the agent")
+    };
+    let agent = spawn(&cluster);
+    cluster.agents.push(agent);
+    cluster.wait_for_agents(1);
+    let (mut scheduler, id) = with_executor(
+        &cluster,
+        "checkpointing",
+        &["--checkpoint", "--failover-timeout", "120"],
+    );
+    scheduler.wait_update_after(0, "exec", "TASK_RUNNING", WAIT);
+    let pids = files_named(&cluster.path().join("agent0"), "libprocess.pid");
+    assert_eq!(pids.len(), 1, "{pids:?}\n{}", report(&scheduler, &cluster));
+    let before = executor_pids(cluster.path());
+
+    cluster.agents[0].kill();
+    let agent = spawn(&cluster);
+    cluster.agents[0] = agent;
+    poll_until(WAIT, "the executor to reregister", || {
+        executor_logs(cluster.path())
+            .contains("reregistered on")
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", report(&scheduler, &cluster)));
+    cluster.wait_for_agents(1);
+    assert_eq!(executor_pids(cluster.path()), before, "the same executor");
+    assert!(before.iter().all(|&pid| pid_alive(pid)));
+    wait_task_state(&cluster.master_addr, &id, "exec", "TASK_RUNNING", &|| {
+        report(&scheduler, &cluster)
+    });
+    let agent_state = get_json(&format!("127.0.0.1:{port}"), "/state").expect("agent /state");
+    let executors = agent_state["frameworks"][0]["executors"].clone();
+    assert_eq!(
+        executors[0]["tasks"][0]["state"], "TASK_RUNNING",
+        "{executors}"
+    );
+
+    let mark = scheduler.mark();
+    scheduler.send("message exec again");
+    scheduler.wait_after(mark, "framework_message", WAIT, |e| {
+        e["data"] == "echo: again"
+    });
+    scheduler.send("stop");
+    scheduler.wait_exit(WAIT);
+    wait_executors_gone(cluster.path(), &|| report(&scheduler, &cluster));
 }
