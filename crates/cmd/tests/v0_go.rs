@@ -1,7 +1,8 @@
 //! A real mesos-go v0 scheduler (libprocess messages, not the v1 HTTP API) and executor
 //! against `trireme` processes: registration, offers, command tasks, kill, reconciliation,
-//! scheduler failover, following a new leader through ZooKeeper, and tasks on a v0 executor.
-//! The Go programs live in `tests/clients/go` (see `common/go.rs`).
+//! scheduler failover, following a new leader through ZooKeeper, and tasks on a v0 executor
+//! (messages, kill, finish, an agent restart it survives, bad input to the agent's
+//! `slave(1)`). The Go programs live in `tests/clients/go` (see `common/go.rs`).
 
 mod common;
 #[path = "common/go.rs"]
@@ -382,4 +383,57 @@ fn agent_restart_reconnects_a_checkpointing_v0_executor() {
     scheduler.send("stop");
     scheduler.wait_exit(WAIT);
     wait_executors_gone(cluster.path(), &|| report(&scheduler, &cluster));
+}
+
+/// POSTs `body` to `path` on `addr` as a libprocess message from `from`; the status code.
+fn post_message(addr: &str, path: &str, from: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the agent");
+    stream
+        .set_read_timeout(Some(WAIT))
+        .expect("set a read timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nLibprocess-From: {from}\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write the head");
+    stream.write_all(body).expect("write the body");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+/// Bad input to the agent's `slave(1)`: garbage bodies 400, unknown names and processes
+/// 404, a registration of an unknown executor from a pid that refuses connections 202
+/// (the agent's ShutdownExecutorMessage to it fails and is logged); the agent stays up.
+#[test]
+fn the_agents_libprocess_process_refuses_bad_messages_and_stays_up() {
+    let cluster = Cluster::start(1);
+    let state = cluster.state();
+    let agent = &state["slaves"][0];
+    let addr = format!("127.0.0.1:{}", agent["port"]);
+    let dead = format!("executor(1)@127.0.0.1:{}", testkit::free_port());
+    let register = "/slave(1)/mesos.internal.RegisterExecutorMessage";
+    assert_eq!(
+        post_message(&addr, register, &dead, &[0xff, 0xff, 0xff]),
+        400
+    );
+    assert_eq!(
+        post_message(&addr, "/slave(1)/mesos.internal.NoSuchMessage", &dead, b""),
+        404
+    );
+    let wrong = "/master/mesos.internal.RegisterExecutorMessage";
+    assert_eq!(post_message(&addr, wrong, &dead, b""), 404);
+    // RegisterExecutorMessage { framework_id: "F", executor_id: "E" }.
+    let body = [0x0a, 0x03, 0x0a, 0x01, b'F', 0x12, 0x03, 0x0a, 0x01, b'E'];
+    for _ in 0..20 {
+        assert_eq!(post_message(&addr, register, &dead, &body), 202);
+    }
+    testkit::wait_healthy(&addr, WAIT).unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    cluster.wait_for_agents(1);
 }
