@@ -827,7 +827,10 @@ mod tests {
         let e = &state.frameworks[0].executors[0];
         assert_eq!(e.container_id, "C");
         assert_eq!(e.run, Some(run));
-        assert_eq!(e.libprocess_pid.as_deref(), Some("executor(1)@127.0.0.1:4000"));
+        assert_eq!(
+            e.libprocess_pid.as_deref(),
+            Some("executor(1)@127.0.0.1:4000")
+        );
         assert_eq!(e.tasks[0].info, Some(task));
         assert_eq!(e.tasks[0].records, vec![update, Record::Ack(vec![5; 16])]);
         // The torn tail was cut off, so the next append starts clean.
