@@ -29,6 +29,7 @@ mod master_link;
 mod paths;
 pub mod recovery;
 pub mod status_update;
+pub mod v0exec;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
