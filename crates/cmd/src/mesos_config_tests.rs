@@ -60,8 +60,9 @@ const CASES: &[Case] = &[
             "--ip=127.0.0.1",
             "--port=5050",
             "--log_auto_initialize=false",
+            "--authenticate_frameworks=true",
         ],
-        ignored: &["hostname_lookup=false", "authenticate_frameworks=true"],
+        ignored: &["hostname_lookup=false"],
         logging: &[],
     },
     Case {
