@@ -59,8 +59,8 @@ const CASES: &[Case] = &[
         argv: &[
             "--ip=127.0.0.1",
             "--port=5050",
-            "--log_auto_initialize=false",
             "--authenticate_frameworks=true",
+            "--log_auto_initialize=false",
         ],
         ignored: &["hostname_lookup=false"],
         logging: &[],
