@@ -43,6 +43,22 @@ fn cluster(dir: &Path, json: bool) -> Cluster {
     Cluster::start_with(1, &["--authenticate_frameworks", &flag], &[])
 }
 
+/// Starts the Go scheduler against `cluster`'s master, as `principal` with `secret` when
+/// given, with `extra` arguments.
+fn scheduler(
+    cluster: &Cluster,
+    name: &str,
+    credential: Option<(&str, &str)>,
+    extra: &[&str],
+) -> GoScheduler {
+    let mut args = vec!["--master", cluster.master_addr.as_str()];
+    if let Some((principal, secret)) = credential {
+        args.extend(["--principal", principal, "--secret", secret]);
+    }
+    args.extend(extra);
+    GoScheduler::spawn(cluster.path(), name, &args)
+}
+
 fn frameworks(addr: &str) -> usize {
     get_json(addr, "/state")
         .and_then(|s| s["frameworks"].as_array().map(Vec::len))
@@ -54,17 +70,8 @@ fn the_right_secret_authenticates_registers_and_runs_a_task() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cluster = cluster(dir.path(), true);
     let master = cluster.master_addr.clone();
-    let args = [
-        "--master",
-        &master,
-        "--tasks",
-        "0",
-        "--principal",
-        "alice",
-        "--secret",
-        "wonderland",
-    ];
-    let scheduler = GoScheduler::spawn(cluster.path(), "scheduler", &args);
+    let credential = Some(("alice", "wonderland"));
+    let scheduler = scheduler(&cluster, "scheduler", credential, &["--tasks", "0"]);
     let context = || format!("{}\n{}", scheduler.report(), cluster.logs());
     let registered = scheduler.wait("registered", WAIT, |_| true);
     let id = registered["framework_id"].as_str().unwrap_or_default();
@@ -88,15 +95,7 @@ fn a_wrong_secret_is_refused_and_never_registers() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cluster = cluster(dir.path(), false);
     let master = cluster.master_addr.clone();
-    let args = [
-        "--master",
-        &master,
-        "--principal",
-        "alice",
-        "--secret",
-        "looking-glass",
-    ];
-    let scheduler = GoScheduler::spawn(cluster.path(), "scheduler", &args);
+    let scheduler = scheduler(&cluster, "scheduler", Some(("alice", "looking-glass")), &[]);
     // mesos-go logs the refusal (it calls no scheduler callback for it) and stays
     // unregistered.
     poll_until(WAIT, "the driver to report the refusal", || {
@@ -123,7 +122,7 @@ fn a_driver_without_credentials_is_told_it_is_not_authenticated() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cluster = cluster(dir.path(), true);
     let master = cluster.master_addr.clone();
-    let scheduler = GoScheduler::spawn(cluster.path(), "scheduler", &["--master", &master]);
+    let scheduler = scheduler(&cluster, "scheduler", None, &[]);
     let error = scheduler.wait("error", WAIT, |_| true);
     let message = error["message"].as_str().unwrap_or_default();
     assert!(
@@ -142,17 +141,9 @@ fn without_the_flag_authentication_is_optional_and_still_works() {
     // Authentication is optional here; a driver that authenticates is still checked.
     let cluster = Cluster::start_with(0, &[&flag], &[]);
     let master = cluster.master_addr.clone();
-    let args = [
-        "--master",
-        &master,
-        "--principal",
-        "alice",
-        "--secret",
-        "wonderland",
-    ];
-    let alice = GoScheduler::spawn(cluster.path(), "alice", &args);
+    let alice = scheduler(&cluster, "alice", Some(("alice", "wonderland")), &[]);
     alice.wait("registered", WAIT, |_| true);
-    let anonymous = GoScheduler::spawn(cluster.path(), "anonymous", &["--master", &master]);
+    let anonymous = scheduler(&cluster, "anonymous", None, &[]);
     anonymous.wait("registered", WAIT, |_| true);
     poll_until(WAIT, "both frameworks in /state", || {
         (frameworks(&master) == 2).then_some(())

@@ -117,11 +117,19 @@ async fn acknowledged(
     update.status.state()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_v0_framework_registers_launches_and_acknowledges() {
-    let cluster = Cluster::start(1);
+/// A v0 framework's pid, its postman, the master's pid and the registration's answer.
+struct Registered {
+    inbox: Inbox,
+    postman: Postman,
+    master: Upid,
+    from: Upid,
+    message: v0::FrameworkRegisteredMessage,
+}
+
+/// Registers a fresh v0 framework and waits for FrameworkRegisteredMessage.
+async fn registers(cluster: &Cluster) -> Registered {
     let (pid, mut inbox) = scheduler_pid().await;
-    let (postman, _exited) = Postman::new(pid.clone());
+    let (postman, _exited) = Postman::new(pid);
     let master: Upid = format!("master@{}", cluster.master_addr)
         .parse()
         .expect("master pid");
@@ -133,8 +141,26 @@ async fn a_v0_framework_registers_launches_and_acknowledges() {
         "mesos.internal.RegisterFrameworkMessage",
         register.encode_to_vec(),
     );
-    let (from, registered): (_, v0::FrameworkRegisteredMessage) =
-        next(&mut inbox, "FrameworkRegisteredMessage").await;
+    let (from, message) = next(&mut inbox, "FrameworkRegisteredMessage").await;
+    Registered {
+        inbox,
+        postman,
+        master,
+        from,
+        message,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v0_framework_registers_launches_and_acknowledges() {
+    let cluster = Cluster::start(1);
+    let Registered {
+        mut inbox,
+        postman,
+        master,
+        from,
+        message: registered,
+    } = registers(&cluster).await;
     assert_eq!(from, master);
     assert_eq!(registered.master_info.pid, Some(master.to_string()));
     let framework_id = registered.framework_id;
@@ -185,26 +211,6 @@ async fn garbage_is_400_and_unknown_names_404() {
     let (status, reason) = post(&cluster, "mesos.internal.NoSuchMessage", b"").await;
     assert_eq!(status, 404, "{reason}");
     assert!(reason.contains("NoSuchMessage"), "{reason}");
-}
-
-/// Registers a fresh v0 framework and waits for FrameworkRegisteredMessage: the master
-/// still serves v0 frameworks.
-async fn registers(cluster: &Cluster) {
-    let (pid, mut inbox) = scheduler_pid().await;
-    let (postman, _exited) = Postman::new(pid);
-    let master: Upid = format!("master@{}", cluster.master_addr)
-        .parse()
-        .expect("master pid");
-    let register = v0::RegisterFrameworkMessage {
-        framework: framework(),
-    };
-    postman.send(
-        &master,
-        "mesos.internal.RegisterFrameworkMessage",
-        register.encode_to_vec(),
-    );
-    let _: (_, v0::FrameworkRegisteredMessage) =
-        next(&mut inbox, "FrameworkRegisteredMessage").await;
 }
 
 /// POSTs one message from `from` on `client`'s connections; returns the status.
