@@ -318,3 +318,37 @@ async fn a_peer_that_never_reads_has_its_queue_dropped() {
     let (status, _) = post(&cluster, "mesos.internal.NoSuchMessage", b"").await;
     assert_eq!(status, 404);
 }
+
+/// With `--authenticate_frameworks`, a `mesos.scheduler.Call` SUBSCRIBE (what libmesos
+/// sends) from a pid that has not authenticated is refused with FrameworkErrorMessage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_subscribe_call_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "alice wonderland\n").expect("write credentials");
+    let flag = format!("--credentials={}", credentials.display());
+    let cluster = Cluster::start_with(0, &["--authenticate_frameworks", &flag], &[]);
+    let (pid, mut inbox) = scheduler_pid().await;
+    let (postman, _exited) = Postman::new(pid.clone());
+    let master: Upid = format!("master@{}", cluster.master_addr)
+        .parse()
+        .expect("master pid");
+    let mut call = v1::scheduler::Call {
+        subscribe: Some(v1::scheduler::call::Subscribe {
+            framework_info: framework(),
+            suppressed_roles: Vec::new(),
+        }),
+        ..Default::default()
+    };
+    call.set_type(v1::scheduler::call::Type::Subscribe);
+    postman.send(&master, "mesos.scheduler.Call", call.encode_to_vec());
+    let (from, error): (_, v0::FrameworkErrorMessage) =
+        next(&mut inbox, "FrameworkErrorMessage").await;
+    assert_eq!(from, master);
+    assert_eq!(
+        error.message,
+        format!("Framework at {pid} is not authenticated")
+    );
+    let state = testkit::get_json(&cluster.master_addr, "/state").expect("/state");
+    assert_eq!(state["frameworks"].as_array().map(Vec::len), Some(0));
+}
