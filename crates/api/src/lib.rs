@@ -4,7 +4,8 @@
 //!   field numbers, generated from `proto/`; [`v1::master`] and [`v1::maintenance`] are
 //!   the operator API.
 //! - [`internal`]: Trireme's own master <-> agent protocol.
-//! - [`v0`]: Mesos's v0 (libprocess) scheduler messages, package `mesos.internal`.
+//! - [`v0`]: Mesos's v0 (libprocess) scheduler and SASL authentication messages, package
+//!   `mesos.internal`.
 //! - [`codec`]: both encodings Mesos uses, protobuf and Mesos's JSON mapping.
 //! - [`recordio`]: the framing of v1 event streams.
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
@@ -43,7 +44,8 @@ pub mod mesos {
         }
     }
 
-    /// Mesos's v0 (libprocess) messages, see `proto/messages.proto`.
+    /// Mesos's v0 (libprocess) messages, see `proto/messages.proto` and
+    /// `proto/authentication.proto`.
     pub mod internal {
         include!(concat!(env!("OUT_DIR"), "/mesos.internal.rs"));
     }
