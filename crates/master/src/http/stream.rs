@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use api::codec::{self, ContentType};
 use api::internal::AgentEvent;
+use api::v1::master;
 use api::v1::scheduler::{Event, event};
 use axum::body::{Body, Bytes};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use crate::driver::Command;
+use crate::driver::{Command, OperatorEvent};
 
 /// Sends its command to the driver when dropped.
 pub struct CloseGuard {
@@ -74,6 +75,46 @@ pub fn scheduler_body(
             append_record(&mut chunk, state.accept, &event);
         }
         Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), state))
+    });
+    Body::from_stream(stream)
+}
+
+/// An operator SUBSCRIBE stream: the driver's events (from a bounded queue: the driver
+/// closes a subscriber that falls behind), plus a HEARTBEAT every `heartbeat`.
+pub fn operator_body(
+    events: mpsc::Receiver<OperatorEvent>,
+    accept: ContentType,
+    heartbeat: Duration,
+    guard: CloseGuard,
+) -> Body {
+    let heartbeat = heartbeat.max(Duration::from_millis(10));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let beat = OperatorEvent::new(master::Event {
+        r#type: Some(master::event::Type::Heartbeat as i32),
+        ..Default::default()
+    });
+    let state = (events, interval, guard);
+    let stream = futures_util::stream::unfold(state, move |(mut events, mut interval, guard)| {
+        let beat = beat.clone();
+        async move {
+            let event = tokio::select! {
+                biased;
+                event = events.recv() => event?,
+                _ = interval.tick() => beat,
+            };
+            let mut chunk = Vec::new();
+            append_record(&mut chunk, accept, &*event);
+            while chunk.len() < MAX_CHUNK
+                && let Ok(event) = events.try_recv()
+            {
+                append_record(&mut chunk, accept, &*event);
+            }
+            Some((
+                Ok::<Bytes, Infallible>(Bytes::from(chunk)),
+                (events, interval, guard),
+            ))
+        }
     });
     Body::from_stream(stream)
 }
