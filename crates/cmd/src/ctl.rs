@@ -13,6 +13,9 @@ use serde_json::Value;
 
 use crate::ctl_cmds;
 
+#[path = "ctl_events.rs"]
+mod events;
+
 #[derive(clap::Subcommand, Debug)]
 pub enum CtlCommand {
     /// Print the registry (`GET /registrar(1)/registry` on the leader) as JSON.
@@ -28,6 +31,9 @@ pub enum CtlCommand {
     Tasks(TasksArgs),
     /// Print the master's metrics (`GET /metrics/snapshot`) as sorted `key value` lines.
     Metrics(ListArgs),
+    /// Follow the operator event stream (SUBSCRIBE), one line per event; resubscribes
+    /// to the new leader after a failover.
+    Events(events::EventsArgs),
     /// Maintenance views (read-only): `status`, `schedule`.
     Maintenance {
         #[command(subcommand)]
@@ -193,6 +199,7 @@ async fn execute(command: CtlCommand) -> Result<String, CtlError> {
         CtlCommand::Metrics(args) => {
             list(&args, "/metrics/snapshot", ctl_cmds::metrics_lines).await
         }
+        CtlCommand::Events(args) => events::follow(&args).await,
         CtlCommand::Maintenance { command } => match command {
             MaintenanceCommand::Status(args) => {
                 list(
