@@ -316,17 +316,7 @@ async fn send(master: &str, request: &Request) -> Result<String, CtlError> {
         })?;
         let status = response.status();
         if status == reqwest::StatusCode::TEMPORARY_REDIRECT {
-            let location = response
-                .headers()
-                .get("Location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            authority = redirect_authority(&location).ok_or_else(|| {
-                CtlError::NoLeader(format!(
-                    "{authority} redirected {path} to an unusable location {location:?}"
-                ))
-            })?;
+            authority = redirected(&authority, path, &response)?;
             continue;
         }
         let body = response.text().await.map_err(|e| {
@@ -340,6 +330,24 @@ async fn send(master: &str, request: &Request) -> Result<String, CtlError> {
     Err(CtlError::NoLeader(
         "too many redirects (the masters disagree about the leader; try again)".into(),
     ))
+}
+
+/// The master a 307 `response` of `authority` to `path` points to.
+fn redirected(
+    authority: &str,
+    path: &str,
+    response: &reqwest::Response,
+) -> Result<String, CtlError> {
+    let location = response
+        .headers()
+        .get("Location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    redirect_authority(location).ok_or_else(|| {
+        CtlError::NoLeader(format!(
+            "{authority} redirected {path} to an unusable location {location:?}"
+        ))
+    })
 }
 
 /// The failure an error `status` from `authority` means: 503 (no leader elected, or the

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{CtlError, MasterArg, leader, redirect_authority, refused};
+use super::{CtlError, MasterArg, leader, redirected, refused};
 
 /// `trireme ctl events`.
 #[derive(clap::Args, Debug)]
@@ -76,15 +76,7 @@ async fn subscribe(
             })?;
         let status = response.status();
         if status == reqwest::StatusCode::TEMPORARY_REDIRECT {
-            let location = response
-                .headers()
-                .get("Location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            authority = redirect_authority(&location).ok_or_else(|| {
-                CtlError::NoLeader(format!("{authority} redirected to {location:?}"))
-            })?;
+            authority = redirected(&authority, path, &response)?;
             continue;
         }
         if status.is_success() {

@@ -45,6 +45,14 @@ struct SchedulerStream {
     _guard: CloseGuard,
 }
 
+/// Ticks every `heartbeat` (10 ms at least), the first one `heartbeat` from now.
+fn heartbeat_timer(heartbeat: Duration) -> tokio::time::Interval {
+    let heartbeat = heartbeat.max(Duration::from_millis(10));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
 /// A scheduler stream: the driver's events, plus a HEARTBEAT every `heartbeat`.
 pub fn scheduler_body(
     events: mpsc::UnboundedReceiver<Event>,
@@ -52,12 +60,9 @@ pub fn scheduler_body(
     heartbeat: Duration,
     guard: CloseGuard,
 ) -> Body {
-    let heartbeat = heartbeat.max(Duration::from_millis(10));
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = SchedulerStream {
         events,
-        heartbeat: interval,
+        heartbeat: heartbeat_timer(heartbeat),
         accept,
         _guard: guard,
     };
@@ -87,9 +92,7 @@ pub fn operator_body(
     heartbeat: Duration,
     guard: CloseGuard,
 ) -> Body {
-    let heartbeat = heartbeat.max(Duration::from_millis(10));
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let interval = heartbeat_timer(heartbeat);
     let beat = OperatorEvent::new(master::Event {
         r#type: Some(master::event::Type::Heartbeat as i32),
         ..Default::default()
