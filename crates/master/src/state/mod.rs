@@ -749,6 +749,7 @@ impl Master {
                 task.task.set_state(TaskState::TaskKilled);
                 task.history.push((TaskState::TaskKilled as i32, now));
                 self.counters.tasks_killed += 1;
+                self.notify_task_killed(now, &framework.id, &task.task);
             }
             agents.insert(agent_id);
             if framework.completed_tasks.len() >= MAX_COMPLETED_TASKS_PER_FRAMEWORK {

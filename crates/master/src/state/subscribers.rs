@@ -8,14 +8,16 @@
 //! Mesos sends these from `Master::Subscribers` (src/master/master.cpp): TASK_ADDED when a
 //! task is launched or adopted from a reregistering agent, TASK_UPDATED when a task's state
 //! changes, AGENT_ADDED/REMOVED in `addSlave`/`__removeSlave`, FRAMEWORK_* in
-//! `addFramework`, on (re)subscription and disconnection, and in `removeFramework`.
+//! `addFramework`, on (re)subscription and disconnection, and in `removeFramework` (after a
+//! TASK_UPDATED TASK_KILLED for each of its live tasks).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use api::v1::master::Event;
 use api::v1::master::event::{self, Type};
-use api::v1::{FrameworkInfo, TaskState, TaskStatus};
+use api::v1::task_status::Reason;
+use api::v1::{self, FrameworkInfo, TaskState, TaskStatus};
 
 use super::{Action, CallError, ConnId, Master};
 
@@ -120,6 +122,23 @@ impl Master {
             });
             Some(e)
         });
+    }
+
+    /// TASK_UPDATED for a task killed because its framework is removed.
+    pub(crate) fn notify_task_killed(&mut self, now: f64, framework_id: &str, task: &v1::Task) {
+        if self.subscribers.conns.is_empty() {
+            return;
+        }
+        let mut status = Master::master_status(
+            now,
+            &task.task_id.value,
+            TaskState::TaskKilled,
+            Reason::FrameworkRemoved,
+            "Framework removed",
+            Some(&task.agent_id.value),
+        );
+        status.executor_id = task.executor_id.clone();
+        self.notify_task_updated(framework_id, &status, TaskState::TaskKilled);
     }
 
     /// AGENT_ADDED for an agent new to this master (registered, or back after failover).

@@ -74,8 +74,16 @@ fn launch_update_and_teardown_come_in_order() {
     let c = call(&fw, call::Type::Teardown);
     assert_eq!(send(&mut m, 3.0, FW_CONN, c), Ok(CallOk::Accepted));
     let actions = m.take_actions();
-    assert_eq!(kinds(&actions, OP_CONN), [Kind::FrameworkRemoved]);
-    let removed = op_events(&actions, OP_CONN)[0].framework_removed.clone();
+    assert_eq!(
+        kinds(&actions, OP_CONN),
+        [Kind::TaskUpdated, Kind::FrameworkRemoved]
+    );
+    let killed = op_events(&actions, OP_CONN)[0].task_updated.clone();
+    assert_eq!(
+        killed.map(|k| (k.state(), k.status.task_id.value)),
+        Some((TaskState::TaskKilled, "t1".to_owned()))
+    );
+    let removed = op_events(&actions, OP_CONN)[1].framework_removed.clone();
     assert_eq!(
         removed.and_then(|r| r.framework_info.id).map(|i| i.value),
         Some(fw)
