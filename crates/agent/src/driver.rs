@@ -28,6 +28,7 @@ use crate::status_update::{self, Accepted, StatusUpdateManager};
 use crate::{Config, ContainerizerKind, detect, paths};
 
 mod executor_api;
+mod fetch;
 mod restart;
 mod v0;
 use executor_api::ExecutorStream;
@@ -75,6 +76,13 @@ pub(crate) enum Event {
     },
     /// `--executor_reregistration_timeout` after recovery: executors not back are killed.
     ReregistrationTimeout,
+    /// The fetcher finished for a container (`driver/fetch.rs`).
+    Fetched {
+        framework_id: String,
+        executor_id: String,
+        container_id: String,
+        result: Result<(), String>,
+    },
     /// A libprocess message to `slave(1)` (a v0 executor's, or a v0 scheduler's).
     V0Message {
         from: libprocess::Upid,
@@ -523,6 +531,12 @@ impl Agent {
                 }
             }
             Event::ReregistrationTimeout => self.reregistration_timeout(),
+            Event::Fetched {
+                framework_id,
+                executor_id,
+                container_id,
+                result,
+            } => self.fetched(&framework_id, &executor_id, &container_id, result),
             Event::V0Message { from, inbound } => self.v0_message(from, inbound),
             Event::V0Exited(pid) => self.v0_exited(&pid),
             Event::State(reply) => {
@@ -1236,24 +1250,8 @@ impl Agent {
         ex.queued.push(queued);
         if ex.stream.is_some() {
             self.deliver_queued(fid, &eid);
-        } else if !exists && let Err(message) = self.launch(fid, &eid) {
-            tracing::warn!(executor = %eid, "launch failed: {message}");
-            let ids: Vec<String> = fresh.iter().map(|t| t.task_id.value.clone()).collect();
-            if let Some(ex) = self.executor_mut(fid, &eid) {
-                ex.exited = true;
-                ex.queued.clear();
-            }
-            for tid in ids {
-                self.agent_update(
-                    fid,
-                    &eid,
-                    &tid,
-                    v1::TaskState::TaskFailed,
-                    task_status::Source::Agent,
-                    Some(task_status::Reason::ContainerLaunchFailed),
-                    message.clone(),
-                );
-            }
+        } else if !exists {
+            self.start_container(fid, &eid);
         }
     }
 
@@ -1282,6 +1280,23 @@ impl Agent {
         }
     }
 
+    /// Whom a container runs as (and its fetched files belong to): [`Agent::run_as`] of
+    /// the executor's command user, or the command task's.
+    fn container_user(&self, fid: &str, eid: &str) -> Result<Option<(u32, u32)>, String> {
+        let Some(framework) = self.frameworks.get(fid) else {
+            return Err("framework gone".into());
+        };
+        let Some(ex) = framework.executors.get(eid) else {
+            return Err("executor gone".into());
+        };
+        let command_user = match (&ex.kind, ex.queued.first()) {
+            (Kind::Custom, _) => ex.info.command.as_ref().and_then(|c| c.user.clone()),
+            (_, Some(Queued::Task(task))) => task.command.as_ref().and_then(|c| c.user.clone()),
+            _ => None,
+        };
+        self.run_as(&framework.info, command_user.as_deref())
+    }
+
     fn launch(&mut self, fid: &str, eid: &str) -> Result<(), String> {
         let Some(framework) = self.frameworks.get(fid) else {
             return Err("framework gone".into());
@@ -1294,12 +1309,7 @@ impl Agent {
                 "framework id '{fid}' or executor id '{eid}' cannot name a directory"
             ));
         }
-        let command_user = match (&ex.kind, ex.queued.first()) {
-            (Kind::Custom, _) => ex.info.command.as_ref().and_then(|c| c.user.clone()),
-            (_, Some(Queued::Task(task))) => task.command.as_ref().and_then(|c| c.user.clone()),
-            _ => None,
-        };
-        let user = self.run_as(&framework.info, command_user.as_deref())?;
+        let user = self.container_user(fid, eid)?;
         let (program, args, extra_env) = match ex.kind {
             Kind::Custom => {
                 let Some(command) = ex.info.command.as_ref() else {

@@ -22,6 +22,7 @@ pub mod command_executor;
 pub mod containerizer;
 pub mod detect;
 mod driver;
+mod fetcher;
 pub mod health;
 mod http;
 mod http1;

@@ -12,9 +12,11 @@
 //! - [`prometheus`]: a `/metrics/snapshot` map in Prometheus's text format.
 //! - [`reservation`]: who a resource is reserved to, in both of Mesos's formats.
 //! - [`health`]: a task's health check, validated into what an executor runs.
+//! - [`fetch`]: what the fetcher does with a `CommandInfo.URI`.
 
 pub mod codec;
 pub mod duration;
+pub mod fetch;
 pub mod health;
 pub mod prometheus;
 pub mod recordio;

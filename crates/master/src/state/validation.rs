@@ -250,14 +250,11 @@ fn refuse_unsupported_container(field: &str, container: &ContainerInfo) -> Resul
     Ok(())
 }
 
-/// Refuses a command whose artifacts or secrets the agent would leave out.
+/// Refuses a command whose artifacts the fetcher cannot fetch, or secrets the agent would
+/// leave out.
 fn refuse_unsupported_command(field: &str, command: &CommandInfo) -> Result<(), String> {
-    if let Some(uri) = command.uris.first() {
-        return Err(format!(
-            "{field}.uris: the fetcher is not implemented yet (the task would start without \
-             '{}')",
-            uri.value
-        ));
+    for uri in &command.uris {
+        api::fetch::Plan::from_uri(uri).map_err(|reason| format!("{field}.uris: {reason}"))?;
     }
     let variables = command.environment.iter().flat_map(|e| &e.variables);
     if let Some(secret) = variables
@@ -412,15 +409,14 @@ mod tests {
             "container.tty_info",
         ),
         (
-            "uris",
+            "uris the fetcher cannot fetch",
             |t| {
                 command(t).uris.push(v1::command_info::Uri {
-                    value: "http://example.org/app.tgz".into(),
+                    value: "hdfs://namenode/app.tgz".into(),
                     ..Default::default()
                 })
             },
-            "command.uris: the fetcher is not implemented yet (the task would start without \
-             'http://example.org/app.tgz')",
+            "command.uris: uri 'hdfs://namenode/app.tgz': scheme 'hdfs' is not supported",
         ),
         (
             "secret variable",
@@ -449,11 +445,11 @@ mod tests {
             |t| {
                 let command = executor(t).command.get_or_insert_with(Default::default);
                 command.uris.push(v1::command_info::Uri {
-                    value: "/srv/executor.tar".into(),
+                    value: "srv/executor.tar".into(),
                     ..Default::default()
                 });
             },
-            "executor.command.uris: the fetcher is not implemented yet",
+            "executor.command.uris: uri 'srv/executor.tar' is neither a URL nor an absolute path",
         ),
     ];
 
@@ -470,6 +466,25 @@ mod tests {
             t.max_completion_time = Some(v1::DurationInfo { nanoseconds: 1 })
         }),
         ("labels", |t| t.labels = Some(Default::default())),
+        ("fetchable uris", |t| {
+            for value in ["http://example.org/app.tgz", "https://e/x", "/srv/a.zip"] {
+                command(t).uris.push(v1::command_info::Uri {
+                    value: value.into(),
+                    ..Default::default()
+                });
+            }
+        }),
+        ("a health check", |t| {
+            let mut check = v1::HealthCheck {
+                tcp: Some(v1::health_check::TcpCheckInfo {
+                    port: 80,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            check.set_type(v1::health_check::Type::Tcp);
+            t.health_check = Some(check);
+        }),
         ("limits", |t| {
             t.limits
                 .insert("cpus".into(), v1::value::Scalar { value: 1.0 });

@@ -127,10 +127,11 @@ fn a_launch_group_is_refused_whole_for_its_executor_or_one_task() {
     assert!(agent_events(&actions, AGENT_CONN).is_empty());
 
     let offer = fresh_offer(&mut m, 1.5);
+    // A URI the fetcher cannot fetch refuses the whole group.
     let mut fetching = group_task(&offer, "g4");
     fetching.command = Some(v1::CommandInfo {
         uris: vec![v1::command_info::Uri {
-            value: "http://example.org/a.tgz".into(),
+            value: "hdfs://namenode/a.tgz".into(),
             ..Default::default()
         }],
         ..Default::default()
