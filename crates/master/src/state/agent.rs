@@ -232,6 +232,7 @@ impl Master {
             });
         }
         self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks, announce);
+        self.registered_while_draining(now, &id);
         self.allocation_needed = true;
     }
 
