@@ -178,3 +178,37 @@ fn a_new_leader_keeps_the_agent_deactivated() {
     ctl_agent(&zk, "reactivate", &agent, &[]);
     assert_eq!(slave(&addr, &agent).expect("agent")["deactivated"], false);
 }
+
+/// The master's GET_LOGGING_LEVEL (JSON).
+fn logging_level(addr: &str) -> Option<u64> {
+    let (status, body) = post_json(addr, "/api/v1", r#"{"type":"GET_LOGGING_LEVEL"}"#);
+    let answer: Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+    answer["get_logging_level"]["level"].as_u64()
+}
+
+/// SET_LOGGING_LEVEL raises the verbosity (debug lines reach the log) for its duration,
+/// then the level reverts to 0 by itself.
+#[test]
+fn set_logging_level_reverts_after_its_duration() {
+    let cluster = Cluster::start(0);
+    let addr = cluster.master_addr.clone();
+    assert_eq!(logging_level(&addr), Some(0));
+    let (status, body) = post_json(
+        &addr,
+        "/api/v1",
+        r#"{"type":"SET_LOGGING_LEVEL","set_logging_level":{"level":1,"duration":{"nanoseconds":1500000000}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(logging_level(&addr), Some(1));
+    poll_until(WAIT, "the debug line of the raised level", || {
+        cluster.logs().contains("verbose logging on").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    poll_until(WAIT, "the level to revert", || {
+        let reverted = logging_level(&addr) == Some(0);
+        (reverted && cluster.logs().contains("logging level reverted")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    let (status, body) = post_json(&addr, "/api/v1", r#"{"type":"SET_LOGGING_LEVEL"}"#);
+    assert_eq!(status, 400, "{body}");
+}
