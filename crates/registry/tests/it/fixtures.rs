@@ -87,7 +87,11 @@ pub fn op_from(kind: u8, a: u8, b: u8) -> Operation {
         }]),
         14 => op::set_framework_deadline(format!("F{id}"), t),
         15 => op::clear_framework_deadline(format!("F{id}")),
-        16 => op::drain_agent(format!("S{id}"), (b % 2 == 0).then_some(t), b % 3 == 0),
+        16 => op::drain_agent(
+            format!("S{id}"),
+            b.is_multiple_of(2).then_some(t),
+            b.is_multiple_of(3),
+        ),
         17 => op::mark_agent_drained(format!("S{id}")),
         18 => op::deactivate_agent(format!("S{id}")),
         _ => op::reactivate_agent(format!("S{id}")),

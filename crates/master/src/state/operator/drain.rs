@@ -347,7 +347,7 @@ impl Master {
             if control.deactivated || control.drain_info.is_some() {
                 self.controls
                     .by_agent
-                    .insert(control.agent_id.clone(), control.drain_info.clone());
+                    .insert(control.agent_id.clone(), control.drain_info);
             }
         }
     }

@@ -2,17 +2,13 @@
 //! draining, `docs/maintenance.md` "Automatic Node Draining"): offers, kills, DRAINING to
 //! DRAINED, the registry and recovery.
 
-use ::registry::{Operation, Registry};
+use ::registry::Registry;
 use api::v1::master::{self as op, response};
 use api::v1::{DrainState, master::ProtobufDuration};
 
+use super::durable::registry_ops;
+use super::operator::op_call;
 use super::*;
-
-fn op_call(kind: op::call::Type) -> op::Call {
-    let mut c = op::Call::default();
-    c.set_type(kind);
-    c
-}
 
 fn deactivate(m: &mut Master, agent: &str) -> Result<OperatorOk, CallError> {
     let mut c = op_call(op::call::Type::DeactivateAgent);
@@ -164,16 +160,6 @@ fn drain_with_mark_gone_marks_the_drained_agent_gone() {
     assert_eq!(drain_state(&m, &agent), None);
 }
 
-fn control_ops(actions: &[Action]) -> Vec<(OpId, Operation)> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Registry { id, op } => Some((*id, op.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The call's answer and its effect wait for the registry; a new leader recovers the
 /// deactivated agent and offers nothing from it when it reregisters.
 #[test]
@@ -189,13 +175,13 @@ fn deactivation_is_durable_and_recovered() {
             ..Default::default()
         },
     );
-    let (id, admit) = control_ops(&m.take_actions())[0].clone();
+    let (id, admit) = registry_ops(&m.take_actions())[0].clone();
     assert_eq!(::registry::apply(&admit, &mut registry), Ok(true));
     m.registry_applied(0.0, id, Ok(true));
     let agent = m.agents.keys().next().cloned().expect("registered");
     m.take_actions();
     let answer = deactivate(&mut m, &agent);
-    let ops = control_ops(&m.take_actions());
+    let ops = registry_ops(&m.take_actions());
     assert_eq!(ops.len(), 1);
     assert_eq!(answer, Ok(OperatorOk::Pending(ops[0].0)));
     assert!(

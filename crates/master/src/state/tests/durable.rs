@@ -15,7 +15,7 @@ fn with_policy(policy: RegistryPolicy) -> Master {
     Master::new(cfg)
 }
 
-fn registry_ops(actions: &[Action]) -> Vec<(OpId, Operation)> {
+pub(super) fn registry_ops(actions: &[Action]) -> Vec<(OpId, Operation)> {
     actions
         .iter()
         .filter_map(|a| match a {

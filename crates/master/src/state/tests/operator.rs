@@ -17,7 +17,7 @@ fn partition_aware(name: &str) -> FrameworkInfo {
     i
 }
 
-fn op_call(kind: op::call::Type) -> op::Call {
+pub(super) fn op_call(kind: op::call::Type) -> op::Call {
     let mut c = op::Call::default();
     c.set_type(kind);
     c
