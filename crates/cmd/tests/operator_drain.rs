@@ -174,6 +174,11 @@ fn a_new_leader_keeps_the_agent_deactivated() {
     .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     assert_eq!(s["deactivated"], true, "{s}");
     assert_eq!(s["active"], false, "{s}");
+    let registry = get_json(&addr, "/registrar(1)/registry").expect("the registry");
+    assert_eq!(
+        registry["slaves"]["slaves"][0]["deactivated"], true,
+        "{registry}"
+    );
     // Reactivating through the new leader works.
     ctl_agent(&zk, "reactivate", &agent, &[]);
     assert_eq!(slave(&addr, &agent).expect("agent")["deactivated"], false);
