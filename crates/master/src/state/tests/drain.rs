@@ -6,7 +6,7 @@ use ::registry::Registry;
 use api::v1::master::{self as op, response};
 use api::v1::{DrainState, master::ProtobufDuration};
 
-use super::durable::registry_ops;
+use super::durable::{registry_ops, running_task, subscribe_agent, with_id};
 use super::operator::op_call;
 use super::*;
 
@@ -233,4 +233,35 @@ fn get_operations_is_empty() {
     };
     assert_eq!(r.r#type(), response::Type::GetOperations);
     assert_eq!(r.get_operations, Some(response::GetOperations {}));
+}
+
+/// A new leader recovers a DRAINING agent; when it reregisters with a running task, the
+/// task is killed again (with the recovered grace period) and the agent stays DRAINING.
+#[test]
+fn a_draining_agent_that_reregisters_after_failover_has_its_tasks_killed() {
+    let mut registry = Registry::new();
+    let info = with_id(agent_info("cpus:2;mem:64"), "S9");
+    assert_eq!(
+        ::registry::apply(&::registry::op::admit_agent(info.clone()), &mut registry),
+        Ok(true)
+    );
+    let drain = ::registry::op::drain_agent("S9", Some(2_000_000_000), false);
+    assert_eq!(::registry::apply(&drain, &mut registry), Ok(true));
+    let mut m = core();
+    m.recover(1.0, &registry);
+    assert_eq!(drain_state(&m, "S9"), Some(DrainState::Draining));
+    let actions = subscribe_agent(
+        &mut m,
+        2.0,
+        AGENT_CONN,
+        info,
+        vec![running_task("F1", "t9", "S9")],
+    );
+    let k = kills(&actions);
+    assert_eq!(k.len(), 1, "{actions:?}");
+    assert_eq!(k[0].task_id.value, "t9");
+    let grace = k[0].kill_policy.as_ref().and_then(|p| p.grace_period);
+    assert_eq!(grace.map(|g| g.nanoseconds), Some(2_000_000_000));
+    m.tick(3.0);
+    assert_eq!(drain_state(&m, "S9"), Some(DrainState::Draining));
 }
