@@ -424,14 +424,7 @@ impl Master {
     /// for a gone agent TASK_GONE_BY_OPERATOR / TASK_LOST, otherwise TASK_LOST for everyone,
     /// REASON_AGENT_REMOVED.
     pub(crate) fn end_agent_tasks(&mut self, now: f64, id: &str, gone: bool) {
-        let offers: Vec<String> = self
-            .agents
-            .get(id)
-            .map(|a| a.offers.iter().cloned().collect())
-            .unwrap_or_default();
-        for offer in offers {
-            self.remove_offer(&offer, true);
-        }
+        self.rescind_agent_offers(id);
         let tasks: Vec<(String, String)> = self
             .agents
             .get(id)

@@ -239,7 +239,8 @@ impl Master {
         self.operator_reply(op_id, Ok(OperatorOk::Empty));
     }
 
-    fn rescind_agent_offers(&mut self, agent_id: &str) {
+    /// Rescinds every outstanding offer of the agent.
+    pub(crate) fn rescind_agent_offers(&mut self, agent_id: &str) {
         let offers: Vec<String> = self
             .agents
             .get(agent_id)
