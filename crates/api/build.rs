@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const PROTOS: [&str; 7] = [
+const PROTOS: [&str; 8] = [
     "proto/mesos.proto",
     "proto/scheduler.proto",
     "proto/executor.proto",
@@ -13,6 +13,7 @@ const PROTOS: [&str; 7] = [
     "proto/maintenance.proto",
     "proto/master.proto",
     "proto/messages.proto",
+    "proto/authentication.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -45,6 +45,8 @@ pub const RUN_INFO: &str = "run.info";
 pub const TASK_INFO: &str = "task.info";
 pub const TASK_UPDATES: &str = "task.updates";
 pub const PIDS_JOURNAL: &str = "pids.log";
+/// A v0 executor's libprocess pid, under its run directory (as Mesos).
+pub const LIBPROCESS_PID: &str = "pids/libprocess.pid";
 
 const RECORD_UPDATE: u8 = 1;
 const RECORD_ACK: u8 = 2;
@@ -450,6 +452,8 @@ pub struct ExecutorCheckpoint {
     pub info: Option<v1::ExecutorInfo>,
     pub container_id: String,
     pub run: Option<RunInfo>,
+    /// A v0 executor's pid (`id@host:port`), for ReconnectExecutorMessage.
+    pub libprocess_pid: Option<String>,
     pub tasks: Vec<TaskCheckpoint>,
 }
 
@@ -601,10 +605,16 @@ fn read_executor(
         info,
         container_id: container_id.clone(),
         run,
+        libprocess_pid: None,
         tasks: Vec::new(),
     };
     if checkpointing {
         let rdir = run_dir(work_dir, agent, fid, eid, &container_id);
+        executor.libprocess_pid = match std::fs::read_to_string(rdir.join(LIBPROCESS_PID)) {
+            Ok(pid) => Some(pid.trim().to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("{}: {e}", rdir.join(LIBPROCESS_PID).display())),
+        };
         for tid in children(&rdir.join("tasks"))? {
             let tdir = rdir.join("tasks").join(&tid);
             let info = read_message::<v1::TaskInfo>(&tdir.join(TASK_INFO))?;
@@ -791,6 +801,7 @@ mod tests {
         };
         let rdir = run_dir(work, "A-S0", "F", "E", "C");
         write_durable(&rdir.join(RUN_INFO), &serde_json::to_vec(&run).unwrap()).unwrap();
+        write_durable(&rdir.join(LIBPROCESS_PID), b"executor(1)@127.0.0.1:4000").unwrap();
         let tdir = task_dir(work, "A-S0", "F", "E", "C", "T");
         let task = v1::TaskInfo {
             task_id: "T".into(),
@@ -816,6 +827,10 @@ mod tests {
         let e = &state.frameworks[0].executors[0];
         assert_eq!(e.container_id, "C");
         assert_eq!(e.run, Some(run));
+        assert_eq!(
+            e.libprocess_pid.as_deref(),
+            Some("executor(1)@127.0.0.1:4000")
+        );
         assert_eq!(e.tasks[0].info, Some(task));
         assert_eq!(e.tasks[0].records, vec![update, Record::Ack(vec![5; 16])]);
         // The torn tail was cut off, so the next append starts clean.

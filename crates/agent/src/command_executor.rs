@@ -102,6 +102,11 @@ enum Internal {
         task_id: String,
         status: Option<std::process::ExitStatus>,
     },
+    /// A health check of the task finished (`Err`: why it failed).
+    HealthChecked {
+        task_id: String,
+        outcome: Result<(), String>,
+    },
 }
 
 /// Timers of the loop.
@@ -111,6 +116,10 @@ enum Timer {
     },
     /// The task's `max_completion_time` has passed.
     MaxCompletion {
+        task_id: String,
+    },
+    /// The task's next health check is due.
+    HealthCheck {
         task_id: String,
     },
     Resubscribe,
@@ -123,6 +132,8 @@ struct Running {
     terminal: bool,
     /// Killed for passing its `max_completion_time`: ends TASK_FAILED, not TASK_KILLED.
     expired: bool,
+    /// Killed for failing its health checks: ends TASK_KILLED with `healthy` false.
+    unhealthy: bool,
 }
 
 impl Running {
@@ -132,6 +143,7 @@ impl Running {
             killing,
             terminal,
             expired: false,
+            unhealthy: false,
         }
     }
 }
@@ -152,6 +164,8 @@ struct CommandExecutor {
     give_up_armed: bool,
     /// The framework has TASK_KILLING_STATE: a kill is announced with TASK_KILLING.
     announces_killing: bool,
+    /// Health checking of the tasks that have a health check.
+    checks: HashMap<String, crate::health::Checker>,
 }
 
 /// Runs the command executor until its tasks are done (or the agent goes away).
@@ -193,6 +207,7 @@ pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
         disconnected_since: None,
         give_up_armed: false,
         announces_killing: false,
+        checks: HashMap::new(),
     };
     exec.subscribe()?;
     loop {
@@ -236,6 +251,9 @@ pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
                     .push((Instant::now() + delay, Timer::Resubscribe));
             }
             Ok(Internal::TaskExited { task_id, status }) => exec.task_exited(&task_id, status),
+            Ok(Internal::HealthChecked { task_id, outcome }) => {
+                exec.health_checked(&task_id, outcome)
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let now = Instant::now();
                 let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut exec.timers)
@@ -252,6 +270,7 @@ pub fn run_with(env: ExecutorEnv) -> anyhow::Result<()> {
                             }
                         }
                         Timer::MaxCompletion { task_id } => exec.expire(&task_id),
+                        Timer::HealthCheck { task_id } => exec.start_check(&task_id),
                         Timer::Resubscribe => exec.subscribe()?,
                         // A checkpointing executor cut off from the agent keeps its
                         // unacknowledged updates until it is back (or the recovery
@@ -481,6 +500,17 @@ impl CommandExecutor {
         message: Option<String>,
         reason: Option<task_status::Reason>,
     ) {
+        let status = self.status(task_id, state, message, reason);
+        self.send(status);
+    }
+
+    fn status(
+        &self,
+        task_id: &str,
+        state: v1::TaskState,
+        message: Option<String>,
+        reason: Option<task_status::Reason>,
+    ) -> v1::TaskStatus {
         let mut status = v1::TaskStatus {
             task_id: v1::TaskId::from(task_id),
             message,
@@ -497,6 +527,10 @@ impl CommandExecutor {
         if let Some(reason) = reason {
             status.set_reason(reason);
         }
+        status
+    }
+
+    fn send(&mut self, status: v1::TaskStatus) {
         self.unacknowledged_updates.push(status.clone());
         let mut call = self.call(executor::call::Type::Update);
         call.update = Some(executor::call::Update { status });
@@ -528,6 +562,7 @@ impl CommandExecutor {
                 self.tasks
                     .insert(task_id.clone(), Running::new(pid, false, false));
                 self.update(&task_id, v1::TaskState::TaskRunning, None, None);
+                self.watch_health(&task);
                 if let Some(limit) = max_completion_time(&task) {
                     self.timers
                         .push((Instant::now() + limit, Timer::MaxCompletion { task_id }));
@@ -607,7 +642,8 @@ impl CommandExecutor {
             return;
         }
         running.terminal = true;
-        let (killing, expired) = (running.killing, running.expired);
+        let (killing, expired, unhealthy) = (running.killing, running.expired, running.unhealthy);
+        self.checks.remove(task_id);
         let mut message = status.map_or_else(
             || "Command exited with an unknown status".to_owned(),
             exit_message,
@@ -618,6 +654,12 @@ impl CommandExecutor {
                 v1::TaskState::TaskFailed,
                 Some(task_status::Reason::MaxCompletionTimeReached),
             )
+        } else if killing && unhealthy {
+            message = format!("Task killed after failing its health checks ({message})");
+            let mut status = self.status(task_id, v1::TaskState::TaskKilled, Some(message), None);
+            status.healthy = Some(false);
+            self.send(status);
+            return;
         } else if killing {
             (v1::TaskState::TaskKilled, None)
         } else if status.is_some_and(|s| s.success()) {
@@ -665,6 +707,111 @@ impl CommandExecutor {
         running.expired = true;
         let grace = self.kill_grace_of(task_id).unwrap_or(DEFAULT_KILL_GRACE);
         self.kill(task_id, grace);
+    }
+
+    /// Starts health checking a task launched with a health check (the master validated it).
+    fn watch_health(&mut self, task: &v1::TaskInfo) {
+        let Some(check) = &task.health_check else {
+            return;
+        };
+        let task_id = task.task_id.value.clone();
+        match api::health::Spec::from_proto(check) {
+            Ok(spec) => {
+                let checker = crate::health::Checker::new(spec, Instant::now());
+                self.arm_check(&task_id, &checker);
+                self.checks.insert(task_id, checker);
+            }
+            Err(reason) => eprintln!("executor: task {task_id} is not health checked: {reason}"),
+        }
+    }
+
+    fn arm_check(&mut self, task_id: &str, checker: &crate::health::Checker) {
+        if let Some(at) = checker.due() {
+            let task_id = task_id.to_owned();
+            self.timers.push((at, Timer::HealthCheck { task_id }));
+        }
+    }
+
+    /// Runs the task's due health check on a thread of its own.
+    fn start_check(&mut self, task_id: &str) {
+        if self
+            .tasks
+            .get(task_id)
+            .is_none_or(|t| t.terminal || t.killing)
+        {
+            self.checks.remove(task_id);
+            return;
+        }
+        let Some(checker) = self.checks.get_mut(task_id) else {
+            return;
+        };
+        checker.started();
+        let spec = checker.spec().clone();
+        let env: Vec<(String, String)> = self
+            .unacknowledged_tasks
+            .get(task_id)
+            .and_then(|t| t.command.as_ref()?.environment.as_ref())
+            .map(|e| {
+                e.variables
+                    .iter()
+                    .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let sandbox = self.env.sandbox.clone();
+        let tx = self.tx.clone();
+        let task_id = task_id.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("health".into())
+            .spawn(move || {
+                let dir = sandbox.as_deref().map(std::path::Path::new);
+                let outcome = crate::health::probe::run(&spec, dir, &env);
+                let _ = tx.send(Internal::HealthChecked { task_id, outcome });
+            });
+        if let Err(error) = spawned {
+            eprintln!("executor: cannot start a health check thread: {error}");
+        }
+    }
+
+    /// A health check ended: report a change of health, or kill the task.
+    fn health_checked(&mut self, task_id: &str, outcome: Result<(), String>) {
+        use crate::health::Verdict;
+        if self
+            .tasks
+            .get(task_id)
+            .is_none_or(|t| t.terminal || t.killing)
+        {
+            self.checks.remove(task_id);
+            return;
+        }
+        let Some(mut checker) = self.checks.remove(task_id) else {
+            return;
+        };
+        let (healthy, message, kill) = match checker.finished(Instant::now(), outcome) {
+            Verdict::Quiet => (None, String::new(), false),
+            Verdict::Report { healthy, message } => (Some(healthy), message, false),
+            Verdict::Kill { message } => (Some(false), message, true),
+        };
+        if let Some(healthy) = healthy {
+            let mut status = self.status(
+                task_id,
+                v1::TaskState::TaskRunning,
+                Some(message),
+                Some(task_status::Reason::TaskHealthCheckStatusUpdated),
+            );
+            status.healthy = Some(healthy);
+            self.send(status);
+        }
+        if kill {
+            if let Some(running) = self.tasks.get_mut(task_id) {
+                running.unhealthy = true;
+            }
+            let grace = self.kill_grace_of(task_id).unwrap_or(DEFAULT_KILL_GRACE);
+            self.kill(task_id, grace);
+            return;
+        }
+        self.arm_check(task_id, &checker);
+        self.checks.insert(task_id.to_owned(), checker);
     }
 
     fn kill_all(&mut self, signal: Signal) {

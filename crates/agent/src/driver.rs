@@ -27,7 +27,10 @@ use crate::recovery::{self, RecoverMode};
 use crate::status_update::{self, Accepted, StatusUpdateManager};
 use crate::{Config, ContainerizerKind, detect, paths};
 
+mod executor_api;
 mod restart;
+mod v0;
+use executor_api::ExecutorStream;
 use restart::{check_streams, cleanup};
 
 pub(crate) type HttpError = (StatusCode, String);
@@ -72,6 +75,13 @@ pub(crate) enum Event {
     },
     /// `--executor_reregistration_timeout` after recovery: executors not back are killed.
     ReregistrationTimeout,
+    /// A libprocess message to `slave(1)` (a v0 executor's, or a v0 scheduler's).
+    V0Message {
+        from: libprocess::Upid,
+        inbound: crate::v0exec::translate::Inbound,
+    },
+    /// The link to a v0 executor's pid broke.
+    V0Exited(libprocess::Upid),
     State(oneshot::Sender<serde_json::Value>),
 }
 
@@ -167,6 +177,7 @@ pub(crate) async fn run(
     let mut agent = Agent::new(config, tx.clone(), endpoint, agent_info);
     agent.containerizer = Arc::new(ProcessContainerizer::new(cgroups));
     agent.boot_id = boot_id;
+    agent.start_v0(std::net::SocketAddr::new(ip, local.port()));
     if let Some(state) = recovered {
         agent.agent_info_checkpointed = state.info.is_some();
         agent.recover(state);
@@ -288,12 +299,6 @@ struct TaskRecord {
     delivered: bool,
 }
 
-struct ExecutorStream {
-    connection: u64,
-    content_type: ContentType,
-    sender: mpsc::UnboundedSender<Bytes>,
-}
-
 struct Executor {
     info: v1::ExecutorInfo,
     kind: Kind,
@@ -366,6 +371,8 @@ struct Agent {
     agent_info_checkpointed: bool,
     /// The `pids.log` writer (started on first use).
     pid_files: Option<std::sync::mpsc::Sender<checkpoint::PidOp>>,
+    /// Sends from `slave(1)@ip:port` to v0 executors (`driver/v0.rs`).
+    postman: Option<libprocess::Postman>,
 }
 
 fn now_secs() -> f64 {
@@ -425,6 +432,7 @@ impl Agent {
             boot_id: None,
             agent_info_checkpointed: false,
             pid_files: None,
+            postman: None,
             config,
         }
     }
@@ -466,7 +474,7 @@ impl Agent {
                     && ex
                         .stream
                         .as_ref()
-                        .is_some_and(|s| s.connection == connection)
+                        .is_some_and(|s| s.connection() == connection)
                 {
                     tracing::info!(executor = %executor_id, "executor disconnected");
                     ex.stream = None;
@@ -515,6 +523,8 @@ impl Agent {
                 }
             }
             Event::ReregistrationTimeout => self.reregistration_timeout(),
+            Event::V0Message { from, inbound } => self.v0_message(from, inbound),
+            Event::V0Exited(pid) => self.v0_exited(&pid),
             Event::State(reply) => {
                 let _ = reply.send(self.state_json());
             }
@@ -1361,6 +1371,7 @@ impl Agent {
                 crate::format_duration(self.config.executor_reregistration_timeout),
             ));
         }
+        env.extend(self.v0_env());
         env.extend(extra_env);
         std::fs::create_dir_all(&ex.sandbox)
             .map_err(|e| format!("Failed to create the sandbox {}: {e}", ex.sandbox.display()))?;
@@ -1419,25 +1430,6 @@ impl Agent {
                 self.config.executor_shutdown_grace_period,
                 Duration::from_nanos,
             )
-    }
-
-    fn send_to_executor(&mut self, fid: &str, eid: &str, event: &executor::Event) -> bool {
-        let Some(ex) = self.executor_mut(fid, eid) else {
-            return false;
-        };
-        let Some(stream) = &ex.stream else {
-            return false;
-        };
-        let payload = api::codec::encode(stream.content_type, event);
-        if stream
-            .sender
-            .send(Bytes::from(api::recordio::encode(&payload)))
-            .is_err()
-        {
-            ex.stream = None;
-            return false;
-        }
-        true
     }
 
     fn deliver_queued(&mut self, fid: &str, eid: &str) {
@@ -1716,182 +1708,6 @@ impl Agent {
                 }
             }
         }
-    }
-
-    // ---------------------------------------------------------------- executor API
-
-    fn executor_subscribe(
-        &mut self,
-        call: executor::Call,
-        accept: ContentType,
-    ) -> Result<(u64, mpsc::UnboundedReceiver<Bytes>), HttpError> {
-        let fid = call.framework_id.value.clone();
-        let eid = call.executor_id.value.clone();
-        let Some(framework) = self.frameworks.get(&fid) else {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("Framework '{fid}' is not known to this agent"),
-            ));
-        };
-        let framework_info = framework.info.clone();
-        self.next_connection += 1;
-        let connection = self.next_connection;
-        let mut agent_info = self.agent_info.clone();
-        agent_info.id = self.agent_id.clone().map(v1::AgentId::from);
-        let Some(ex) = self.executor_mut(&fid, &eid) else {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("Executor '{eid}' of framework '{fid}' is not known to this agent"),
-            ));
-        };
-        if ex.exited {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("Executor '{eid}' has already terminated"),
-            ));
-        }
-        // Tasks the executor already has (it lists them when resubscribing after an agent
-        // restart) are not launched again.
-        if let Some(subscribe) = &call.subscribe {
-            for task in &subscribe.unacknowledged_tasks {
-                let tid = &task.task_id.value;
-                ex.queued
-                    .retain(|q| !matches!(q, Queued::Task(t) if t.task_id.value == *tid));
-                if let Some(record) = ex.tasks.get_mut(tid) {
-                    record.delivered = true;
-                }
-            }
-        }
-        let (sender, receiver) = mpsc::unbounded_channel();
-        ex.stream = Some(ExecutorStream {
-            connection,
-            content_type: accept,
-            sender,
-        });
-        ex.subscribed = true;
-        let mut event = event_type(executor::event::Type::Subscribed);
-        event.subscribed = Some(executor::event::Subscribed {
-            executor_info: ex.info.clone(),
-            framework_info,
-            agent_info,
-            container_id: Some(v1::ContainerId {
-                value: ex.container_id.clone(),
-                parent: None,
-            }),
-        });
-        let terminating = ex.terminating;
-        self.send_to_executor(&fid, &eid, &event);
-        if let Some(subscribe) = call.subscribe {
-            for update in subscribe.unacknowledged_updates {
-                let _ = self.executor_update(&fid, &eid, update.status);
-            }
-        }
-        if terminating == Some(Termination::Shutdown) {
-            self.send_to_executor(&fid, &eid, &event_type(executor::event::Type::Shutdown));
-        } else {
-            self.deliver_queued(&fid, &eid);
-        }
-        tracing::debug!(executor = %eid, "executor subscribed");
-        self.recovered_executor_settled(&fid, &eid);
-        Ok((connection, receiver))
-    }
-
-    fn executor_call(&mut self, call: executor::Call) -> Result<(), HttpError> {
-        let fid = call.framework_id.value.clone();
-        let eid = call.executor_id.value.clone();
-        if self
-            .frameworks
-            .get(&fid)
-            .and_then(|f| f.executors.get(&eid))
-            .is_none()
-        {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("Executor '{eid}' of framework '{fid}' is not known to this agent"),
-            ));
-        }
-        match call.r#type() {
-            executor::call::Type::Update => {
-                let Some(update) = call.update else {
-                    return Err((
-                        StatusCode::BAD_REQUEST,
-                        "Expecting 'update' to be present".to_owned(),
-                    ));
-                };
-                self.executor_update(&fid, &eid, update.status)
-            }
-            executor::call::Type::Message => {
-                let Some(message) = call.message else {
-                    return Err((
-                        StatusCode::BAD_REQUEST,
-                        "Expecting 'message' to be present".to_owned(),
-                    ));
-                };
-                let mut out = AgentCall {
-                    executor_message: Some(agent_call::ExecutorMessage {
-                        framework_id: call.framework_id,
-                        executor_id: call.executor_id,
-                        data: message.data,
-                    }),
-                    ..Default::default()
-                };
-                out.set_type(agent_call::Type::ExecutorMessage);
-                self.send_call(out);
-                Ok(())
-            }
-            executor::call::Type::Heartbeat => Ok(()),
-            executor::call::Type::Subscribe | executor::call::Type::Unknown => {
-                Err((StatusCode::BAD_REQUEST, "Unexpected call type".to_owned()))
-            }
-        }
-    }
-
-    fn executor_update(
-        &mut self,
-        fid: &str,
-        eid: &str,
-        mut status: v1::TaskStatus,
-    ) -> Result<(), HttpError> {
-        match status.uuid.as_ref() {
-            None => {
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    "Expecting 'uuid' to be present".to_owned(),
-                ));
-            }
-            Some(uuid) if uuid.len() != 16 => {
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    "'uuid' must be 16 bytes".to_owned(),
-                ));
-            }
-            Some(_) => {}
-        }
-        if status.state() == v1::TaskState::TaskStaging {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "Received TASK_STAGING from executor".to_owned(),
-            ));
-        }
-        if let Some(given) = &status.executor_id
-            && given.value != eid
-        {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Update carries executor id '{}' instead of '{eid}'",
-                    given.value
-                ),
-            ));
-        }
-        status.agent_id = self.agent_id.clone().map(v1::AgentId::from);
-        status.executor_id = Some(v1::ExecutorId::from(eid));
-        status.set_source(task_status::Source::Executor);
-        if status.timestamp.is_none() {
-            status.timestamp = Some(now_secs());
-        }
-        self.record_status(fid, eid, status);
-        Ok(())
     }
 
     // ---------------------------------------------------------------- /state

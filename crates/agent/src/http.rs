@@ -1,6 +1,7 @@
 //! The agent's HTTP surface: `/api/v1/executor` (Mesos v1 executor API), `/state`,
-//! `/health`, `/version`, `/flags`, `/metrics/snapshot` and `/metrics`. Handlers validate and decode, then hand the call to
-//! the driver and wait for its answer.
+//! `/health`, `/version`, `/flags`, `/metrics/snapshot` and `/metrics`, and libprocess
+//! messages to `/slave(1)/<name>` (v0 executors, see `v0exec`). Handlers validate and
+//! decode, then hand the call to the driver and wait for its answer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<serde_json::Va
         .route("/flags", get(flags_handler))
         .route("/metrics/snapshot", get(metrics))
         .route("/metrics", get(prometheus))
+        .fallback(libprocess_message)
         .with_state(AppState { tx, flags })
 }
 
@@ -53,6 +55,50 @@ fn json(value: &serde_json::Value) -> Response {
         value.to_string(),
     )
         .into_response()
+}
+
+/// v0 messages are small (a TaskInfo at most).
+const MAX_V0_MESSAGE: usize = 16 << 20;
+
+/// Unrouted paths: a libprocess message to `/slave(1)/<name>` goes to the driver (202 at
+/// once; 400 or 404 when it is not a message the agent takes); anything else is 404.
+async fn libprocess_message(
+    State(app): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !libprocess::is_libprocess(&method, &headers) {
+        return text(StatusCode::NOT_FOUND, "");
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_V0_MESSAGE).await else {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "Message body too large");
+    };
+    let process = crate::v0exec::PROCESS;
+    let message = match libprocess::decode(&method, uri.path(), &headers, bytes, process) {
+        Ok(message) => message,
+        Err(reject) => return refused(reject.status(), reject.reason()),
+    };
+    let inbound = match crate::v0exec::translate::inbound(&message.name, &message.body) {
+        Ok(inbound) => inbound,
+        Err(refusal) => {
+            tracing::info!(from = %message.from, name = %message.name, "v0 message refused: {}", refusal.reason());
+            return refused(refusal.status(), refusal.reason());
+        }
+    };
+    let from = message.from;
+    if app.tx.send(Event::V0Message { from, inbound }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
+    }
+    text(StatusCode::ACCEPTED, "")
+}
+
+fn refused(status: u16, reason: &str) -> Response {
+    text(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        reason.to_owned(),
+    )
 }
 
 async fn version() -> Response {

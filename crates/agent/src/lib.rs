@@ -22,12 +22,14 @@ pub mod command_executor;
 pub mod containerizer;
 pub mod detect;
 mod driver;
+pub mod health;
 mod http;
 mod http1;
 mod master_link;
 mod paths;
 pub mod recovery;
 pub mod status_update;
+pub mod v0exec;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -4,15 +4,18 @@
 //!   field numbers, generated from `proto/`; [`v1::master`] and [`v1::maintenance`] are
 //!   the operator API.
 //! - [`internal`]: Trireme's own master <-> agent protocol.
-//! - [`v0`]: Mesos's v0 (libprocess) scheduler messages, package `mesos.internal`.
+//! - [`v0`]: Mesos's v0 (libprocess) scheduler and SASL authentication messages, package
+//!   `mesos.internal`.
 //! - [`codec`]: both encodings Mesos uses, protobuf and Mesos's JSON mapping.
 //! - [`recordio`]: the framing of v1 event streams.
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
 //! - [`prometheus`]: a `/metrics/snapshot` map in Prometheus's text format.
 //! - [`reservation`]: who a resource is reserved to, in both of Mesos's formats.
+//! - [`health`]: a task's health check, validated into what an executor runs.
 
 pub mod codec;
 pub mod duration;
+pub mod health;
 pub mod prometheus;
 pub mod recordio;
 pub mod reservation;
@@ -41,7 +44,8 @@ pub mod mesos {
         }
     }
 
-    /// Mesos's v0 (libprocess) messages, see `proto/messages.proto`.
+    /// Mesos's v0 (libprocess) messages, see `proto/messages.proto` and
+    /// `proto/authentication.proto`.
     pub mod internal {
         include!(concat!(env!("OUT_DIR"), "/mesos.internal.rs"));
     }

@@ -6,6 +6,8 @@
 //!   TASK_FINISHED, `true` run by the real command executor on one agent;
 //! - `master_launches_per_s=...`: the same with agents started with `--containerizer=fake`
 //!   (they answer RUN_TASK with RUNNING then FINISHED, no fork), many tasks per ACCEPT;
+//! - `master_launches_per_s_v0=...`: the fake-agent load from a v0 (libprocess) framework
+//!   (`common/v0load.rs`), with its ratio to the v1 figure when both phases ran;
 //! - `master_peak_rss_mb=... agent_peak_rss_mb=... at_running_tasks=N`: VmHWM of the master
 //!   and the agent with N `sleep 3600` tasks running through the real executor;
 //! - `cpu_s ...`: CPU seconds used by each process during a phase (where the time goes).
@@ -15,10 +17,10 @@
 //! HTTP/1.1 requests pipelined on a few kept-alive connections (TRIREME_BENCH_ACK_LANES
 //! [4]); it prints this with the figures.
 //!
-//! Environment (defaults in brackets): TRIREME_BENCH_PHASES [real,fake,memory],
+//! Environment (defaults in brackets): TRIREME_BENCH_PHASES [real,fake,v0,memory],
 //! TRIREME_BENCH_TASKS [2000] and TRIREME_BENCH_INFLIGHT [128] and TRIREME_BENCH_BATCH [32]
 //! for the real phase; TRIREME_BENCH_FAKE_TASKS [100000], TRIREME_BENCH_FAKE_AGENTS [4],
-//! TRIREME_BENCH_FAKE_BATCH [1000], TRIREME_BENCH_FAKE_INFLIGHT [5000] for the fake phase;
+//! TRIREME_BENCH_FAKE_BATCH [1000], TRIREME_BENCH_FAKE_INFLIGHT [5000] for the fake and v0 phases;
 //! TRIREME_BENCH_RUNNING [1000] for the memory phase; TRIREME_BENCH_CONTENT_TYPE
 //! [protobuf]; TRIREME_BENCH_MASTER_ARGS / TRIREME_BENCH_AGENT_ARGS (extra flags, split on
 //! spaces); TRIREME_BENCH_TIMEOUT_SECS [300] per phase.
@@ -26,7 +28,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -40,7 +42,13 @@ use api::v1::{
 use scheduler::{Events, MasterAddr, Scheduler, SchedulerEvent, calls};
 use testkit::{ChildGuard, free_port, poll_until};
 
+#[path = "common/v0load.rs"]
+mod v0load;
+
 const BIN: &str = env!("CARGO_BIN_EXE_trireme");
+
+/// The fake phase's tasks per second (f64 bits; 0 until it ran), for the v0 phase's ratio.
+static V1_MASTER_RATE: AtomicU64 = AtomicU64::new(0);
 
 /// Set before a TEARDOWN: acknowledgements still in flight are expected to fail.
 static STOPPING: AtomicBool = AtomicBool::new(false);
@@ -729,6 +737,9 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
         let outcome = run_load(&client, &mut events, held.into(), &load).await?;
         let after = CpuSnapshot::take(&cluster);
         let rate = outcome.done as f64 / outcome.elapsed.as_secs_f64().max(1e-9);
+        if fake {
+            V1_MASTER_RATE.store(rate.to_bits(), Ordering::Relaxed);
+        }
         println!(
             "{label}={rate:.0} tasks={} failed={} elapsed_s={:.2} accepts={} acks={} agents={agents} content_type={:?}",
             outcome.done,
@@ -752,6 +763,49 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
         }
         println!("  cpu_s {}", before.report(&after, outcome.elapsed));
         let _ = client.teardown().await;
+        anyhow::Ok(())
+    }
+    .await;
+    result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", cluster.logs()))
+}
+
+/// The fake phase's load from a v0 framework.
+async fn phase_v0() -> anyhow::Result<()> {
+    let agents = env_usize("TRIREME_BENCH_FAKE_AGENTS", 4);
+    let load = v0load::V0Load {
+        total: env_usize("TRIREME_BENCH_FAKE_TASKS", 100_000),
+        batch: env_usize("TRIREME_BENCH_FAKE_BATCH", 1000),
+        max_in_flight: env_usize("TRIREME_BENCH_FAKE_INFLIGHT", 5000),
+        cpus: 0.01,
+        mem: 1.0,
+        timeout: Duration::from_secs(env_usize("TRIREME_BENCH_TIMEOUT_SECS", 300) as u64),
+    };
+    let cluster = Cluster::start(agents, true, "cpus:10000;mem:10000000;disk:100000")?;
+    let result = async {
+        let master = format!("{}:{}", cluster.master_addr.host, cluster.master_addr.port);
+        let before = CpuSnapshot::take(&cluster);
+        let outcome = v0load::run(&master, agents, &load).await?;
+        let after = CpuSnapshot::take(&cluster);
+        let rate = outcome.done as f64 / outcome.elapsed.as_secs_f64().max(1e-9);
+        let v1 = f64::from_bits(V1_MASTER_RATE.load(Ordering::Relaxed));
+        let ratio = if v1 > 0.0 {
+            format!(" ratio_to_v1={:.2}", rate / v1)
+        } else {
+            String::new()
+        };
+        println!(
+            "master_launches_per_s_v0={rate:.0}{ratio} tasks={} failed={} elapsed_s={:.2} launch_messages={} acks={} agents={agents}",
+            outcome.done,
+            outcome.failed,
+            outcome.elapsed.as_secs_f64(),
+            outcome.launch_messages,
+            outcome.acks,
+        );
+        println!(
+            "  v0 framework: up to {} tasks per LaunchTasksMessage, at most {} in flight; each update acknowledged by its own StatusUpdateAcknowledgementMessage on one libprocess connection",
+            load.batch, load.max_in_flight
+        );
+        println!("  cpu_s {}", before.report(&after, outcome.elapsed));
         anyhow::Ok(())
     }
     .await;
@@ -827,7 +881,7 @@ async fn phase_memory() -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing to parse.
     let phases =
-        std::env::var("TRIREME_BENCH_PHASES").unwrap_or_else(|_| "real,fake,memory".to_owned());
+        std::env::var("TRIREME_BENCH_PHASES").unwrap_or_else(|_| "real,fake,v0,memory".to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -838,8 +892,9 @@ fn main() -> anyhow::Result<()> {
             match phase {
                 "real" => phase_launch(false).await,
                 "fake" => phase_launch(true).await,
+                "v0" => phase_v0().await,
                 "memory" => phase_memory().await,
-                other => bail!("unknown phase '{other}' (real, fake, memory)"),
+                other => bail!("unknown phase '{other}' (real, fake, v0, memory)"),
             }
         });
         if let Err(e) = result {

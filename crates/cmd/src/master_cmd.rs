@@ -50,6 +50,14 @@ pub struct MasterArgs {
     /// Initialise an all-empty replica set automatically.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     log_auto_initialize: bool,
+    /// Refuse v0 frameworks that have not authenticated (SASL CRAM-MD5, see --credentials).
+    #[arg(long, visible_alias = "authenticate", default_value_t = false, action = clap::ArgAction::Set)]
+    authenticate_frameworks: bool,
+    /// Principals and secrets frameworks authenticate with: the path of a JSON
+    /// (`{"credentials": [{"principal": ..., "secret": ...}]}`) or text (`principal secret`
+    /// per line) file, or that file's content (as `file:///path` gives it).
+    #[arg(long)]
+    credentials: Option<String>,
     /// How long a newly elected master may take to recover the registry before it exits.
     #[arg(long, default_value = "60secs", value_parser = parse_duration)]
     registry_fetch_timeout: Duration,
@@ -180,6 +188,8 @@ pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::R
             session_timeout: args.zk_session_timeout,
         },
     };
+    let mut auth_flags = BTreeMap::new();
+    let v0_auth = v0_auth(&args, &mut auth_flags)?;
     let bind = SocketAddr::new(args.ip, args.port);
     let listener = listen(bind).with_context(|| format!("cannot listen on {bind}"))?;
     let local = listener.local_addr().context("listener has no address")?;
@@ -248,9 +258,47 @@ pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::R
         weights,
         ..gc
     };
+    config.v0_auth = v0_auth;
+    extra.extend(auth_flags);
     config.extra_flags = extra;
     config.election = election;
     master::serve(config, listener, crate::flags::shutdown_signal()).await
+}
+
+/// `--authenticate_frameworks` and `--credentials` (read and checked now), also recorded
+/// on `/flags` (the credentials' path only, never their content).
+fn v0_auth(
+    args: &MasterArgs,
+    extra: &mut BTreeMap<String, String>,
+) -> anyhow::Result<master::V0Auth> {
+    extra.insert(
+        "authenticate_frameworks".to_owned(),
+        args.authenticate_frameworks.to_string(),
+    );
+    let credentials = match args.credentials.as_deref() {
+        None => None,
+        Some(value) => {
+            let text = if value.starts_with('/') && !value.contains('\n') {
+                extra.insert("credentials".to_owned(), value.to_owned());
+                std::fs::read_to_string(value)
+                    .with_context(|| format!("cannot read --credentials file {value}"))?
+            } else {
+                value.to_owned()
+            };
+            let parsed = master::Credentials::parse(&text)
+                .map_err(|e| anyhow::anyhow!("invalid --credentials: {e}"))?;
+            Some(parsed)
+        }
+    };
+    if args.authenticate_frameworks && credentials.is_none() {
+        tracing::warn!(
+            "--authenticate_frameworks without --credentials: every framework will be refused"
+        );
+    }
+    Ok(master::V0Auth {
+        required: args.authenticate_frameworks,
+        credentials,
+    })
 }
 
 /// `--weights` and the registry GC flags, checked, also recorded on `/flags`.

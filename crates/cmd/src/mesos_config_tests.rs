@@ -59,9 +59,10 @@ const CASES: &[Case] = &[
         argv: &[
             "--ip=127.0.0.1",
             "--port=5050",
+            "--authenticate_frameworks=true",
             "--log_auto_initialize=false",
         ],
-        ignored: &["hostname_lookup=false", "authenticate_frameworks=true"],
+        ignored: &["hostname_lookup=false"],
         logging: &[],
     },
     Case {

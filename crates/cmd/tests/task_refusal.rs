@@ -40,7 +40,7 @@ async fn framework_with_an_offer(name: &str) -> (Cluster, Framework, Offer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_health_checked_task_in_json_ends_task_error_with_the_reason() {
+async fn a_malformed_health_check_in_json_ends_task_error_with_the_reason() {
     let (cluster, mut fw, offer) = framework_with_an_offer("task-refusal-test").await;
     let session = fw.client.session().expect("subscribed");
     let agent = &offer.agent_id.value;
@@ -49,8 +49,7 @@ async fn a_health_checked_task_in_json_ends_task_error_with_the_reason() {
         "checked",
         agent,
         &marker,
-        json!({"health_check": {"type": "COMMAND", "command": {"value": "exit 1"},
-                                "consecutive_failures": 1}}),
+        json!({"health_check": {"type": "HTTP", "tcp": {"port": 8080}}}),
     );
     let docker = task_json(
         "docker",
@@ -91,7 +90,7 @@ async fn a_health_checked_task_in_json_ends_task_error_with_the_reason() {
     assert_eq!(refused.reason(), Reason::TaskInvalid);
     assert_eq!(
         refused.message(),
-        "health_check is not implemented yet: refusing rather than running the task unchecked"
+        "health_check.type is HTTP but health_check.http is missing"
     );
     let refused = fw.status("docker", TaskState::TaskError).await;
     assert_eq!(refused.reason(), Reason::TaskInvalid);

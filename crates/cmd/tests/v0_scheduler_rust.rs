@@ -1,6 +1,7 @@
 //! A minimal v0 (libprocess) framework in Rust against one master and one agent: it
 //! registers, is offered the agent, launches a short command task and acknowledges its
-//! updates, all as libprocess messages (issue 17). And the master's 400 and 404 answers.
+//! updates, all as libprocess messages (issue 17). And bad input: the master's 400 and 404
+//! answers, a sender whose address refuses connections, a peer that never reads.
 
 mod common;
 
@@ -116,11 +117,19 @@ async fn acknowledged(
     update.status.state()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_v0_framework_registers_launches_and_acknowledges() {
-    let cluster = Cluster::start(1);
+/// A v0 framework's pid, its postman, the master's pid and the registration's answer.
+struct Registered {
+    inbox: Inbox,
+    postman: Postman,
+    master: Upid,
+    from: Upid,
+    message: v0::FrameworkRegisteredMessage,
+}
+
+/// Registers a fresh v0 framework and waits for FrameworkRegisteredMessage.
+async fn registers(cluster: &Cluster) -> Registered {
     let (pid, mut inbox) = scheduler_pid().await;
-    let (postman, _exited) = Postman::new(pid.clone());
+    let (postman, _exited) = Postman::new(pid);
     let master: Upid = format!("master@{}", cluster.master_addr)
         .parse()
         .expect("master pid");
@@ -132,8 +141,26 @@ async fn a_v0_framework_registers_launches_and_acknowledges() {
         "mesos.internal.RegisterFrameworkMessage",
         register.encode_to_vec(),
     );
-    let (from, registered): (_, v0::FrameworkRegisteredMessage) =
-        next(&mut inbox, "FrameworkRegisteredMessage").await;
+    let (from, message) = next(&mut inbox, "FrameworkRegisteredMessage").await;
+    Registered {
+        inbox,
+        postman,
+        master,
+        from,
+        message,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v0_framework_registers_launches_and_acknowledges() {
+    let cluster = Cluster::start(1);
+    let Registered {
+        mut inbox,
+        postman,
+        master,
+        from,
+        message: registered,
+    } = registers(&cluster).await;
     assert_eq!(from, master);
     assert_eq!(registered.master_info.pid, Some(master.to_string()));
     let framework_id = registered.framework_id;
@@ -184,4 +211,144 @@ async fn garbage_is_400_and_unknown_names_404() {
     let (status, reason) = post(&cluster, "mesos.internal.NoSuchMessage", b"").await;
     assert_eq!(status, 404, "{reason}");
     assert!(reason.contains("NoSuchMessage"), "{reason}");
+}
+
+/// POSTs one message from `from` on `client`'s connections; returns the status.
+async fn post_from(
+    client: &reqwest::Client,
+    cluster: &Cluster,
+    from: &str,
+    name: &str,
+    body: Vec<u8>,
+) -> u16 {
+    client
+        .post(format!("http://{}/master/{name}", cluster.master_addr))
+        .header("Libprocess-From", from)
+        .body(body)
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+/// Waits until the master's log contains `line`.
+fn wait_log(cluster: &Cluster, line: &str) {
+    testkit::poll_until(Duration::from_secs(30), line, || {
+        cluster.logs().contains(line).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_that_refuses_connections_does_not_hurt_the_master() {
+    let cluster = Cluster::start(0);
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let from = format!("scheduler(1)@127.0.0.1:{closed}");
+    let client = reqwest::Client::new();
+    let register = v0::RegisterFrameworkMessage {
+        framework: framework(),
+    };
+    let status = post_from(
+        &client,
+        &cluster,
+        &from,
+        "mesos.internal.RegisterFrameworkMessage",
+        register.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    // The master's answer cannot be delivered: the peer is dropped, with a log line.
+    wait_log(&cluster, "libprocess peer unreachable; dropping its queue");
+    for _ in 0..20 {
+        let authenticate = v0::AuthenticateMessage { pid: from.clone() };
+        let name = "mesos.internal.AuthenticateMessage";
+        let status = post_from(&client, &cluster, &from, name, authenticate.encode_to_vec()).await;
+        assert_eq!(status, 202);
+    }
+    registers(&cluster).await;
+    assert!(testkit::wait_healthy(&cluster.master_addr, Duration::from_secs(5)).is_ok());
+}
+
+/// Accepts connections and never reads from them (a small receive buffer, so that little
+/// fits in the kernel); returns its port. The connections are held until the test ends.
+async fn never_reads() -> u16 {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let listener = socket.listen(16).expect("listen");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// 10,000 messages from a peer that never reads what the master sends it: each is answered
+/// (an AuthenticationErrorMessage that names the 9 KB pid it was given), the answers pile up
+/// past the postman's bound on bytes (64 MiB) and that peer's queue is dropped; the master
+/// answers every POST and still serves other frameworks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_has_its_queue_dropped() {
+    let cluster = Cluster::start(0);
+    let port = never_reads().await;
+    let from = format!("sasl_authenticatee(1)@127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let authenticate = v0::AuthenticateMessage {
+        pid: "x".repeat(9 * 1024),
+    };
+    let body = authenticate.encode_to_vec();
+    for i in 0..10_000 {
+        let name = "mesos.internal.AuthenticateMessage";
+        let status = post_from(&client, &cluster, &from, name, body.clone()).await;
+        assert_eq!(status, 202, "message {i}");
+    }
+    wait_log(&cluster, "libprocess queue to peer over its bound");
+    registers(&cluster).await;
+    let (status, _) = post(&cluster, "mesos.internal.NoSuchMessage", b"").await;
+    assert_eq!(status, 404);
+}
+
+/// With `--authenticate_frameworks`, a `mesos.scheduler.Call` SUBSCRIBE (what libmesos
+/// sends) from a pid that has not authenticated is refused with FrameworkErrorMessage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_subscribe_call_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "alice wonderland\n").expect("write credentials");
+    let flag = format!("--credentials={}", credentials.display());
+    let cluster = Cluster::start_with(0, &["--authenticate_frameworks", &flag], &[]);
+    let (pid, mut inbox) = scheduler_pid().await;
+    let (postman, _exited) = Postman::new(pid.clone());
+    let master: Upid = format!("master@{}", cluster.master_addr)
+        .parse()
+        .expect("master pid");
+    let mut call = v1::scheduler::Call {
+        subscribe: Some(v1::scheduler::call::Subscribe {
+            framework_info: framework(),
+            suppressed_roles: Vec::new(),
+        }),
+        ..Default::default()
+    };
+    call.set_type(v1::scheduler::call::Type::Subscribe);
+    postman.send(&master, "mesos.scheduler.Call", call.encode_to_vec());
+    let (from, error): (_, v0::FrameworkErrorMessage) =
+        next(&mut inbox, "FrameworkErrorMessage").await;
+    assert_eq!(from, master);
+    assert_eq!(
+        error.message,
+        format!("Framework at {pid} is not authenticated")
+    );
+    let state = testkit::get_json(&cluster.master_addr, "/state").expect("/state");
+    assert_eq!(state["frameworks"].as_array().map(Vec::len), Some(0));
 }

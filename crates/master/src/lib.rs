@@ -59,7 +59,12 @@ pub struct Config {
     /// `--offer_timeout`: offers outstanding longer are rescinded. None (the default):
     /// offers do not time out.
     pub offer_timeout: Option<Duration>,
+    /// `--authenticate_frameworks`, `--credentials`: SASL authentication of v0 frameworks.
+    pub v0_auth: V0Auth,
 }
+
+/// How v0 frameworks authenticate (see `v0sched::auth`).
+pub use v0sched::auth::{Credentials, Settings as V0Auth};
 
 /// Where the registry is kept.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +105,7 @@ impl Config {
             registry_store_timeout: Duration::from_secs(20),
             registry_policy: state::RegistryPolicy::default(),
             offer_timeout: None,
+            v0_auth: V0Auth::default(),
         }
     }
 }
@@ -110,13 +116,14 @@ fn v0_hub(
     commands: &tokio::sync::mpsc::UnboundedSender<driver::Command>,
     master_info: &api::v1::MasterInfo,
     (ip, port): (IpAddr, u16),
+    auth: V0Auth,
 ) -> v0sched::Hub {
     let pid = libprocess::Upid {
         id: "master".to_owned(),
         host: ip.to_string(),
         port,
     };
-    v0sched::spawn(commands.clone(), pid, master_info.clone())
+    v0sched::spawn(commands.clone(), pid, master_info.clone(), auth)
 }
 
 fn secs(d: Duration) -> String {
@@ -260,7 +267,7 @@ pub async fn serve(
             }
         }
     }
-    let v0 = v0_hub(&commands, &master_info, (ip, port));
+    let v0 = v0_hub(&commands, &master_info, (ip, port), config.v0_auth.clone());
     let app = http::App::new(
         (commands.clone(), v0),
         flags,

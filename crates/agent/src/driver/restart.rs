@@ -278,6 +278,7 @@ impl Agent {
                         let eid = ex.id.clone();
                         let container_id = ex.container_id.clone();
                         let run = ex.run.clone();
+                        let libprocess_pid = ex.libprocess_pid.clone();
                         self.rebuild_executor(info, ex, alive);
                         if let Some(run) = run.filter(|_| alive) {
                             if run.endpoint != self.endpoint {
@@ -285,6 +286,9 @@ impl Agent {
                             }
                             tracing::info!(framework = %fid, executor = %eid, pid = run.pid, "waiting for a recovered executor to resubscribe");
                             self.watch_recovered(&fid, &eid, &container_id, run);
+                            if let Some(pid) = libprocess_pid {
+                                self.v0_reconnect(&fid, &eid, &pid);
+                            }
                             waiting.insert((fid.clone(), eid));
                         } else {
                             terminated.push((fid.clone(), eid, container_id));

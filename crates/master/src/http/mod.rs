@@ -6,6 +6,7 @@ pub mod logging;
 mod operator;
 mod registry;
 mod stream;
+mod ui;
 mod v0;
 
 use std::convert::Infallible;
@@ -186,6 +187,7 @@ pub fn router(app: App) -> Router {
         .route("/registrar(1)/registry", get(registry::registry))
         .route("/log/reconfigure", any(registry::reconfigure))
         .merge(routes())
+        .merge(ui::routes())
         .nest("/master", routes())
         .fallback(fallback)
         .with_state(app)
@@ -254,11 +256,9 @@ async fn fallback(
     };
     let inbound = match crate::v0sched::translate::inbound(&message.name, &message.body) {
         Ok(inbound) => inbound,
-        Err(crate::v0sched::translate::Refusal::Unknown(reason)) => {
-            return text(StatusCode::NOT_FOUND, reason);
-        }
-        Err(crate::v0sched::translate::Refusal::Malformed(reason)) => {
-            return text(StatusCode::BAD_REQUEST, reason);
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return text(status, refusal.reason().to_owned());
         }
     };
     if !matches!(*app.0.leadership.borrow(), Leadership::Leading) || !*app.0.recovered.borrow() {

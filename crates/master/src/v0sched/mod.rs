@@ -2,14 +2,19 @@
 //! drivers become v1 calls for the core, and the core's events go back as v0 messages sent
 //! from the master's pid. One hub task keeps a session per framework pid; to the core a v0
 //! framework is the same as a v1 one (SUBSCRIBE, calls by stream id, a closed connection).
+//! The hub also runs SASL authentication ([`auth`]) and refuses registrations it forbids.
 
+pub mod auth;
 pub mod translate;
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
+use api::v0;
 use api::v1::scheduler::{Call, Event, call, event};
 use api::v1::{FrameworkId, MasterInfo};
 use libprocess::{Exited, Postman, Upid};
+use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -64,7 +69,11 @@ struct State {
     master_info: MasterInfo,
     hub: mpsc::UnboundedSender<HubMsg>,
     sessions: HashMap<Upid, Session>,
+    auth: auth::Authenticator,
 }
+
+/// How often exchanges past their deadline are dropped.
+const AUTH_TICK: Duration = Duration::from_secs(1);
 
 /// Starts the hub; `master` must equal `master_info.pid` (drivers drop messages from any
 /// other pid).
@@ -72,14 +81,16 @@ pub fn spawn(
     commands: mpsc::UnboundedSender<Command>,
     master: Upid,
     master_info: MasterInfo,
+    auth: auth::Settings,
 ) -> Hub {
     let (tx, rx) = mpsc::unbounded_channel();
-    let (postman, exited) = Postman::new(master);
+    let (postman, exited) = Postman::new(master.clone());
     let state = State {
         commands,
         postman,
         master_info,
         hub: tx.clone(),
+        auth: auth::Authenticator::new(auth, master.host.clone()),
         sessions: HashMap::new(),
     };
     tokio::spawn(state.run(rx, exited));
@@ -92,6 +103,8 @@ impl State {
         mut rx: mpsc::UnboundedReceiver<HubMsg>,
         mut exited: mpsc::UnboundedReceiver<Exited>,
     ) {
+        let mut tick = tokio::time::interval(AUTH_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -100,7 +113,15 @@ impl State {
                     Some(HubMsg::Ended { conn }) => self.ended(conn),
                     None => return,
                 },
-                Some(Exited(pid)) = exited.recv() => self.disconnect(&pid),
+                Some(Exited(pid)) = exited.recv() => {
+                    self.auth.forget(&pid);
+                    self.disconnect(&pid);
+                }
+                _ = tick.tick(), if self.auth.is_busy() => {
+                    for pid in self.auth.expire(Instant::now()) {
+                        tracing::info!(%pid, "v0 authentication timed out");
+                    }
+                }
             }
         }
     }
@@ -117,10 +138,50 @@ impl State {
                 self.disconnect(&i.from);
             }
             Inbound::Ignore(why) => tracing::debug!(from = %i.from, "v0 message ignored: {why}"),
+            Inbound::Auth(request) => self.authenticate(&i.from, request),
+        }
+    }
+
+    /// One authentication message from the authenticatee `from`, answered from our pid.
+    fn authenticate(&mut self, from: &Upid, request: auth::Request) {
+        let reply = self
+            .auth
+            .handle(from, request, rand::random(), Instant::now());
+        match reply {
+            Some(reply) => {
+                let (name, body) = reply.encode();
+                self.postman.send(from, &name, body);
+            }
+            None => tracing::debug!(%from, "v0 authentication message outside an exchange dropped"),
+        }
+    }
+
+    /// Whether `auth` lets `from` register; a refusal is sent as FrameworkErrorMessage.
+    fn may_register(&self, from: &Upid, call: &Call) -> bool {
+        let principal = call
+            .subscribe
+            .as_ref()
+            .and_then(|s| s.framework_info.principal.as_deref());
+        match self.auth.registration(from, principal) {
+            auth::Registration::Allowed => true,
+            auth::Registration::Wait => {
+                tracing::debug!(%from, "registration during authentication dropped");
+                false
+            }
+            auth::Registration::Refused(message) => {
+                tracing::info!(%from, "v0 framework refused: {message}");
+                let error = v0::FrameworkErrorMessage { message };
+                let name = <v0::FrameworkErrorMessage as prost::Name>::full_name();
+                self.postman.send(from, &name, error.encode_to_vec());
+                false
+            }
         }
     }
 
     fn subscribe(&mut self, from: Upid, conn: ConnId, mut call: Call, reregistration: bool) {
+        if !self.may_register(&from, &call) {
+            return;
+        }
         let given = call.framework_id.clone();
         if let Some(old) = self.sessions.get(&from) {
             match (&given, &old.framework_id) {

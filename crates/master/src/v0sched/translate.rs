@@ -27,6 +27,8 @@ pub enum Inbound {
     Disconnect,
     /// A message understood but with nothing to do (e.g. ResourceRequestMessage).
     Ignore(&'static str),
+    /// A step of SASL authentication (see [`super::auth`]).
+    Auth(super::auth::Request),
 }
 
 /// Why an inbound message was refused; maps onto a 4xx answer.
@@ -36,6 +38,23 @@ pub enum Refusal {
     Unknown(String),
     /// 400: the body does not decode as the named message.
     Malformed(String),
+}
+
+impl Refusal {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::Unknown(_) => 404,
+            Refusal::Malformed(_) => 400,
+        }
+    }
+
+    /// Why, for the answer's body.
+    pub fn reason(&self) -> &str {
+        match self {
+            Refusal::Unknown(reason) | Refusal::Malformed(reason) => reason,
+        }
+    }
 }
 
 fn decode<M: Message + Default + prost::Name>(body: &[u8]) -> Result<M, Refusal> {
@@ -99,8 +118,29 @@ fn reconcile(m: v0::ReconcileTasksMessage) -> Call {
     call
 }
 
+/// The authentication messages a master takes.
+fn auth(name: &str, body: &[u8]) -> Result<Option<super::auth::Request>, Refusal> {
+    use super::auth::Request;
+    let request = match name {
+        "AuthenticateMessage" => Request::Authenticate {
+            pid: decode::<v0::AuthenticateMessage>(body)?.pid,
+        },
+        "AuthenticationStartMessage" => Request::Start {
+            mechanism: decode::<v0::AuthenticationStartMessage>(body)?.mechanism,
+        },
+        "AuthenticationStepMessage" => Request::Step {
+            data: decode::<v0::AuthenticationStepMessage>(body)?.data,
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(request))
+}
+
 /// Translates one inbound v0 message addressed to the master.
 pub fn inbound(name: &str, body: &[u8]) -> Result<Inbound, Refusal> {
+    if let Some(request) = auth(name.strip_prefix("mesos.internal.").unwrap_or(""), body)? {
+        return Ok(Inbound::Auth(request));
+    }
     let call = match name.strip_prefix("mesos.internal.") {
         _ if name == "mesos.scheduler.Call" => decode::<Call>(body)?,
         Some("RegisterFrameworkMessage") => {

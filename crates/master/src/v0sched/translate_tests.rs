@@ -236,10 +236,60 @@ fn v1_call_resource_request_unknown_and_garbage() {
         inbound("mesos.internal.NoSuchMessage", b""),
         Err(Refusal::Unknown(_))
     ));
-    assert!(matches!(
-        inbound("mesos.internal.KillTaskMessage", b"\xff\xff\xff"),
-        Err(Refusal::Malformed(_))
-    ));
+    let unknown = inbound("mesos.internal.NoSuchMessage", b"").expect_err("unknown");
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.reason().contains("NoSuchMessage"), "{unknown:?}");
+    let garbage = inbound("mesos.internal.KillTaskMessage", b"\xff\xff\xff").expect_err("garbage");
+    assert!(matches!(garbage, Refusal::Malformed(_)));
+    assert_eq!(garbage.status(), 400);
+    assert!(garbage.reason().contains("KillTaskMessage"), "{garbage:?}");
+}
+
+#[test]
+fn authentication_messages_become_auth_requests() {
+    use crate::v0sched::auth::Request;
+    let authenticate = v0::AuthenticateMessage {
+        pid: "scheduler(1)@10.0.0.2:4000".into(),
+    };
+    assert_eq!(
+        inbound(
+            "mesos.internal.AuthenticateMessage",
+            &authenticate.encode_to_vec()
+        ),
+        Ok(Inbound::Auth(Request::Authenticate {
+            pid: "scheduler(1)@10.0.0.2:4000".into()
+        }))
+    );
+    let start = v0::AuthenticationStartMessage {
+        mechanism: "CRAM-MD5".into(),
+        data: None,
+    };
+    assert_eq!(
+        inbound(
+            "mesos.internal.AuthenticationStartMessage",
+            &start.encode_to_vec()
+        ),
+        Ok(Inbound::Auth(Request::Start {
+            mechanism: "CRAM-MD5".into()
+        }))
+    );
+    let step = v0::AuthenticationStepMessage {
+        data: b"alice 0123".to_vec(),
+    };
+    assert_eq!(
+        inbound(
+            "mesos.internal.AuthenticationStepMessage",
+            &step.encode_to_vec()
+        ),
+        Ok(Inbound::Auth(Request::Step {
+            data: b"alice 0123".to_vec()
+        }))
+    );
+    let garbage = inbound("mesos.internal.AuthenticateMessage", b"\xff").expect_err("garbage");
+    assert_eq!(garbage.status(), 400);
+    // Only the master's side of the exchange is taken.
+    let completed = inbound("mesos.internal.AuthenticationCompletedMessage", b"");
+    assert_eq!(completed.map_err(|r| r.status()), Err(404));
 }
 
 fn master() -> MasterInfo {

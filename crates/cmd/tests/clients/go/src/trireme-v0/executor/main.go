@@ -2,6 +2,7 @@
 // for tasks whose TaskInfo names it. On LaunchTask it sends TASK_RUNNING; it echoes each
 // framework message back prefixed with "echo: "; the message "finish" (or "finish <task>")
 // finishes its tasks (TASK_FINISHED); KillTask answers TASK_KILLED; Shutdown stops the driver.
+// It writes its pid to executor.pid in its sandbox, so tests can make sure it is gone.
 package main
 
 import (
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -98,6 +101,10 @@ func bindingIP() string {
 
 func main() {
 	flag.Parse() // glog's flags
+	pidFile := filepath.Join(os.Getenv("MESOS_DIRECTORY"), "executor.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		logf("pid file: %v", err)
+	}
 	driver, err := exec.NewMesosExecutorDriver(exec.DriverConfig{
 		Executor:       &executor{tasks: map[string]bool{}},
 		BindingAddress: net.ParseIP(bindingIP()),

@@ -2,7 +2,9 @@
 // wire protocol). It registers (or fails over with --framework-id), launches its tasks, prints
 // one JSON line per driver callback on stdout and takes commands on stdin, one per line:
 // "kill <task>", "reconcile [task...]", "message <task> <data>", "stop", "failover" (stop
-// keeping the framework) and "abort". A Rust test drives it (crates/cmd/tests/v0_go.rs).
+// keeping the framework) and "abort". With -principal and -secret it authenticates first
+// (SASL CRAM-MD5) and names that principal in its FrameworkInfo. A Rust test drives it
+// (crates/cmd/tests/v0_go.rs, v0_auth.rs).
 package main
 
 import (
@@ -16,10 +18,14 @@ import (
 	"sync"
 
 	"github.com/gogo/protobuf/proto"
-	_ "github.com/mesos/mesos-go/api/v0/detector/zoo" // zk:// masters
+	"github.com/mesos/mesos-go/api/v0/auth"
+	"github.com/mesos/mesos-go/api/v0/auth/sasl"
+	_ "github.com/mesos/mesos-go/api/v0/auth/sasl/mech/crammd5" // the CRAM-MD5 mechanism
+	_ "github.com/mesos/mesos-go/api/v0/detector/zoo"           // zk:// masters
 	mesos "github.com/mesos/mesos-go/api/v0/mesosproto"
 	util "github.com/mesos/mesos-go/api/v0/mesosutil"
 	sched "github.com/mesos/mesos-go/api/v0/scheduler"
+	"golang.org/x/net/context"
 )
 
 const (
@@ -218,6 +224,8 @@ func main() {
 	frameworkID := flag.String("framework-id", "", "fail over to this framework (launches no tasks)")
 	checkpoint := flag.Bool("checkpoint", false, "ask agents to checkpoint the framework")
 	ip := flag.String("ip", "127.0.0.1", "address the driver listens on for the master's messages")
+	principal := flag.String("principal", "", "authenticate as this principal (with -secret)")
+	secret := flag.String("secret", "", "the principal's secret")
 	flag.Parse()
 
 	s := &scheduler{agents: map[string]*mesos.SlaveID{}}
@@ -244,12 +252,21 @@ func main() {
 	if *frameworkID != "" {
 		info.Id = util.NewFrameworkID(*frameworkID)
 	}
-	driver, err := sched.NewMesosSchedulerDriver(sched.DriverConfig{
+	config := sched.DriverConfig{
 		Scheduler:      s,
 		Framework:      info,
 		Master:         *master,
 		BindingAddress: net.ParseIP(*ip),
-	})
+	}
+	if *principal != "" {
+		info.Principal = proto.String(*principal)
+		config.Credential = &mesos.Credential{Principal: proto.String(*principal), Secret: proto.String(*secret)}
+		config.WithAuthContext = func(ctx context.Context) context.Context {
+			ctx = auth.WithLoginProvider(ctx, sasl.ProviderName)
+			return sasl.WithBindingAddress(ctx, net.ParseIP(*ip))
+		}
+	}
+	driver, err := sched.NewMesosSchedulerDriver(config)
 	if err != nil {
 		emit("error", map[string]interface{}{"message": "driver: " + err.Error()})
 		os.Exit(2)
