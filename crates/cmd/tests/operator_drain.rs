@@ -100,6 +100,9 @@ fn deactivate_reactivate_and_drain_a_running_agent() {
         let s = slave(&addr, &agent).expect("the agent in /state");
         assert_eq!(s["deactivated"], true, "{s}");
         assert_eq!(get_agent(&addr, &agent).expect("GET_AGENTS")["deactivated"], true);
+        let slaves = get_json(&addr, "/slaves").expect("/slaves");
+        assert_eq!(slaves["slaves"][0]["deactivated"], true, "{slaves}");
+        assert_eq!(slaves["slaves"][0]["active"], false, "{slaves}");
         cluster.add_agent(1, &["--hostname=other-host"]);
         offer_from_but_not(&mut fw, "other-host", "drain-host").await;
         let state = get_json(&addr, "/state").expect("/state");

@@ -263,7 +263,10 @@ fn agent_json(agent: &Agent) -> Value {
 
 /// `agent_json` with the agent's deactivation and drain (DEACTIVATE_AGENT, DRAIN_AGENT):
 /// `deactivated`, `drain_info` when it drains, and `active` false while deactivated.
-fn controlled_agent_json(agent: &Agent, controls: &super::operator::AgentControls) -> Value {
+pub(super) fn controlled_agent_json(
+    agent: &Agent,
+    controls: &super::operator::AgentControls,
+) -> Value {
     let mut value = agent_json(agent);
     if let Value::Object(map) = &mut value
         && controls.is_deactivated(&agent.id)
