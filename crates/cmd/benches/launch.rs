@@ -23,7 +23,10 @@
 //! TRIREME_BENCH_FAKE_BATCH [1000], TRIREME_BENCH_FAKE_INFLIGHT [5000] for the fake and v0 phases;
 //! TRIREME_BENCH_RUNNING [1000] for the memory phase; TRIREME_BENCH_CONTENT_TYPE
 //! [protobuf]; TRIREME_BENCH_MASTER_ARGS / TRIREME_BENCH_AGENT_ARGS (extra flags, split on
-//! spaces); TRIREME_BENCH_TIMEOUT_SECS [300] per phase.
+//! spaces); TRIREME_BENCH_TIMEOUT_SECS [300] per phase; TRIREME_BENCH_SUBSCRIBERS [0]:
+//! with N > 0 the fake phase runs a second time with N operator SUBSCRIBE streams read by
+//! this process, and prints `master_launches_per_s_with_subscribers=...` beside the
+//! 0-subscriber figure and how much slower it is.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::process::Command;
@@ -695,7 +698,55 @@ fn content_type() -> ContentType {
     }
 }
 
-async fn phase_launch(fake: bool) -> anyhow::Result<()> {
+/// Operator SUBSCRIBE streams read to the end (and dropped) while a phase runs.
+struct OperatorSubscribers {
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl OperatorSubscribers {
+    /// Opens `count` streams on the master (encoded as the bench's content type).
+    async fn attach(addr: &MasterAddr, count: usize) -> anyhow::Result<OperatorSubscribers> {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let mime = match content_type() {
+            ContentType::Json => "application/json",
+            ContentType::Protobuf => "application/x-protobuf",
+        };
+        let mut readers = Vec::new();
+        for _ in 0..count {
+            let mut response = reqwest::Client::new()
+                .post(format!("http://{}:{}/api/v1", addr.host, addr.port))
+                .header("Content-Type", "application/json")
+                .header("Accept", mime)
+                .body(r#"{"type":"SUBSCRIBE"}"#)
+                .send()
+                .await?
+                .error_for_status()?;
+            let bytes = Arc::clone(&bytes);
+            readers.push(tokio::spawn(async move {
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            }));
+        }
+        Ok(OperatorSubscribers { readers, bytes })
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for OperatorSubscribers {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
+}
+
+/// Runs a launch phase with `subscribers` operator streams attached; returns its rate.
+async fn phase_launch(fake: bool, subscribers: usize) -> anyhow::Result<f64> {
     let (label, agents, load) = if fake {
         (
             "master_launches_per_s",
@@ -733,11 +784,17 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
     let result = async {
         let (client, mut events) = subscribe(&cluster.master_addr, content_type()).await?;
         let held = await_agents(&mut events, agents, Duration::from_secs(30)).await?;
+        let feed = OperatorSubscribers::attach(&cluster.master_addr, subscribers).await?;
+        let label = if subscribers > 0 {
+            format!("{label}_with_subscribers")
+        } else {
+            label.to_owned()
+        };
         let before = CpuSnapshot::take(&cluster);
         let outcome = run_load(&client, &mut events, held.into(), &load).await?;
         let after = CpuSnapshot::take(&cluster);
         let rate = outcome.done as f64 / outcome.elapsed.as_secs_f64().max(1e-9);
-        if fake {
+        if fake && subscribers == 0 {
             V1_MASTER_RATE.store(rate.to_bits(), Ordering::Relaxed);
         }
         println!(
@@ -762,8 +819,14 @@ async fn phase_launch(fake: bool) -> anyhow::Result<()> {
             println!("  executor: {}", executor_used());
         }
         println!("  cpu_s {}", before.report(&after, outcome.elapsed));
+        if subscribers > 0 {
+            println!(
+                "  operator subscribers: {subscribers}, {} event bytes read",
+                feed.bytes()
+            );
+        }
         let _ = client.teardown().await;
-        anyhow::Ok(())
+        anyhow::Ok(rate)
     }
     .await;
     result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", cluster.logs()))
@@ -878,6 +941,21 @@ async fn phase_memory() -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", cluster.logs()))
 }
 
+/// The fake phase, and with TRIREME_BENCH_SUBSCRIBERS it again with subscribers attached.
+async fn phase_fake() -> anyhow::Result<()> {
+    let without = phase_launch(true, 0).await?;
+    let subscribers = env_usize("TRIREME_BENCH_SUBSCRIBERS", 0);
+    if subscribers == 0 {
+        return Ok(());
+    }
+    let with = phase_launch(true, subscribers).await?;
+    println!(
+        "master_launches_per_s={without:.0} master_launches_per_s_with_subscribers={with:.0} subscribers={subscribers} slower_pct={:.1}",
+        (1.0 - with / without.max(1e-9)) * 100.0
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing to parse.
     let phases =
@@ -890,8 +968,8 @@ fn main() -> anyhow::Result<()> {
     for phase in phases.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let result = runtime.block_on(async {
             match phase {
-                "real" => phase_launch(false).await,
-                "fake" => phase_launch(true).await,
+                "real" => phase_launch(false, 0).await.map(drop),
+                "fake" => phase_fake().await,
                 "v0" => phase_v0().await,
                 "memory" => phase_memory().await,
                 other => bail!("unknown phase '{other}' (real, fake, v0, memory)"),

@@ -13,6 +13,9 @@ use serde_json::Value;
 
 use crate::ctl_cmds;
 
+#[path = "ctl_events.rs"]
+mod events;
+
 #[derive(clap::Subcommand, Debug)]
 pub enum CtlCommand {
     /// Print the registry (`GET /registrar(1)/registry` on the leader) as JSON.
@@ -28,6 +31,9 @@ pub enum CtlCommand {
     Tasks(TasksArgs),
     /// Print the master's metrics (`GET /metrics/snapshot`) as sorted `key value` lines.
     Metrics(ListArgs),
+    /// Follow the operator event stream (SUBSCRIBE), one line per event; resubscribes
+    /// to the new leader after a failover.
+    Events(events::EventsArgs),
     /// Maintenance views (read-only): `status`, `schedule`.
     Maintenance {
         #[command(subcommand)]
@@ -209,6 +215,7 @@ async fn execute(command: CtlCommand) -> Result<String, CtlError> {
             list(&args, "/metrics/snapshot", ctl_cmds::metrics_lines).await
         }
         CtlCommand::Agent { command } => crate::ctl_agent::execute(command).await,
+        CtlCommand::Events(args) => events::follow(&args).await,
         CtlCommand::Maintenance { command } => match command {
             MaintenanceCommand::Status(args) => {
                 list(
@@ -325,17 +332,7 @@ pub(crate) async fn send(master: &str, request: &Request) -> Result<String, CtlE
         })?;
         let status = response.status();
         if status == reqwest::StatusCode::TEMPORARY_REDIRECT {
-            let location = response
-                .headers()
-                .get("Location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            authority = redirect_authority(&location).ok_or_else(|| {
-                CtlError::NoLeader(format!(
-                    "{authority} redirected {path} to an unusable location {location:?}"
-                ))
-            })?;
+            authority = redirected(&authority, path, &response)?;
             continue;
         }
         let body = response.text().await.map_err(|e| {
@@ -349,6 +346,24 @@ pub(crate) async fn send(master: &str, request: &Request) -> Result<String, CtlE
     Err(CtlError::NoLeader(
         "too many redirects (the masters disagree about the leader; try again)".into(),
     ))
+}
+
+/// The master a 307 `response` of `authority` to `path` points to.
+fn redirected(
+    authority: &str,
+    path: &str,
+    response: &reqwest::Response,
+) -> Result<String, CtlError> {
+    let location = response
+        .headers()
+        .get("Location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    redirect_authority(location).ok_or_else(|| {
+        CtlError::NoLeader(format!(
+            "{authority} redirected {path} to an unusable location {location:?}"
+        ))
+    })
 }
 
 /// The failure an error `status` from `authority` means: 503 (no leader elected, or the

@@ -66,6 +66,15 @@ pub enum Command {
     AgentClosed {
         conn: ConnId,
     },
+    /// SUBSCRIBE of the operator API on a new stream; `accepted` says whether it may open.
+    OperatorSubscribe {
+        conn: ConnId,
+        events: mpsc::Sender<OperatorEvent>,
+        accepted: oneshot::Sender<Result<(), CallError>>,
+    },
+    OperatorClosed {
+        conn: ConnId,
+    },
     /// A v1 operator call (`/api/v1`, `/maintenance/*`, `/machine/*`).
     Operator {
         call: Box<api::v1::master::Call>,
@@ -105,6 +114,34 @@ pub struct Registrarship {
     pub fatal: watch::Sender<Option<String>>,
 }
 
+/// An operator stream's event, shared by every subscriber.
+pub type OperatorEvent = std::sync::Arc<api::v1::master::Event>;
+
+/// Events queued for one operator subscriber at most: one that reads slower than the
+/// master decides is closed (with a log line) rather than holding ever more memory.
+pub const OPERATOR_QUEUE: usize = 16 * 1024;
+
+/// Queues `event` for an operator subscriber; false when the stream must close (its
+/// queue is full, or its reader is gone).
+fn queue_operator_event(
+    conn: ConnId,
+    tx: &mpsc::Sender<OperatorEvent>,
+    event: OperatorEvent,
+) -> bool {
+    match tx.try_send(event) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(
+                conn,
+                queued = tx.max_capacity(),
+                "closing a slow operator event stream: its queue is full"
+            );
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
 /// Most commands handled before an allocation pass and a flush of actions.
 const BATCH: usize = 4096;
 
@@ -113,6 +150,7 @@ pub struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     frameworks: HashMap<ConnId, mpsc::UnboundedSender<Event>>,
     agents: HashMap<ConnId, mpsc::UnboundedSender<Box<AgentEvent>>>,
+    operators: HashMap<ConnId, mpsc::Sender<OperatorEvent>>,
     tick: Duration,
     registry: Registrarship,
     /// The driver's own command sender, for answers of spawned registrar calls.
@@ -139,6 +177,7 @@ impl Driver {
             commands: rx,
             frameworks: HashMap::new(),
             agents: HashMap::new(),
+            operators: HashMap::new(),
             tick,
             registry,
             own: tx.clone(),
@@ -194,6 +233,7 @@ impl Driver {
     fn close_all(&mut self) {
         self.frameworks.clear();
         self.agents.clear();
+        self.operators.clear();
     }
 
     /// Handles one command; false means stop.
@@ -249,6 +289,22 @@ impl Driver {
             Command::AgentClosed { conn } => {
                 self.agents.remove(&conn);
                 self.master.agent_closed(now, conn);
+            }
+            Command::OperatorSubscribe {
+                conn,
+                events,
+                accepted,
+            } => {
+                self.allocate_before_read(now);
+                let result = self.master.operator_subscribe(conn);
+                if result.is_ok() {
+                    self.operators.insert(conn, events);
+                }
+                let _ = accepted.send(result);
+            }
+            Command::OperatorClosed { conn } => {
+                self.operators.remove(&conn);
+                self.master.operator_closed(conn);
             }
             Command::Operator { call, reply } => match self.master.operator_call(now, *call) {
                 Ok(OperatorOk::Pending(id)) => {
@@ -355,6 +411,15 @@ impl Driver {
                         let _ = own.send(Command::RegistryApplied { id, result });
                     });
                 }
+                Action::Operator { conn, event } => {
+                    let Some(tx) = self.operators.get(&conn) else {
+                        continue;
+                    };
+                    if !queue_operator_event(conn, tx, event) {
+                        self.operators.remove(&conn);
+                        self.master.operator_closed(conn);
+                    }
+                }
                 Action::OperatorReply { id, result } => {
                     if let Some(reply) = self.operator_replies.remove(&id) {
                         let _ = reply.send(result);
@@ -372,6 +437,7 @@ impl Driver {
                     }
                     self.frameworks.remove(&conn);
                     self.agents.remove(&conn);
+                    self.operators.remove(&conn);
                 }
             }
         }
@@ -418,6 +484,21 @@ mod tests {
             .chain(&event.acknowledges)
             .map(|a| a.task_id.value.clone())
             .collect()
+    }
+
+    #[test]
+    fn a_full_operator_queue_closes_the_stream() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let event = OperatorEvent::default();
+        assert!(queue_operator_event(1, &tx, event.clone()));
+        assert!(queue_operator_event(1, &tx, event.clone()));
+        assert!(
+            !queue_operator_event(1, &tx, event.clone()),
+            "third event overflows"
+        );
+        assert!(rx.try_recv().is_ok());
+        drop(rx);
+        assert!(!queue_operator_event(1, &tx, event), "reader gone");
     }
 
     #[test]

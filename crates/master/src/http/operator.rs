@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 
+use super::stream::{CloseGuard, operator_body};
 use super::{App, decode_or_400, header_str, json_response, leader_post, method_not_allowed, text};
 use crate::driver::Command;
 use crate::state::OperatorOk;
@@ -103,6 +104,9 @@ pub(super) async fn api(
             "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'",
         );
     };
+    if call.r#type() == call::Type::Subscribe {
+        return subscribe(&app, accept).await;
+    }
     // The logging calls are the process's, not the core's (`logging.rs`).
     let result = match super::logging::answer(&call) {
         Some(answer) => answer.map_err(|e| {
@@ -125,6 +129,42 @@ pub(super) async fn api(
         }
         Err(response) => response,
     }
+}
+
+/// SUBSCRIBE: 200 with a RecordIO stream of `mesos.v1.master.Event`s (SUBSCRIBED first,
+/// then what the master decides, HEARTBEATs between), or 503 when the core refuses it.
+async fn subscribe(app: &App, accept: ContentType) -> Response {
+    let conn = app.next_conn();
+    let (events, rx) = tokio::sync::mpsc::channel(crate::driver::OPERATOR_QUEUE);
+    let (accepted, answer) = oneshot::channel();
+    let command = Command::OperatorSubscribe {
+        conn,
+        events,
+        accepted,
+    };
+    if app.0.commands.send(command).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
+    }
+    match answer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return text(
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                e.message,
+            );
+        }
+        Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+    }
+    let guard = CloseGuard::new(app.0.commands.clone(), Command::OperatorClosed { conn });
+    let body = operator_body(rx, accept, app.0.heartbeat, guard);
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.mime()),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// The body of a maintenance, weights, quota or reconfiguration request, read whole (JSON;

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use api::codec::{self, ContentType};
 use api::internal::AgentEvent;
+use api::v1::master;
 use api::v1::scheduler::{Event, event};
 use axum::body::{Body, Bytes};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use crate::driver::Command;
+use crate::driver::{Command, OperatorEvent};
 
 /// Sends its command to the driver when dropped.
 pub struct CloseGuard {
@@ -44,6 +45,14 @@ struct SchedulerStream {
     _guard: CloseGuard,
 }
 
+/// Ticks every `heartbeat` (10 ms at least), the first one `heartbeat` from now.
+fn heartbeat_timer(heartbeat: Duration) -> tokio::time::Interval {
+    let heartbeat = heartbeat.max(Duration::from_millis(10));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
 /// A scheduler stream: the driver's events, plus a HEARTBEAT every `heartbeat`.
 pub fn scheduler_body(
     events: mpsc::UnboundedReceiver<Event>,
@@ -51,12 +60,9 @@ pub fn scheduler_body(
     heartbeat: Duration,
     guard: CloseGuard,
 ) -> Body {
-    let heartbeat = heartbeat.max(Duration::from_millis(10));
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = SchedulerStream {
         events,
-        heartbeat: interval,
+        heartbeat: heartbeat_timer(heartbeat),
         accept,
         _guard: guard,
     };
@@ -74,6 +80,44 @@ pub fn scheduler_body(
             append_record(&mut chunk, state.accept, &event);
         }
         Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), state))
+    });
+    Body::from_stream(stream)
+}
+
+/// An operator SUBSCRIBE stream: the driver's events (from a bounded queue: the driver
+/// closes a subscriber that falls behind), plus a HEARTBEAT every `heartbeat`.
+pub fn operator_body(
+    events: mpsc::Receiver<OperatorEvent>,
+    accept: ContentType,
+    heartbeat: Duration,
+    guard: CloseGuard,
+) -> Body {
+    let interval = heartbeat_timer(heartbeat);
+    let beat = OperatorEvent::new(master::Event {
+        r#type: Some(master::event::Type::Heartbeat as i32),
+        ..Default::default()
+    });
+    let state = (events, interval, guard);
+    let stream = futures_util::stream::unfold(state, move |(mut events, mut interval, guard)| {
+        let beat = beat.clone();
+        async move {
+            let event = tokio::select! {
+                biased;
+                event = events.recv() => event?,
+                _ = interval.tick() => beat,
+            };
+            let mut chunk = Vec::new();
+            append_record(&mut chunk, accept, &*event);
+            while chunk.len() < MAX_CHUNK
+                && let Ok(event) = events.try_recv()
+            {
+                append_record(&mut chunk, accept, &*event);
+            }
+            Some((
+                Ok::<Bytes, Infallible>(Bytes::from(chunk)),
+                (events, interval, guard),
+            ))
+        }
     });
     Body::from_stream(stream)
 }

@@ -175,6 +175,7 @@ impl Master {
         // Tasks of an agent this master did not know (it was unreachable, or unknown) are
         // announced to their frameworks (§6.1 case c); recovered agents' are not (case b).
         let announce = joining == Joining::Returning;
+        let added = !self.agents.contains_key(&id);
         if self.agents.contains_key(&id) {
             self.reregister_known_agent(now, &id, info, total);
         } else {
@@ -230,6 +231,9 @@ impl Master {
                 conn,
                 event: Box::new(registered),
             });
+        }
+        if added {
+            self.notify_agent_added(&id);
         }
         self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks, announce);
         self.registered_while_draining(now, &id);
@@ -290,7 +294,8 @@ impl Master {
                 framework.recovered = true;
                 framework.failover_deadline = self.take_recovered_deadline(&id);
                 tracing::info!(framework_id = %id, "recovered framework from agent");
-                self.frameworks.insert(id, framework);
+                self.frameworks.insert(id.clone(), framework);
+                self.notify_framework(&id, false);
             }
         }
         // Tasks the master knew on this agent before its report: those it does not report
@@ -324,6 +329,7 @@ impl Master {
                     framework.recovered = true;
                     framework.failover_deadline = self.take_recovered_deadline(framework_id);
                     self.frameworks.insert(framework_id.to_owned(), framework);
+                    self.notify_framework(framework_id, false);
                     false
                 }
             };
@@ -447,6 +453,9 @@ impl Master {
         if let Some(old) = replaced {
             self.task_counts.removed(old.task.state);
         }
+        if let Some((framework_id, task_id)) = adopted.tasks.last() {
+            self.notify_task_added(framework_id, task_id);
+        }
     }
 
     /// Accounts the tasks adopted from one report: their resources are used by their
@@ -504,6 +513,7 @@ impl Master {
         task.history.push((state as i32, now));
         self.count_terminal(state);
         self.complete_task(framework_id, task_id);
+        self.notify_task_updated(framework_id, &status, state);
         self.send_framework(framework_id, Master::update_event(status));
     }
 
@@ -614,6 +624,7 @@ impl Master {
         }
         let task_id = status.task_id.value.clone();
         let mut newly_terminal = None;
+        let mut updated = false;
         if let Some(task) = self
             .frameworks
             .get_mut(&framework_id)
@@ -622,6 +633,7 @@ impl Master {
             if !task.state().is_terminal() && latest.is_terminal() {
                 newly_terminal = Some(latest);
             }
+            updated = task.task.state != latest as i32;
             self.task_counts.changed(task.task.state, latest as i32);
             task.task.set_state(latest);
             task.task.status_update_state = Some(status.state);
@@ -633,6 +645,9 @@ impl Master {
         if let Some(state) = newly_terminal {
             self.count_terminal(state);
             self.release_task(&framework_id, &task_id);
+        }
+        if updated {
+            self.notify_task_updated(&framework_id, &status, latest);
         }
         self.send_framework(&framework_id, Master::update_event(status));
     }
@@ -770,6 +785,7 @@ impl Master {
         };
         self.total -= &agent.total;
         self.counters.agents_removed += 1;
+        self.notify_agent_removed(id);
         if let Some(conn) = agent.conn {
             self.close(conn);
         }

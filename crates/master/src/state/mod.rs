@@ -16,6 +16,7 @@ mod quota;
 mod registrar;
 mod registry_gc;
 mod scheduler;
+mod subscribers;
 pub mod validation;
 mod view;
 
@@ -31,6 +32,7 @@ use crate::allocator::{self, Filter};
 
 pub use operator::OperatorOk;
 pub use registrar::{OpId, RegistryPolicy};
+pub use subscribers::MAX_SUBSCRIBERS;
 pub use view::{Doc, TASK_LIMIT, TasksQuery};
 
 /// A connection (event stream) as the driver names it.
@@ -70,6 +72,11 @@ pub enum Action {
     Agent {
         conn: ConnId,
         event: Box<AgentEvent>,
+    },
+    /// Send an event on an operator's SUBSCRIBE stream (shared by all subscribers).
+    Operator {
+        conn: ConnId,
+        event: std::sync::Arc<api::v1::master::Event>,
     },
     /// Close a stream (after the events queued before this action).
     Close { conn: ConnId },
@@ -352,6 +359,8 @@ pub struct Master {
     pub(crate) task_counts: TaskCounts,
     /// Registry operations in flight, recovered agents, the removal rate limiter.
     seam: registrar::Seam,
+    /// Operator SUBSCRIBE streams.
+    subscribers: subscribers::Subscribers,
 }
 
 impl Master {
@@ -399,6 +408,7 @@ impl Master {
             allocation_needed: false,
             counters: Counters::default(),
             task_counts: TaskCounts::default(),
+            subscribers: subscribers::Subscribers::default(),
         }
     }
 
@@ -743,6 +753,7 @@ impl Master {
                 task.task.set_state(TaskState::TaskKilled);
                 task.history.push((TaskState::TaskKilled as i32, now));
                 self.counters.tasks_killed += 1;
+                self.notify_task_killed(now, &framework.id, &task.task);
             }
             agents.insert(agent_id);
             if framework.completed_tasks.len() >= MAX_COMPLETED_TASKS_PER_FRAMEWORK {
@@ -778,6 +789,7 @@ impl Master {
         framework.failover_deadline = None;
         self.clear_framework_deadline(now, &framework.id);
         self.removed_framework_ids.insert(framework.id.clone());
+        self.notify_framework_removed(&framework.info);
         if self.completed_frameworks.len() >= MAX_COMPLETED_FRAMEWORKS {
             self.completed_frameworks.pop_front();
         }

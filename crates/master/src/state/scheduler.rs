@@ -71,6 +71,7 @@ impl Master {
             return;
         }
         info.id = Some(id.as_str().into());
+        let known = self.frameworks.contains_key(&id);
         if let Some(existing) = self.frameworks.get(&id) {
             if let (Some(old), Some(new)) = (&existing.info.principal, &info.principal)
                 && old != new
@@ -100,6 +101,7 @@ impl Master {
         framework.unregistered_time = None;
         self.conns.insert(conn, (Owner::Framework, id.clone()));
         self.clear_framework_deadline(now, &id);
+        self.notify_framework(&id, known);
         let subscribed = Event {
             r#type: Some(event::Type::Subscribed as i32),
             subscribed: Some(event::Subscribed {
@@ -189,6 +191,7 @@ impl Master {
         for offer in offers {
             self.remove_offer(&offer, false);
         }
+        self.notify_framework(&id, true);
         if let Some(deadline) = deadline {
             // Durable, so that a new leader tears it down in time too (MESOS-4659).
             self.set_framework_deadline(now, &id, deadline);
@@ -595,6 +598,7 @@ impl Master {
             self.remove_offer(&offer, true);
         }
         self.allocation_needed = true;
+        self.notify_framework(framework_id, true);
         Ok(())
     }
 
@@ -1018,6 +1022,7 @@ impl Master {
             self.task_counts.removed(old.task.state);
         }
         self.counters.tasks_launched += 1;
+        self.notify_task_added(framework_id, &info.task_id.value);
     }
 }
 

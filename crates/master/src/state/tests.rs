@@ -928,6 +928,7 @@ mod drain;
 mod durable;
 mod operator;
 mod refusal;
+mod subscribers;
 /// `/metrics/snapshot` counts live tasks per state without walking them: launch, RUNNING,
 /// a terminal update, an agent that reregisters without one task and with an unknown
 /// one, and the framework's removal all keep the counts.

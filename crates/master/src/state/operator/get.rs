@@ -5,7 +5,7 @@ use api::v1::master::response::{self, get_executors, get_frameworks};
 use api::v1::{self, TaskState, TaskStatus};
 
 use super::time_info;
-use crate::state::{Framework, Master, TaskEntry};
+use crate::state::{Agent, Framework, Master, TaskEntry};
 
 /// A task as GET_TASKS shows it: every status the master saw (state and time), the last
 /// one complete when the master still has it.
@@ -36,7 +36,7 @@ fn task_message(entry: &TaskEntry) -> v1::Task {
 
 impl Master {
     /// GET_STATE: the other four answers in one.
-    pub(super) fn get_state(&self) -> response::GetState {
+    pub(crate) fn get_state(&self) -> response::GetState {
         response::GetState {
             get_tasks: Some(self.get_tasks()),
             get_executors: Some(self.get_executors()),
@@ -48,6 +48,23 @@ impl Master {
     /// GET_AGENTS: registered agents, and those recovered from the registry that have not
     /// reregistered yet.
     pub(super) fn get_agents(&self) -> response::GetAgents {
+        response::GetAgents {
+            agents: self.agent_messages(self.agents.values()),
+            recovered_agents: self
+                .recovered_agents()
+                .map(|(id, info)| v1::AgentInfo {
+                    id: Some(id.as_str().into()),
+                    ..info.clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// GET_AGENTS's entries for `agents`.
+    pub(crate) fn agent_messages<'a>(
+        &self,
+        agents: impl Iterator<Item = &'a Agent>,
+    ) -> Vec<response::get_agents::Agent> {
         use v1::agent_info::{Capability, capability};
         let capabilities: Vec<Capability> = [
             capability::Type::MultiRole,
@@ -59,9 +76,7 @@ impl Master {
             r#type: Some(kind as i32),
         })
         .collect();
-        let agents = self
-            .agents
-            .values()
+        agents
             .map(|a| response::get_agents::Agent {
                 agent_info: a.info.clone(),
                 active: a.connected() && !self.controls.is_deactivated(&a.id),
@@ -79,20 +94,10 @@ impl Master {
                 deactivated: Some(self.controls.is_deactivated(&a.id)),
                 drain_info: self.controls.drain_info(&a.id).cloned(),
             })
-            .collect();
-        response::GetAgents {
-            agents,
-            recovered_agents: self
-                .recovered_agents()
-                .map(|(id, info)| v1::AgentInfo {
-                    id: Some(id.as_str().into()),
-                    ..info.clone()
-                })
-                .collect(),
-        }
+            .collect()
     }
 
-    fn framework_message(&self, f: &Framework) -> get_frameworks::Framework {
+    pub(crate) fn framework_message(&self, f: &Framework) -> get_frameworks::Framework {
         let offers: Vec<v1::Offer> = f
             .offers
             .iter()
@@ -193,6 +198,12 @@ impl Master {
             }
         }
         out
+    }
+
+    /// A live task as GET_TASKS shows it (the operator feed's TASK_ADDED).
+    pub(crate) fn task_view(&self, framework_id: &str, task_id: &str) -> Option<v1::Task> {
+        let entry = self.frameworks.get(framework_id)?.tasks.get(task_id)?;
+        Some(task_message(entry))
     }
 }
 

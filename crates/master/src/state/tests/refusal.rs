@@ -68,6 +68,7 @@ fn errors(actions: &[Action]) -> Vec<(String, Reason, String)> {
 #[test]
 fn a_launch_refuses_the_tasks_asking_for_more_and_runs_the_others() {
     let (mut m, _, fw, offer) = setup(info("f"));
+    // A health check without a type: malformed.
     let mut checked = task(&offer, "checked", "cpus:1");
     checked.health_check = Some(Default::default());
     let mut boxed = task(&offer, "boxed", "cpus:1");
@@ -88,7 +89,7 @@ fn a_launch_refuses_the_tasks_asking_for_more_and_runs_the_others() {
     assert!(
         errors[0]
             .2
-            .starts_with("health_check is not implemented yet")
+            .starts_with("health_check.type must be COMMAND, HTTP or TCP")
     );
     assert!(
         errors[1]
