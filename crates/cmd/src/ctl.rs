@@ -39,6 +39,11 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
+    /// Steer one agent: `drain`, `deactivate`, `reactivate` (`crate::ctl_agent`).
+    Agent {
+        #[command(subcommand)]
+        command: crate::ctl_agent::AgentCommand,
+    },
 }
 
 /// `trireme ctl maintenance ...`.
@@ -66,6 +71,16 @@ pub struct MasterArg {
         value_parser = crate::flags::parse_duration
     )]
     zk_session_timeout: Duration,
+}
+
+#[cfg(test)]
+impl MasterArg {
+    pub(crate) fn for_tests(master: &str) -> MasterArg {
+        MasterArg {
+            master: master.into(),
+            zk_session_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -199,6 +214,7 @@ async fn execute(command: CtlCommand) -> Result<String, CtlError> {
         CtlCommand::Metrics(args) => {
             list(&args, "/metrics/snapshot", ctl_cmds::metrics_lines).await
         }
+        CtlCommand::Agent { command } => crate::ctl_agent::execute(command).await,
         CtlCommand::Events(args) => events::follow(&args).await,
         CtlCommand::Maintenance { command } => match command {
             MaintenanceCommand::Status(args) => {
@@ -265,13 +281,13 @@ fn parse(path: &str, body: &str) -> Result<Value, CtlError> {
         .map_err(|e| CtlError::Other(format!("the answer to {path} is not JSON: {e}")))
 }
 
-enum Request {
+pub(crate) enum Request {
     Get(String),
     Post(String, String),
 }
 
 /// `host:port` of the master to ask first: the one given, or the leader ZooKeeper names.
-async fn leader(master: &MasterArg) -> Result<String, CtlError> {
+pub(crate) async fn leader(master: &MasterArg) -> Result<String, CtlError> {
     let address = MasterAddress::parse(&master.master)
         .map_err(|e| CtlError::Usage(format!("invalid --master: {e}")))?;
     let MasterAddress::ZooKeeper(_) = &address else {
@@ -292,7 +308,7 @@ async fn leader(master: &MasterArg) -> Result<String, CtlError> {
 
 /// Sends `request` to `master`, following up to 3 redirects to the leader; the body of a
 /// 2xx answer, or the failure (503, "no leader" or "recovering", counts as no leader).
-async fn send(master: &str, request: &Request) -> Result<String, CtlError> {
+pub(crate) async fn send(master: &str, request: &Request) -> Result<String, CtlError> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))

@@ -5,6 +5,9 @@
 //! `DIR/<program>.INFO`, `.WARNING` and `.ERROR` (each with the lines at or above its
 //! level, appended), `--logging_level=INFO|WARNING|ERROR` is the lowest level logged, and
 //! `--quiet` turns stderr off (the files stay).
+//!
+//! The filter is reloadable: the master's SET_LOGGING_LEVEL raises the verbosity for a while
+//! through [`FilterControl`] (level 0: the filter as started, 1: `debug`, 2 and up: `trace`).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -14,12 +17,37 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tracing::Level;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+/// The master's log control over the reloadable filter: verbosity 0 is the directive the
+/// process started with.
+struct FilterControl {
+    handle: reload::Handle<EnvFilter, Registry>,
+    original: String,
+}
+
+impl master::LogControl for FilterControl {
+    fn apply(&self, level: u32) -> Result<(), String> {
+        let directive = match level {
+            0 => self.original.as_str(),
+            1 => "debug",
+            _ => "trace",
+        };
+        let filter = EnvFilter::try_new(directive).map_err(|e| e.to_string())?;
+        self.handle.reload(filter).map_err(|e| e.to_string())
+    }
+}
 
 /// Sets up logging from the logging flags (by name: `log_dir`, `quiet`, `logging_level`)
 /// for `program` (`trireme-master`: the files' names).
 pub fn init(flags: &BTreeMap<&'static str, String>, program: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TRIREME_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let original = std::env::var("TRIREME_LOG")
+        .ok()
+        .filter(|d| EnvFilter::try_new(d).is_ok())
+        .unwrap_or_else(|| "info".to_owned());
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(&original));
     let lowest = match flags.get("logging_level").map(String::as_str) {
         None | Some("INFO") => Level::INFO,
         Some("WARNING") => Level::WARN,
@@ -44,12 +72,18 @@ pub fn init(flags: &BTreeMap<&'static str, String>, program: &str) -> anyhow::Re
     if let Some(dir) = log_dir {
         writer = with_files(writer, Path::new(dir), program, lowest)?;
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(log_dir.is_none() && !quiet && std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init()
+        .is_ok()
+    {
+        master::install_log_control(Arc::new(FilterControl { handle, original }));
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod agent_cmd;
 mod ctl;
+mod ctl_agent;
 mod ctl_cmds;
 mod etcd;
 mod execute;

@@ -13,6 +13,7 @@ pub mod state;
 mod v0sched;
 
 pub use election::{Abdication, Election, Leadership};
+pub use http::logging::{LogControl, install_log_control};
 
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};

@@ -3,7 +3,7 @@
 //!
 //! - [`Registry`] is the state: admitted, unreachable and gone agents, machines and the
 //!   maintenance schedule, quota, weights, minimum capabilities and (beyond Mesos,
-//!   MESOS-4659) framework failover deadlines.
+//!   MESOS-4659) framework failover deadlines, and deactivated and draining agents.
 //! - [`Operation`]s change it through the pure [`apply`] (constructors in [`op`]), with
 //!   Mesos's semantics: an operation that is not permitted fails alone.
 //! - [`core::Core`] decides, sans-IO: queueing, one batch per log append, snapshots and
@@ -30,6 +30,7 @@
 pub mod backend;
 pub mod bench;
 pub mod core;
+mod drain;
 mod driver;
 pub mod ops;
 mod registry;

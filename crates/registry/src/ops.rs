@@ -92,6 +92,10 @@ pub fn apply(op: &Operation, r: &mut Registry) -> Result<bool, OpError> {
             Ok(r.minimum_capabilities.insert(cap.to_owned()))
         }
         O::RemoveMinimumCapability(o) => Ok(r.minimum_capabilities.remove(&o.capability)),
+        O::DrainAgent(o) => crate::drain::drain_agent(r, &o.agent_id, o.config.as_ref()),
+        O::MarkAgentDrained(o) => crate::drain::mark_drained(r, &o.agent_id),
+        O::DeactivateAgent(o) => crate::drain::deactivate(r, &o.agent_id),
+        O::ReactivateAgent(o) => crate::drain::reactivate(r, &o.agent_id),
     }
 }
 
@@ -155,13 +159,17 @@ fn mark_gone(r: &mut Registry, id: &str, time_ns: i64) -> Result<bool, OpError> 
     }
     let seq = r.take_seq();
     r.gone.insert(id.to_owned(), Stamp { time_ns, seq });
+    r.controls.remove(id);
     Ok(true)
 }
 
 /// Mesos `RemoveSlave`: fails unless admitted.
 fn remove_agent(r: &mut Registry, id: &str) -> Result<bool, OpError> {
     match r.agents.remove(id) {
-        Some(_) => Ok(true),
+        Some(_) => {
+            r.controls.remove(id);
+            Ok(true)
+        }
         None => Err(OpError::NotAdmitted(id.to_owned())),
     }
 }
@@ -176,6 +184,7 @@ fn prune(r: &mut Registry, unreachable: &[String], gone: &[String]) -> bool {
     for id in gone {
         changed |= r.gone.remove(id).is_some();
     }
+    crate::drain::forget_departed(r);
     changed
 }
 
@@ -390,6 +399,37 @@ pub mod op {
     pub fn add_minimum_capability(capability: impl Into<String>) -> Operation {
         Operation::AddMinimumCapability(pb::AddMinimumCapability {
             capability: capability.into(),
+        })
+    }
+    /// DRAIN_AGENT: `max_grace_period_ns` caps the tasks' kill grace periods.
+    pub fn drain_agent(
+        agent_id: impl Into<String>,
+        max_grace_period_ns: Option<i64>,
+        mark_gone: bool,
+    ) -> Operation {
+        let config = api::mesos::v1::DrainConfig {
+            max_grace_period: max_grace_period_ns
+                .map(|nanoseconds| api::mesos::v1::DurationInfo { nanoseconds }),
+            mark_gone: Some(mark_gone),
+        };
+        Operation::DrainAgent(pb::DrainAgent {
+            agent_id: agent_id.into(),
+            config: Some(config),
+        })
+    }
+    pub fn mark_agent_drained(agent_id: impl Into<String>) -> Operation {
+        Operation::MarkAgentDrained(pb::MarkAgentDrained {
+            agent_id: agent_id.into(),
+        })
+    }
+    pub fn deactivate_agent(agent_id: impl Into<String>) -> Operation {
+        Operation::DeactivateAgent(pb::DeactivateAgent {
+            agent_id: agent_id.into(),
+        })
+    }
+    pub fn reactivate_agent(agent_id: impl Into<String>) -> Operation {
+        Operation::ReactivateAgent(pb::ReactivateAgent {
+            agent_id: agent_id.into(),
         })
     }
     pub fn remove_minimum_capability(capability: impl Into<String>) -> Operation {

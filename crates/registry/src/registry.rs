@@ -37,6 +37,8 @@ pub struct Registry {
     pub(crate) minimum_capabilities: BTreeSet<String>,
     pub(crate) framework_deadlines: BTreeMap<String, i64>,
     pub(crate) next_seq: u64,
+    /// Deactivated or draining agents (admitted or unreachable), by id (`drain.rs`).
+    pub(crate) controls: BTreeMap<String, pb::AgentControl>,
 }
 
 /// A snapshot that does not describe a valid registry.
@@ -138,6 +140,16 @@ impl Registry {
         self.framework_deadlines.get(framework_id).copied()
     }
 
+    /// Agents that are deactivated or draining, by id.
+    pub fn agent_controls(&self) -> impl Iterator<Item = &pb::AgentControl> {
+        self.controls.values()
+    }
+
+    /// An agent's deactivation and drain, if it has either.
+    pub fn agent_control(&self, id: &str) -> Option<&pb::AgentControl> {
+        self.controls.get(id)
+    }
+
     pub(crate) fn take_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -186,6 +198,7 @@ impl Registry {
                 })
                 .collect(),
             next_seq: self.next_seq,
+            agent_controls: self.controls.values().cloned().collect(),
         }
     }
 
@@ -241,6 +254,9 @@ impl Registry {
                 f.deadline_ns,
                 "framework deadline",
             )?;
+        }
+        for c in p.agent_controls {
+            insert_unique(&mut r.controls, c.agent_id.clone(), c, "agent control")?;
         }
         Ok(r)
     }

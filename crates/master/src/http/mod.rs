@@ -2,6 +2,7 @@
 //! endpoints. Handlers decode and validate, then hand a command to the driver; they
 //! decide nothing else. libprocess serves every master route under `/master/` too.
 
+pub mod logging;
 mod operator;
 mod registry;
 mod stream;

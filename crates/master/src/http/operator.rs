@@ -107,7 +107,17 @@ pub(super) async fn api(
     if call.r#type() == call::Type::Subscribe {
         return subscribe(&app, accept).await;
     }
-    match perform(&app, call).await {
+    // The logging calls are the process's, not the core's (`logging.rs`).
+    let result = match super::logging::answer(&call) {
+        Some(answer) => answer.map_err(|e| {
+            text(
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+                e.message,
+            )
+        }),
+        None => perform(&app, call).await,
+    };
+    match result {
         Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => text(StatusCode::OK, ""),
         Ok(OperatorOk::Response(response)) => {
             let mut out = (StatusCode::OK, codec::encode(accept, &*response)).into_response();

@@ -60,11 +60,11 @@ pub fn registry_json(r: &Registry) -> Value {
     }
     out.insert(
         "slaves".into(),
-        json!({ "slaves": r.agents().map(|(_, info)| json!({ "info": to_json_value(info) })).collect::<Vec<_>>() }),
+        json!({ "slaves": r.agents().map(|(id, info)| with_control(r, id, json!({ "info": to_json_value(info) }))).collect::<Vec<_>>() }),
     );
     out.insert(
         "unreachable".into(),
-        json!({ "slaves": r.unreachable().into_iter().map(|(id, s)| json!({ "id": { "value": id }, "timestamp": time(s.time_ns) })).collect::<Vec<_>>() }),
+        json!({ "slaves": r.unreachable().into_iter().map(|(id, s)| with_control(r, id, json!({ "id": { "value": id }, "timestamp": time(s.time_ns) }))).collect::<Vec<_>>() }),
     );
     out.insert(
         "gone".into(),
@@ -223,4 +223,15 @@ pub(super) async fn reconfigure(
             text(StatusCode::SERVICE_UNAVAILABLE, reason)
         }
     }
+}
+
+/// An agent's entry with Mesos's `deactivated` and `drain_info` when it has them.
+fn with_control(r: &::registry::Registry, id: &str, mut entry: Value) -> Value {
+    if let (Some(control), Value::Object(map)) = (r.agent_control(id), &mut entry) {
+        map.insert("deactivated".into(), json!(control.deactivated));
+        if let Some(info) = &control.drain_info {
+            map.insert("drain_info".into(), to_json_value(info));
+        }
+    }
+    entry
 }

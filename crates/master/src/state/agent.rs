@@ -236,6 +236,7 @@ impl Master {
             self.notify_agent_added(&id);
         }
         self.adopt_tasks(now, &id, subscribe.frameworks, subscribe.tasks, announce);
+        self.registered_while_draining(now, &id);
         self.allocation_needed = true;
     }
 

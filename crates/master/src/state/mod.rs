@@ -340,6 +340,8 @@ pub struct Master {
     pub(crate) gone_agents: operator::GoneAgents,
     /// The maintenance schedule and DOWN machines.
     pub(crate) maintenance: operator::Maintenance,
+    /// Deactivated and draining agents (DEACTIVATE_AGENT, DRAIN_AGENT).
+    pub(crate) controls: operator::AgentControls,
     pub(crate) offers: HashMap<String, OfferEntry>,
     /// When each offer times out (`--offer_timeout`).
     offer_deadlines: offer_timeout::OfferDeadlines,
@@ -392,6 +394,7 @@ impl Master {
             unreachable_agents: HashMap::new(),
             gone_agents: HashMap::new(),
             maintenance: operator::Maintenance::default(),
+            controls: operator::AgentControls::default(),
             offers: HashMap::new(),
             offer_deadlines: offer_timeout::OfferDeadlines::default(),
             conns: HashMap::new(),
@@ -444,6 +447,7 @@ impl Master {
         self.ping_agents(now);
         self.expire_offers(now);
         self.registry_tick(now);
+        self.drain_tick(now);
     }
 
     /// Runs one allocation pass and sends the offers it makes.
@@ -458,7 +462,7 @@ impl Master {
             let agents = self
                 .agents
                 .values()
-                .filter(|a| a.connected())
+                .filter(|a| a.connected() && !self.controls.is_deactivated(&a.id))
                 .map(|a| allocator::AgentView {
                     id: &a.id,
                     free: &a.free,

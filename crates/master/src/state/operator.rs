@@ -1,7 +1,8 @@
 //! Operator actions (v1 operator API, `/maintenance/*`, `/machine/*`): agents marked gone,
 //! the maintenance schedule and DOWN machines. Weights, quota and roles are in `quota.rs`;
 //! the listing calls (GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS) in
-//! `operator/get.rs`.
+//! `operator/get.rs`; DEACTIVATE_AGENT, REACTIVATE_AGENT and DRAIN_AGENT in
+//! `operator/drain.rs`.
 //!
 //! Each mutating call is validated completely here, then stores its registry operation
 //! (MarkAgentGone, UpdateSchedule, StartMaintenance, StopMaintenance); its effects and its
@@ -22,7 +23,10 @@ use api::v1::{self, TaskState};
 
 use super::{Action, CallError, ConnId, Master};
 
+mod drain;
 mod get;
+
+pub(crate) use drain::{AgentControls, ControlChange};
 
 /// Message of the SHUTDOWN sent to (and on every attempt of) a gone agent.
 pub const GONE_MESSAGE: &str = "Agent has been marked gone";
@@ -330,6 +334,15 @@ impl Master {
                     .ok_or_else(|| bad_request("Expecting 'stop_maintenance' to be present"))?;
                 self.machines_up(now, &machines)
             }
+            Type::DeactivateAgent => self.deactivate_agent_call(now, call.deactivate_agent),
+            Type::ReactivateAgent => self.reactivate_agent_call(now, call.reactivate_agent),
+            Type::DrainAgent => self.drain_agent_call(now, call.drain_agent),
+            Type::GetOperations => {
+                // Operation feedback is not supported: no operation is ever known.
+                let mut r = response(response::Type::GetOperations);
+                r.get_operations = Some(response::GetOperations {});
+                answer(r)
+            }
             other => Err(CallError::new(
                 501,
                 format!(
@@ -411,14 +424,7 @@ impl Master {
     /// for a gone agent TASK_GONE_BY_OPERATOR / TASK_LOST, otherwise TASK_LOST for everyone,
     /// REASON_AGENT_REMOVED.
     pub(crate) fn end_agent_tasks(&mut self, now: f64, id: &str, gone: bool) {
-        let offers: Vec<String> = self
-            .agents
-            .get(id)
-            .map(|a| a.offers.iter().cloned().collect())
-            .unwrap_or_default();
-        for offer in offers {
-            self.remove_offer(&offer, true);
-        }
+        self.rescind_agent_offers(id);
         let tasks: Vec<(String, String)> = self
             .agents
             .get(id)

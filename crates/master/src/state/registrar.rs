@@ -133,6 +133,11 @@ pub(crate) enum Pending {
     Weights(Vec<(String, f64)>),
     /// UPDATE_QUOTA (and the deprecated SET_QUOTA / REMOVE_QUOTA).
     Quota(Vec<pb::QuotaConfig>),
+    /// DEACTIVATE_AGENT, REACTIVATE_AGENT, DRAIN_AGENT, and a drain found complete.
+    Control {
+        agent_id: String,
+        change: super::operator::ControlChange,
+    },
     /// Registry GC.
     Prune {
         unreachable: Vec<String>,
@@ -313,6 +318,7 @@ impl Master {
                 self.seam.busy.remove(&agent_id);
                 self.remove_agent(now, &agent_id, "Agent unregistered");
                 self.unreachable_agents.remove(&agent_id);
+                self.forget_agent_control(&agent_id);
             }
             // The master validated these before storing them; a refusal by the registry
             // means the two disagree, so nothing takes effect and the operator is told.
@@ -357,10 +363,13 @@ impl Master {
                 self.operator_reply(id, result);
             }
             Pending::Prune { unreachable, gone } => self.pruned(&unreachable, &gone),
+            Pending::Control { agent_id, change } => {
+                self.control_stored(now, id, &agent_id, change, applied)
+            }
         }
     }
 
-    fn operator_reply(&mut self, id: OpId, result: Result<OperatorOk, CallError>) {
+    pub(crate) fn operator_reply(&mut self, id: OpId, result: Result<OperatorOk, CallError>) {
         if self.seam.auto_apply {
             self.seam.inline_reply = Some(result);
         } else {
@@ -421,6 +430,7 @@ impl Master {
             "recovered the registry"
         );
         self.recover_quota_and_weights(now, registry);
+        self.recover_agent_controls(registry);
     }
 
     /// Agents recovered from the registry that have not reregistered yet.
@@ -562,6 +572,7 @@ impl Master {
         self.unreachable_agents.remove(id);
         self.seam.recovered.remove(id);
         self.cancel_removal(id);
+        self.forget_agent_control(id);
         if self.agents.contains_key(id) {
             self.send_agent(id, super::operator::shutdown_event(GONE_MESSAGE));
             self.end_agent_tasks(now, id, true);

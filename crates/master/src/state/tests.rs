@@ -924,6 +924,7 @@ fn invalid_role_is_refused_with_error_event() {
     assert_eq!(actions.last(), Some(&Action::Close { conn: 5 }));
 }
 
+mod drain;
 mod durable;
 mod operator;
 mod refusal;

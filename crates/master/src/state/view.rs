@@ -261,6 +261,25 @@ fn agent_json(agent: &Agent) -> Value {
     value
 }
 
+/// `agent_json` with the agent's deactivation and drain (DEACTIVATE_AGENT, DRAIN_AGENT):
+/// `deactivated`, `drain_info` when it drains, and `active` false while deactivated.
+pub(super) fn controlled_agent_json(
+    agent: &Agent,
+    controls: &super::operator::AgentControls,
+) -> Value {
+    let mut value = agent_json(agent);
+    if let Value::Object(map) = &mut value
+        && controls.is_deactivated(&agent.id)
+    {
+        map.insert("active".into(), json!(false));
+        map.insert("deactivated".into(), json!(true));
+        if let Some(info) = controls.drain_info(&agent.id) {
+            map.insert("drain_info".into(), api::codec::to_json_value(info));
+        }
+    }
+    value
+}
+
 /// Writes `items` as a JSON array, each serialized as it comes.
 fn write_seq<T: Serialize>(
     out: &mut Vec<u8>,
@@ -433,7 +452,11 @@ impl Master {
     /// `/state`, as JSON text: written part by part (see `write_object`).
     pub fn state_bytes(&self) -> serde_json::Result<Vec<u8>> {
         let info = &self.cfg.master_info;
-        let active = self.agents.values().filter(|a| a.connected()).count();
+        let active = self
+            .agents
+            .values()
+            .filter(|a| a.connected() && !self.controls.is_deactivated(&a.id))
+            .count();
         let fields = json!({
             "version": api::MESOS_COMPATIBLE_VERSION,
             "git_sha": env!("CARGO_PKG_VERSION"),
@@ -448,7 +471,7 @@ impl Master {
             "hostname": info.hostname.clone().unwrap_or_default(),
             "capabilities": ["AGENT_UPDATE"],
             "activated_slaves": active,
-            "deactivated_slaves": 0,
+            "deactivated_slaves": self.agents.len() - active,
             "unreachable_slaves": self.unreachable_agents.len(),
             "leader": self.pid(),
             "leader_info": api::codec::to_json_value(info),
@@ -464,7 +487,12 @@ impl Master {
         let mut out = Vec::new();
         let framework = |out: &mut Vec<u8>, f: &Framework| write_framework(out, self, f);
         write_object(&mut out, &object(fields), &mut |key, out| match key {
-            "slaves" => Some(write_seq(out, self.agents.values().map(agent_json))),
+            "slaves" => Some(write_seq(
+                out,
+                self.agents
+                    .values()
+                    .map(|a| controlled_agent_json(a, &self.controls)),
+            )),
             "recovered_slaves" => Some(write_seq(out, self.recovered_slaves(None).iter())),
             "frameworks" => Some(write_seq_with(out, self.frameworks.values(), framework)),
             "completed_frameworks" => Some(write_seq_with(
@@ -493,7 +521,7 @@ impl Master {
             .agents
             .values()
             .map(|a| {
-                let mut v = agent_json(a);
+                let mut v = controlled_agent_json(a, &self.controls);
                 let counts = self.agent_task_counts(a);
                 if let Value::Object(map) = &mut v {
                     map.extend(counts);

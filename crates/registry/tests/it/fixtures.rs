@@ -64,7 +64,7 @@ pub fn quota(role: &str, guarantee: f64, limit: f64) -> pb::QuotaConfig {
 pub fn op_from(kind: u8, a: u8, b: u8) -> Operation {
     let id = a % 8;
     let t = i64::from(b) * 1_000;
-    match kind % 16 {
+    match kind % 20 {
         0 | 1 => op::admit_agent(agent(id, 0)),
         2 => op::update_agent(agent(id, b % 3)),
         3 => op::mark_unreachable(format!("S{id}"), t),
@@ -86,6 +86,14 @@ pub fn op_from(kind: u8, a: u8, b: u8) -> Operation {
             weight: f64::from(b % 4),
         }]),
         14 => op::set_framework_deadline(format!("F{id}"), t),
-        _ => op::clear_framework_deadline(format!("F{id}")),
+        15 => op::clear_framework_deadline(format!("F{id}")),
+        16 => op::drain_agent(
+            format!("S{id}"),
+            b.is_multiple_of(2).then_some(t),
+            b.is_multiple_of(3),
+        ),
+        17 => op::mark_agent_drained(format!("S{id}")),
+        18 => op::deactivate_agent(format!("S{id}")),
+        _ => op::reactivate_agent(format!("S{id}")),
     }
 }

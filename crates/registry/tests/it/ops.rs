@@ -312,3 +312,108 @@ fn snapshot_round_trip() {
     p.agents.push(agent(1, 0));
     assert!(Registry::from_proto(p).is_err());
 }
+
+fn drain_state(r: &Registry, id: &str) -> Option<api::mesos::v1::DrainState> {
+    r.agent_control(id)
+        .and_then(|c| c.drain_info.as_ref())
+        .map(|d| d.state())
+}
+
+/// Mesos `DeactivateAgent` / `ReactivateAgent` (registry_operations.cpp): admitted or
+/// unreachable agents only; reactivation clears the entry.
+#[test]
+fn deactivate_and_reactivate_admitted_or_unreachable_agents() {
+    let mut r = registry_with(&[1, 2]);
+    assert_eq!(apply(&op::deactivate_agent("S1"), &mut r), Ok(true));
+    assert!(r.agent_control("S1").is_some_and(|c| c.deactivated));
+    assert_eq!(apply(&op::deactivate_agent("S1"), &mut r), Ok(false));
+    assert_fails_unchanged(
+        &mut r,
+        op::deactivate_agent("S9"),
+        OpError::UnknownAgent("S9".into()),
+    );
+    // Unreachable agents keep (and can get) the flag.
+    assert_eq!(apply(&op::mark_unreachable("S1", 1), &mut r), Ok(true));
+    assert!(r.agent_control("S1").is_some_and(|c| c.deactivated));
+    assert_eq!(apply(&op::mark_unreachable("S2", 1), &mut r), Ok(true));
+    assert_eq!(apply(&op::deactivate_agent("S2"), &mut r), Ok(true));
+    assert_eq!(apply(&op::reactivate_agent("S1"), &mut r), Ok(true));
+    assert!(r.agent_control("S1").is_none());
+    assert_eq!(apply(&op::reactivate_agent("S1"), &mut r), Ok(false));
+    assert_fails_unchanged(
+        &mut r,
+        op::reactivate_agent("S9"),
+        OpError::UnknownAgent("S9".into()),
+    );
+}
+
+/// Mesos `DrainAgent` then `MarkAgentDrained`; `ReactivateAgent` ends the drain; gone and
+/// pruned agents lose their entry.
+#[test]
+fn drain_then_drained_then_reactivated() {
+    let mut r = registry_with(&[1, 2]);
+    assert_fails_unchanged(
+        &mut r,
+        op::mark_agent_drained("S1"),
+        OpError::Invalid("agent S1 is not draining".into()),
+    );
+    assert_eq!(
+        apply(&op::drain_agent("S1", Some(5_000_000_000), true), &mut r),
+        Ok(true)
+    );
+    let control = r.agent_control("S1").cloned().expect("drained agent");
+    assert!(control.deactivated);
+    let config = control.drain_info.expect("drain info").config;
+    assert_eq!(
+        config.max_grace_period.map(|d| d.nanoseconds),
+        Some(5_000_000_000)
+    );
+    assert_eq!(config.mark_gone, Some(true));
+    assert_eq!(
+        drain_state(&r, "S1"),
+        Some(api::mesos::v1::DrainState::Draining)
+    );
+    assert_eq!(apply(&op::mark_agent_drained("S1"), &mut r), Ok(true));
+    assert_eq!(
+        drain_state(&r, "S1"),
+        Some(api::mesos::v1::DrainState::Drained)
+    );
+    assert_eq!(apply(&op::mark_agent_drained("S1"), &mut r), Ok(false));
+    assert_eq!(apply(&op::reactivate_agent("S1"), &mut r), Ok(true));
+    assert_eq!(drain_state(&r, "S1"), None);
+    assert_fails_unchanged(
+        &mut r,
+        op::drain_agent("S9", None, false),
+        OpError::UnknownAgent("S9".into()),
+    );
+    // Leaving the admitted and unreachable lists drops the entry.
+    assert_eq!(apply(&op::drain_agent("S1", None, false), &mut r), Ok(true));
+    assert_eq!(apply(&op::mark_gone("S1", 2), &mut r), Ok(true));
+    assert!(r.agent_control("S1").is_none());
+    assert_eq!(apply(&op::deactivate_agent("S2"), &mut r), Ok(true));
+    assert_eq!(apply(&op::mark_unreachable("S2", 3), &mut r), Ok(true));
+    assert_eq!(
+        apply(&op::prune(vec!["S2".into()], vec![]), &mut r),
+        Ok(true)
+    );
+    assert!(r.agent_control("S2").is_none());
+}
+
+/// Deactivated and draining agents survive a snapshot (a new leader recovers them).
+#[test]
+fn agent_controls_survive_a_snapshot() {
+    let mut r = registry_with(&[1, 2, 3]);
+    assert_eq!(apply(&op::deactivate_agent("S1"), &mut r), Ok(true));
+    assert_eq!(
+        apply(&op::drain_agent("S2", Some(1), false), &mut r),
+        Ok(true)
+    );
+    let back = Registry::from_proto(r.to_proto()).expect("valid snapshot");
+    assert_eq!(back, r);
+    assert_eq!(back.encode(), r.encode());
+    assert_eq!(back.agent_controls().count(), 2);
+    let mut p = r.to_proto();
+    let dup = p.agent_controls[0].clone();
+    p.agent_controls.push(dup);
+    assert!(Registry::from_proto(p).is_err());
+}

@@ -79,7 +79,7 @@ impl Master {
         agents
             .map(|a| response::get_agents::Agent {
                 agent_info: a.info.clone(),
-                active: a.connected(),
+                active: a.connected() && !self.controls.is_deactivated(&a.id),
                 version: a
                     .version
                     .clone()
@@ -91,7 +91,8 @@ impl Master {
                 allocated_resources: a.used.clone().into_vec(),
                 offered_resources: a.offered.clone().into_vec(),
                 capabilities: capabilities.clone(),
-                deactivated: Some(false),
+                deactivated: Some(self.controls.is_deactivated(&a.id)),
+                drain_info: self.controls.drain_info(&a.id).cloned(),
             })
             .collect()
     }

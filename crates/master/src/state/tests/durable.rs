@@ -15,7 +15,7 @@ fn with_policy(policy: RegistryPolicy) -> Master {
     Master::new(cfg)
 }
 
-fn registry_ops(actions: &[Action]) -> Vec<(OpId, Operation)> {
+pub(super) fn registry_ops(actions: &[Action]) -> Vec<(OpId, Operation)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -54,7 +54,7 @@ fn registered_on(actions: &[Action], conn: ConnId) -> Option<String> {
         .find_map(|e| e.registered.as_ref().map(|r| r.agent_id.value.clone()))
 }
 
-fn subscribe_agent(
+pub(super) fn subscribe_agent(
     m: &mut Master,
     now: f64,
     conn: ConnId,
@@ -87,7 +87,7 @@ fn subscribe_agent(
     m.take_actions()
 }
 
-fn with_id(info: AgentInfo, id: &str) -> AgentInfo {
+pub(super) fn with_id(info: AgentInfo, id: &str) -> AgentInfo {
     AgentInfo {
         id: Some(id.into()),
         ..info
@@ -103,7 +103,7 @@ fn admit(m: &mut Master, now: f64, conn: ConnId, resources: &str) -> String {
     registered_on(&m.take_actions(), conn).expect("REGISTERED after AdmitAgent")
 }
 
-fn running_task(framework: &str, task: &str, agent: &str) -> v1::Task {
+pub(super) fn running_task(framework: &str, task: &str, agent: &str) -> v1::Task {
     let mut t = v1::Task {
         name: task.into(),
         task_id: task.into(),

@@ -17,7 +17,7 @@ fn partition_aware(name: &str) -> FrameworkInfo {
     i
 }
 
-fn op_call(kind: op::call::Type) -> op::Call {
+pub(super) fn op_call(kind: op::call::Type) -> op::Call {
     let mut c = op::Call::default();
     c.set_type(kind);
     c
@@ -176,10 +176,10 @@ fn unreachable_agent_can_be_marked_gone_unknown_is_404_missing_field_400() {
 #[test]
 fn unsupported_calls_are_501_and_untyped_calls_400() {
     let mut m = core();
-    let r = m.operator_call(1.0, op_call(op::call::Type::GetOperations));
+    let r = m.operator_call(1.0, op_call(op::call::Type::ReserveResources));
     let e = r.expect_err("501");
     assert_eq!(e.status, 501);
-    assert!(e.message.contains("GET_OPERATIONS"), "{}", e.message);
+    assert!(e.message.contains("RESERVE_RESOURCES"), "{}", e.message);
     assert_eq!(
         m.operator_call(1.0, op::Call::default())
             .map_err(|e| e.status),

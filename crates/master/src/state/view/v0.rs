@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 use serde_json::{Value, json};
 
 use super::{
-    Framework, Master, TaskDoc, TaskEntry, agent_json, object, write_framework, write_object,
-    write_seq, write_seq_with,
+    Framework, Master, TaskDoc, TaskEntry, object, write_framework, write_object, write_seq,
+    write_seq_with,
 };
 use crate::state::Agent;
 
@@ -61,11 +61,11 @@ fn selected(filter: Option<&String>, id: &str) -> bool {
 }
 
 /// An agent in `/slaves`: as in `/state`, plus the full protobuf JSON of its resources.
-fn slave_json(agent: &Agent) -> Value {
+fn slave_json(agent: &Agent, controls: &crate::state::operator::AgentControls) -> Value {
     let full = |resources: &api::resources::Resources| {
         Value::Array(resources.iter().map(api::codec::to_json_value).collect())
     };
-    let mut value = agent_json(agent);
+    let mut value = super::controlled_agent_json(agent, controls);
     if let Value::Object(map) = &mut value {
         map.insert("reserved_resources_full".into(), json!({}));
         map.insert("unreserved_resources_full".into(), full(&agent.total));
@@ -126,7 +126,10 @@ impl Master {
         let agents = self.agents.values().filter(|a| selected(slave_id, &a.id));
         let mut out = Vec::new();
         write_object(&mut out, &object(fields), &mut |key, out| match key {
-            "slaves" => Some(write_seq(out, agents.clone().map(slave_json))),
+            "slaves" => Some(write_seq(
+                out,
+                agents.clone().map(|a| slave_json(a, &self.controls)),
+            )),
             _ => None,
         })?;
         Ok(out)
