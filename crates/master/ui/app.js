@@ -52,7 +52,9 @@ function banner() {
   el.classList.toggle('bad', bad);
   const connection = document.getElementById('connection');
   connection.textContent = store.error ? 'reconnecting…'
-    : who ? `${who.leading ? 'leader' : 'follower'} ${who.self}` : '';
+    : who ? `${who.leading ? 'leader' : 'follower'} ${who.self} · ${store.streaming ? 'live' : 'polling'}` : '';
+  connection.title = store.streaming ? 'Following the leader\'s event stream (SUBSCRIBE)'
+    : `Polling the leader every 2 s${store.streamError ? ` (event stream: ${store.streamError})` : ''}`;
 }
 
 function render() {

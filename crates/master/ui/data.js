@@ -1,9 +1,16 @@
 // The UI's data: what this master is (/ui/whoami) and the leader's state, read through
-// /ui/leader/ so a page served by a follower reads the leader. The store refreshes itself
-// and tells its listeners; a lost leader is retried and a new one announced.
+// /ui/leader/ so a page served by a follower reads the leader. The state comes from the
+// operator API's SUBSCRIBE stream (SUBSCRIBED, then every change); while no stream is up it
+// is polled with GET_STATE. Metrics and the rest are polled. The store tells its listeners
+// of every change; a lost leader is retried and a new one announced.
+
+import { applyEvent, readRecords } from './stream.js';
 
 const API = '/ui/leader/api/v1';
 const REFRESH_MS = 2000;
+// With the stream up, GET_STATE still runs this often: deactivation and drains have no event.
+const FULL_REFRESH_MS = 30000;
+const RESUBSCRIBE_MS = 1000;
 const HISTORY = 150; // samples kept for the resource chart (5 minutes at 2 s)
 
 export async function call(type, fields = {}) {
@@ -45,13 +52,68 @@ export class Store {
     this.error = null;
     this.leaderChanges = [];
     this.loadedAt = null;
+    this.streaming = false;
+    this.streamError = null;
+    this.fullAt = 0;
+    this.pending = null;
+    this.heartbeatMs = 15000;
   }
 
   subscribe(listener) { this.listeners.push(listener); }
 
   notify() { for (const l of this.listeners) l(this); }
 
-  start() { this.loop(); }
+  start() {
+    this.loop();
+    this.follow();
+  }
+
+  /**
+   * Keeps one SUBSCRIBE stream open, resubscribing (to the new leader) when it ends or
+   * stays silent for three heartbeat intervals (a leader cut off by a partition).
+   */
+  async follow() {
+    for (;;) {
+      const controller = new AbortController();
+      let last = Date.now();
+      const watchdog = setInterval(() => {
+        if (Date.now() - last > 3 * this.heartbeatMs) controller.abort();
+      }, 1000);
+      try {
+        const response = await fetch(API, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          body: JSON.stringify({ type: 'SUBSCRIBE' }),
+          signal: controller.signal,
+        });
+        if (!response.ok) throw new Error(`SUBSCRIBE: ${response.status} ${await response.text()}`);
+        await readRecords(response.body, (event) => { last = Date.now(); this.event(event); });
+        throw new Error('the event stream ended');
+      } catch (e) {
+        this.streamError = e.message ?? String(e);
+      } finally {
+        clearInterval(watchdog);
+      }
+      if (this.streaming) {
+        this.streaming = false;
+        this.notify();
+      }
+      await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_MS));
+    }
+  }
+
+  event(event) {
+    if (event.type === 'SUBSCRIBED') {
+      this.heartbeatMs = 1000 * (event.subscribed?.heartbeat_interval_seconds ?? 15);
+      this.streaming = true;
+      this.streamError = null;
+      this.fullAt = Date.now();
+    }
+    const state = applyEvent(this.state, event);
+    if (state) this.state = state;
+    // Many events at once (a launch of thousands) render once.
+    this.pending ??= setTimeout(() => { this.pending = null; this.notify(); }, 200);
+  }
 
   async loop() {
     for (;;) {
@@ -60,8 +122,19 @@ export class Store {
     }
   }
 
-  /** Refresh now (after an action), not at the next tick. */
-  poke() { if (this.wake) this.wake(); }
+  /** Refresh now (after an action), not at the next tick, with the full state. */
+  poke() {
+    this.fullAt = 0;
+    if (this.wake) this.wake();
+  }
+
+  /** GET_STATE unless the stream keeps the state and it was read recently. */
+  async fetchState() {
+    if (this.streaming && Date.now() - this.fullAt < FULL_REFRESH_MS) return this.state;
+    const state = (await call('GET_STATE')).get_state ?? {};
+    this.fullAt = Date.now();
+    return state;
+  }
 
   async refresh() {
     try {
@@ -72,13 +145,13 @@ export class Store {
       this.whoami = whoami;
       if (!whoami.leader) throw new Error('No leader elected: the masters are electing one');
       const [state, master, metrics, maintenance, roles] = await Promise.all([
-        call('GET_STATE'),
+        this.fetchState(),
         call('GET_MASTER'),
         json('/ui/leader/metrics/snapshot').catch(() => ({})),
         optional('GET_MAINTENANCE_STATUS', 'get_maintenance_status'),
         optional('GET_ROLES', 'get_roles'),
       ]);
-      this.state = state.get_state ?? {};
+      this.state = state;
       this.master = master.get_master ?? {};
       this.metrics = metrics;
       this.maintenance = maintenance;

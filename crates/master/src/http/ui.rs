@@ -24,6 +24,7 @@ const FILES: &[(&str, &str)] = &[
     ("style.css", include_str!("../../ui/style.css")),
     ("app.js", include_str!("../../ui/app.js")),
     ("data.js", include_str!("../../ui/data.js")),
+    ("stream.js", include_str!("../../ui/stream.js")),
     ("util.js", include_str!("../../ui/util.js")),
     ("views.js", include_str!("../../ui/views.js")),
     ("detail.js", include_str!("../../ui/detail.js")),

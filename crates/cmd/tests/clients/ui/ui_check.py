@@ -3,12 +3,13 @@ through WebDriver, for crates/cmd/tests/ui.rs.
 
 Usage:
   ui_check.py live BASE SHOTS_DIR
-      Checks the overview's counts, waits (on stdin) for the test to launch a task and
-      sees it RUNNING without reloading, opens its page, saves screenshots of every view
+      Checks the overview's counts and that the page follows the leader's event stream,
+      waits (on stdin) for the test to launch a task and sees it RUNNING without reloading, opens its page, saves screenshots of every view
       at two sizes, tears the framework down from the UI and sees the task KILLED.
   ui_check.py follower BASE LEADER
       Checks that a follower's UI names LEADER; then waits (on stdin) for "leader NEW"
-      and sees the overview show NEW, without reloading.
+      and sees the overview show NEW and the page follow NEW's event stream, without
+      reloading.
 
 Talks to the test with lines: it prints "step <name>" when it needs the test to act and
 reads one line back. Exits non-zero with a message on the first failed check. JavaScript
@@ -121,6 +122,7 @@ def live(base, shots):
         driver.get(f"{base}/")
         poll("one active agent on the overview",
              lambda: text_of(driver, "[data-count=agents-active]") == "1")
+        poll("the leader's event stream", lambda: "live" in (text_of(driver, "#connection") or ""))
         go(driver, "#/tasks")
         poll("the tasks view", lambda: driver.find_elements(By.CSS_SELECTOR, "#tasks"))
         task = step("launch")
@@ -159,6 +161,8 @@ def follower(base, leader):
         new = answer.removeprefix("leader ")
         poll(f"the overview naming the new leader {new}",
              lambda: text_of(driver, "#leader") == new, deadline=60.0)
+        poll("the event stream from the new leader",
+             lambda: "live" in (text_of(driver, "#connection") or ""), deadline=60.0)
         # Requests to the killed leader fail while the masters elect a new one: those
         # network errors are expected; any JavaScript error is not.
         console.collect(allow_network=True)
