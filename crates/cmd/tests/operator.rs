@@ -391,3 +391,34 @@ fn quota_and_weights_survive_a_master_restart() {
     );
     check_quota(&addr);
 }
+
+#[test]
+fn get_metrics_answers_the_snapshot_as_metrics() {
+    let cluster = Cluster::start(1);
+    let addr = &cluster.master_addr;
+    let (status, answer) = operator_json(addr, r#"{"type":"GET_METRICS"}"#);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["type"], "GET_METRICS");
+    let metrics = answer["get_metrics"]["metrics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let value = |name: &str| {
+        metrics
+            .iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["value"].as_f64())
+    };
+    assert_eq!(value("master/slaves_active"), Some(1.0), "{answer}");
+    assert_eq!(value("master/elected"), Some(1.0), "{answer}");
+    let (status, answer) = operator_json(
+        addr,
+        r#"{"type":"GET_METRICS","get_metrics":{"timeout":{"nanoseconds":5000000000}}}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        !answer["get_metrics"]["metrics"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+}

@@ -107,6 +107,9 @@ pub(super) async fn api(
     if call.r#type() == call::Type::Subscribe {
         return subscribe(&app, accept).await;
     }
+    if call.r#type() == call::Type::GetMetrics {
+        return answer(accept, get_metrics(&app, &call).await);
+    }
     // The logging calls are the process's, not the core's (`logging.rs`).
     let result = match super::logging::answer(&call) {
         Some(answer) => answer.map_err(|e| {
@@ -117,6 +120,45 @@ pub(super) async fn api(
         }),
         None => perform(&app, call).await,
     };
+    answer(accept, result)
+}
+
+/// GET_METRICS: the `/metrics/snapshot` values, each as a `Metric`. With a `timeout`, a
+/// snapshot not ready in time is answered with no metrics, as Mesos answers with those
+/// collected by then.
+async fn get_metrics(app: &App, call: &Call) -> Result<OperatorOk, Response> {
+    use api::v1::master::response;
+    let timeout = call
+        .get_metrics
+        .as_ref()
+        .and_then(|g| g.timeout.as_ref())
+        .map(|t| std::time::Duration::from_nanos(u64::try_from(t.nanoseconds).unwrap_or(0)));
+    let snapshot = super::snapshot(app);
+    let value = match timeout {
+        Some(limit) => tokio::time::timeout(limit, snapshot)
+            .await
+            .unwrap_or_else(|_| Ok(serde_json::json!({})))?,
+        None => snapshot.await?,
+    };
+    let metrics = value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, v)| {
+            let value = v.as_f64().or_else(|| v.as_bool().map(f64::from))?;
+            Some(api::v1::Metric {
+                name: name.clone(),
+                value: Some(value),
+            })
+        })
+        .collect();
+    let mut r = api::v1::master::Response::default();
+    r.set_type(response::Type::GetMetrics);
+    r.get_metrics = Some(response::GetMetrics { metrics });
+    Ok(OperatorOk::Response(Box::new(r)))
+}
+
+fn answer(accept: ContentType, result: Result<OperatorOk, Response>) -> Response {
     match result {
         Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => text(StatusCode::OK, ""),
         Ok(OperatorOk::Response(response)) => {
