@@ -91,7 +91,7 @@ async fn context(app: &FilesState) -> Result<Context, Failure> {
     let state = crate::http::state_of(&app.tx)
         .await
         .map_err(|r| Failure::Answered(Box::new(r)))?;
-    let configured = PathBuf::from(app.flags["work_dir"].as_str().unwrap_or_default());
+    let configured = PathBuf::from(app.flags["flags"]["work_dir"].as_str().unwrap_or_default());
     let canonical = tokio::fs::canonicalize(&configured)
         .await
         .map_err(|e| Failure::Internal(format!("cannot resolve the work directory: {e}")))?;
@@ -167,24 +167,21 @@ fn replace_latest(runs: &Path, located: &Path) -> Result<PathBuf, Failure> {
 
 /// `/files/read?path=&offset=&length=`: `{"data": ..., "offset": N}` (a window of the
 /// file, read by seeking; see [`read::window`]).
-async fn read_file(
-    State(app): State<FilesState>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let answer = async {
-        let path = path_param(&query)?;
-        let offset = read::parse_param("offset", query.get("offset").map(String::as_str))?;
-        let length = read::parse_param("length", query.get("length").map(String::as_str))?;
-        blocking(&app, move |context| {
-            let file = resolve_path(context, &path)?;
-            read_window(&file, &path, offset, length)
-        })
-        .await
-    };
-    match answer.await {
-        Ok(value) => json(&value),
-        Err(failure) => failure.into_response(),
-    }
+async fn read_file(State(app): State<FilesState>, Query(query): Query<Params>) -> Response {
+    json_answer(read_answer(&app, query).await)
+}
+
+type Params = HashMap<String, String>;
+
+async fn read_answer(app: &FilesState, query: Params) -> Result<Value, Failure> {
+    let path = path_param(&query)?;
+    let offset = read::parse_param("offset", query.get("offset").map(String::as_str))?;
+    let length = read::parse_param("length", query.get("length").map(String::as_str))?;
+    blocking(app, move |context| {
+        let file = resolve_path(context, &path)?;
+        read_window(&file, &path, offset, length)
+    })
+    .await
 }
 
 fn read_window(
@@ -214,22 +211,15 @@ fn read_window(
 }
 
 /// `/files/browse?path=`: the directory's entries (or the file's own), Mesos's keys.
-async fn browse(
-    State(app): State<FilesState>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
+async fn browse(State(app): State<FilesState>, Query(query): Query<Params>) -> Response {
     let answer = async {
         let path = path_param(&query)?;
         blocking(&app, move |context| {
-            let dir = resolve_path(context, &path)?;
-            list(&dir, &path)
+            list(&resolve_path(context, &path)?, &path)
         })
         .await
     };
-    match answer.await {
-        Ok(value) => json(&value),
-        Err(failure) => failure.into_response(),
-    }
+    json_answer(answer.await)
 }
 
 fn list(target: &Path, path: &str) -> Result<Value, Failure> {
@@ -277,10 +267,7 @@ fn entry(path: String, metadata: &std::fs::Metadata) -> Value {
 const DOWNLOAD_CHUNK: usize = 64 << 10;
 
 /// `/files/download?path=`: the whole file, streamed, as an attachment.
-async fn download(
-    State(app): State<FilesState>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
+async fn download(State(app): State<FilesState>, Query(query): Query<Params>) -> Response {
     let answer = async {
         let path = path_param(&query)?;
         let shown = path.clone();
@@ -328,10 +315,7 @@ async fn download(
 
 /// `/files/debug`: the sandboxes served now, each virtual path to its directory.
 async fn debug(State(app): State<FilesState>) -> Response {
-    match context(&app).await {
-        Ok(context) => json(&attached(&context.state)),
-        Err(failure) => failure.into_response(),
-    }
+    json_answer(context(&app).await.map(|context| attached(&context.state)))
 }
 
 /// Each live executor's directory, under its real path and its virtual `runs/latest` path.
@@ -353,9 +337,15 @@ fn attached(state: &Value) -> Value {
     Value::Object(out)
 }
 
-fn json(value: &Value) -> Response {
-    let content = [(header::CONTENT_TYPE, "application/json")];
-    (StatusCode::OK, content, value.to_string()).into_response()
+/// The JSON answer, or the failure's response.
+fn json_answer(answer: Result<Value, Failure>) -> Response {
+    match answer {
+        Ok(value) => {
+            let content = [(header::CONTENT_TYPE, "application/json")];
+            (StatusCode::OK, content, value.to_string()).into_response()
+        }
+        Err(failure) => failure.into_response(),
+    }
 }
 
 #[cfg(test)]
