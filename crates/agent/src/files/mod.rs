@@ -204,6 +204,7 @@ fn read_window(
             handle.seek(SeekFrom::Start(offset)).map_err(io)?;
             let mut data = Vec::new();
             handle.take(len).read_to_end(&mut data).map_err(io)?;
+            data.truncate(read::complete_utf8(&data));
             let data = String::from_utf8_lossy(&data);
             Ok(serde_json::json!({"data": data, "offset": offset}))
         }

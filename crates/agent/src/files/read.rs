@@ -57,6 +57,21 @@ pub fn window(offset: Option<i64>, length: Option<i64>, size: u64) -> Window {
     }
 }
 
+/// How much of a window's `data` to answer so that no UTF-8 character is cut at its end
+/// (the rest comes with the next read, and a client's `offset + data.length` stays
+/// right): `data` without an incomplete trailing sequence, unless that is all there is.
+pub fn complete_utf8(data: &[u8]) -> usize {
+    let Err(error) = std::str::from_utf8(data) else {
+        return data.len();
+    };
+    let valid = error.valid_up_to();
+    match error.error_len() {
+        // An incomplete sequence at the end, and something before it.
+        None if valid > 0 => valid,
+        _ => data.len(),
+    }
+}
+
 /// A file's metadata as `/files/browse` lists it.
 pub struct Entry<'a> {
     /// The path as the client named it (the directory asked for joined with the name).
@@ -137,6 +152,17 @@ mod tests {
         let big = 10 * MAX_READ;
         assert_eq!(window(Some(1), None, big), bytes(1, MAX_READ));
         assert_eq!(window(None, Some(i64::MAX), big), bytes(0, MAX_READ));
+    }
+
+    #[test]
+    fn windows_do_not_cut_characters() {
+        let text = "a\u{e9}b".as_bytes(); // 'a', two bytes of 'é', 'b'
+        assert_eq!(complete_utf8(text), 4);
+        assert_eq!(complete_utf8(&text[..2]), 1);
+        assert_eq!(complete_utf8(&text[1..2]), 1);
+        assert_eq!(complete_utf8(b"ab\xff"), 3);
+        assert_eq!(complete_utf8(b"ab\xffc"), 4);
+        assert_eq!(complete_utf8(b""), 0);
     }
 
     #[test]
