@@ -162,6 +162,14 @@ async fn files_serve_the_sandbox_and_ctl_follows_a_task_log() {
     assert_eq!((code, cat.as_str()), (Some(0), "err-start\n"), "{stderr}");
     let (code, _, stderr) = ctl(&master, &["task", "log", "nosuchtask"]);
     assert_eq!(code, Some(1), "{stderr}");
+    for args in [
+        &["task", "cat", "writer", "nosuchfile"][..],
+        &["task", "ls", "writer", "../../../../../../../.."][..],
+    ] {
+        let (code, out, stderr) = ctl(&master, args);
+        assert_eq!(code, Some(4), "{args:?}: {out}{stderr}");
+        assert!(stderr.contains("404"), "{args:?}: {stderr}");
+    }
 
     // ctl task log --follow: prints what the task writes after ctl started; exits 0.
     let mut follower = Command::new(BIN)

@@ -398,6 +398,28 @@ mod tests {
         ));
     }
 
+    /// A sparse 3 GiB file: reads seek past 4 GiB-unsafe offsets to its tail, and an
+    /// unbounded read answers at most `MAX_READ`.
+    #[test]
+    fn big_files_are_read_by_window() {
+        use std::io::Write;
+        let (_dir, context, run) = sandbox();
+        let path = format!("{}/big", run.display());
+        let size: u64 = 3 << 30;
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.set_len(size - 4).unwrap();
+        file.seek(SeekFrom::End(0)).unwrap();
+        file.write_all(b"tail").unwrap();
+        drop(file);
+        let resolved = resolve_path(&context, &path).unwrap();
+        let value = read_window(&resolved, &path, Some((size - 4) as i64), None).unwrap();
+        assert_eq!(data(&value), ("tail", size - 4));
+        let value = read_window(&resolved, &path, Some(-1), None).unwrap();
+        assert_eq!(data(&value), ("", size));
+        let value = read_window(&resolved, &path, None, None).unwrap();
+        assert_eq!(data(&value).0.len() as u64, read::MAX_READ);
+    }
+
     #[test]
     fn latest_and_virtual_paths_reach_the_run() {
         let (_dir, context, run) = sandbox();
