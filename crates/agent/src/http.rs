@@ -1,5 +1,6 @@
 //! The agent's HTTP surface: `/api/v1/executor` (Mesos v1 executor API), `/state`,
-//! `/health`, `/version`, `/flags`, `/metrics/snapshot` and `/metrics`, and libprocess
+//! `/health`, `/version`, `/flags`, `/metrics/snapshot` and `/metrics`, `/files/*` (see
+//! `files`), and libprocess
 //! messages to `/slave(1)/<name>` (v0 executors, see `v0exec`). Handlers validate and
 //! decode, then hand the call to the driver and wait for its answer.
 
@@ -36,7 +37,11 @@ pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<serde_json::Va
         .route("/metrics/snapshot", get(metrics))
         .route("/metrics", get(prometheus))
         .fallback(libprocess_message)
-        .with_state(AppState { tx, flags })
+        .with_state(AppState {
+            tx: tx.clone(),
+            flags: flags.clone(),
+        })
+        .merge(crate::files::router(tx, flags))
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
@@ -120,9 +125,16 @@ async fn state(State(app): State<AppState>) -> Response {
 }
 
 async fn read_state(app: &AppState) -> Result<serde_json::Value, Response> {
+    state_of(&app.tx).await
+}
+
+/// The driver's `/state` document (a 503 response once the driver is gone).
+pub(crate) async fn state_of(
+    tx: &mpsc::UnboundedSender<Event>,
+) -> Result<serde_json::Value, Response> {
     let (reply, answer) = oneshot::channel();
     let gone = || text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
-    if app.tx.send(Event::State(reply)).is_err() {
+    if tx.send(Event::State(reply)).is_err() {
         return Err(gone());
     }
     answer.await.map_err(|_| gone())

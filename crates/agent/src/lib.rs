@@ -23,6 +23,7 @@ pub mod containerizer;
 pub mod detect;
 mod driver;
 mod fetcher;
+mod files;
 pub mod health;
 mod http;
 mod http1;

@@ -15,6 +15,8 @@ use crate::ctl_cmds;
 
 #[path = "ctl_events.rs"]
 mod events;
+#[path = "ctl_task.rs"]
+mod task;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CtlCommand {
@@ -34,6 +36,11 @@ pub enum CtlCommand {
     /// Follow the operator event stream (SUBSCRIBE), one line per event; resubscribes
     /// to the new leader after a failover.
     Events(events::EventsArgs),
+    /// A task's sandbox through its agent's `/files/*`: `log`, `cat`, `ls`.
+    Task {
+        #[command(subcommand)]
+        command: task::TaskCommand,
+    },
     /// Maintenance views (read-only): `status`, `schedule`.
     Maintenance {
         #[command(subcommand)]
@@ -178,7 +185,8 @@ pub async fn run(command: CtlCommand) -> ExitCode {
     match execute(command).await {
         Ok(output) => {
             print!("{output}");
-            if !output.ends_with('\n') {
+            // (`task log|cat` print as they read and return nothing more.)
+            if !output.is_empty() && !output.ends_with('\n') {
                 println!();
             }
             ExitCode::SUCCESS
@@ -216,6 +224,7 @@ async fn execute(command: CtlCommand) -> Result<String, CtlError> {
         }
         CtlCommand::Agent { command } => crate::ctl_agent::execute(command).await,
         CtlCommand::Events(args) => events::follow(&args).await,
+        CtlCommand::Task { command } => task::run(&command).await,
         CtlCommand::Maintenance { command } => match command {
             MaintenanceCommand::Status(args) => {
                 list(

@@ -9,25 +9,11 @@ use std::process::Command;
 
 use api::v1::TaskState;
 use common::api::post_json;
+use common::ctl::ctl;
 use common::framework::{Framework, WAIT, task};
 use common::{BIN, Cluster};
 use serde_json::Value;
 use testkit::{free_port, get_json, poll_until};
-
-/// Runs `trireme ctl <args> --master=<master>`: (exit status, stdout, stderr).
-fn ctl(master: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(BIN)
-        .arg("ctl")
-        .args(args)
-        .arg(format!("--master={master}"))
-        .output()
-        .expect("run trireme ctl");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// `ctl` that must succeed: its stdout.
 fn ok(master: &str, args: &[&str]) -> String {

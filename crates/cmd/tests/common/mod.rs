@@ -179,6 +179,7 @@ pub fn process_count(cmdline: &str) -> usize {
 }
 
 pub mod api;
+pub mod ctl;
 pub mod etcd;
 pub mod framework;
 pub mod registry;
