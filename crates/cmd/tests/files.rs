@@ -221,3 +221,59 @@ async fn files_serve_the_sandbox_and_ctl_follows_a_task_log() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(err, "err-start\nerr-after\n");
 }
+
+/// POST an operator call as JSON to the master: (status, answer).
+fn operator(master: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = common::api::post_json(master, "/api/v1", &body.to_string());
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_serves_sandboxes_through_their_agents() {
+    let cluster = Cluster::start(1);
+    let master = cluster.master_addr.clone();
+    let mut fw = Framework::subscribe(&master, "files-test").await;
+    fw.launch_running("printer", "echo printed-line; exec sleep 300")
+        .await;
+    let (_, dir) = sandbox_of(&master, "printer");
+    let stdout = format!("{dir}/stdout");
+    poll_until(WAIT, "the line through the master's /files/read", || {
+        let (status, body) = get(&master, &format!("/files/read?path={stdout}"));
+        (status == 200 && json(&body)["data"] == "printed-line\n").then_some(())
+    })
+    .expect("read through the master");
+    let (status, body) = get(&master, &format!("/files/browse.json?path={dir}"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("/stdout"), "{body}");
+    let (status, body) = get(&master, "/files/read?path=/etc/passwd");
+    assert_eq!(status, 404, "{body}");
+
+    let master_for_calls = master.clone();
+    let dir_for_calls = dir.clone();
+    let (listed, read) = tokio::task::spawn_blocking(move || {
+        let list = serde_json::json!({"type": "LIST_FILES", "list_files": {"path": dir_for_calls}});
+        let read = serde_json::json!({"type": "READ_FILE",
+            "read_file": {"path": format!("{dir_for_calls}/stdout"), "offset": 2, "length": 5}});
+        (
+            operator(&master_for_calls, &list),
+            operator(&master_for_calls, &read),
+        )
+    })
+    .await
+    .expect("calls");
+    assert_eq!(listed.0, 200, "{:?}", listed.1);
+    let names: Vec<String> = listed.1["list_files"]["file_infos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["path"].as_str().map(str::to_owned))
+        .collect();
+    assert!(names.contains(&stdout), "{names:?}");
+    assert_eq!(read.0, 200, "{:?}", read.1);
+    assert_eq!(read.1["read_file"]["size"], 13, "{:?}", read.1);
+    // `data` is bytes: base64 in Mesos's JSON ("inted" = "aW50ZWQ=").
+    assert_eq!(read.1["read_file"]["data"], "aW50ZWQ=", "{:?}", read.1);
+}

@@ -2,6 +2,7 @@
 //! endpoints. Handlers decode and validate, then hand a command to the driver; they
 //! decide nothing else. libprocess serves every master route under `/master/` too.
 
+mod files;
 pub mod logging;
 mod operator;
 mod registry;
@@ -188,6 +189,7 @@ pub fn router(app: App) -> Router {
         .route("/log/reconfigure", any(registry::reconfigure))
         .merge(routes())
         .merge(ui::routes())
+        .merge(files::routes())
         .nest("/master", routes())
         .fallback(fallback)
         .with_state(app)

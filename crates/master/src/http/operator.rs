@@ -107,8 +107,14 @@ pub(super) async fn api(
     if call.r#type() == call::Type::Subscribe {
         return subscribe(&app, accept).await;
     }
-    if call.r#type() == call::Type::GetMetrics {
-        return answer(accept, get_metrics(&app, &call).await);
+    // Answered here, from the snapshot and the agents, not by the core.
+    match call.r#type() {
+        call::Type::GetMetrics => return answer(accept, get_metrics(&app, &call).await),
+        call::Type::ListFiles => {
+            return answer(accept, super::files::list_files(&app, &call).await);
+        }
+        call::Type::ReadFile => return answer(accept, super::files::read_file(&app, &call).await),
+        _ => {}
     }
     // The logging calls are the process's, not the core's (`logging.rs`).
     let result = match super::logging::answer(&call) {
@@ -135,9 +141,10 @@ async fn get_metrics(app: &App, call: &Call) -> Result<OperatorOk, Response> {
         .map(|t| std::time::Duration::from_nanos(u64::try_from(t.nanoseconds).unwrap_or(0)));
     let snapshot = super::snapshot(app);
     let value = match timeout {
-        Some(limit) => tokio::time::timeout(limit, snapshot)
-            .await
-            .unwrap_or_else(|_| Ok(serde_json::json!({})))?,
+        Some(limit) => match tokio::time::timeout(limit, snapshot).await {
+            Ok(value) => value?,
+            Err(_) => serde_json::json!({}),
+        },
         None => snapshot.await?,
     };
     let metrics = value
