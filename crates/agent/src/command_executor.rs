@@ -732,14 +732,21 @@ impl CommandExecutor {
         }
     }
 
-    /// Runs the task's due health check on a thread of its own.
-    fn start_check(&mut self, task_id: &str) {
-        if self
+    /// Whether the task is still health checked: not once it is ending (its checker goes).
+    fn still_checked(&mut self, task_id: &str) -> bool {
+        let live = self
             .tasks
             .get(task_id)
-            .is_none_or(|t| t.terminal || t.killing)
-        {
+            .is_some_and(|t| !t.terminal && !t.killing);
+        if !live {
             self.checks.remove(task_id);
+        }
+        live
+    }
+
+    /// Runs the task's due health check on a thread of its own.
+    fn start_check(&mut self, task_id: &str) {
+        if !self.still_checked(task_id) {
             return;
         }
         let Some(checker) = self.checks.get_mut(task_id) else {
@@ -776,12 +783,7 @@ impl CommandExecutor {
     /// A health check ended: report a change of health, or kill the task.
     fn health_checked(&mut self, task_id: &str, outcome: Result<(), String>) {
         use crate::health::Verdict;
-        if self
-            .tasks
-            .get(task_id)
-            .is_none_or(|t| t.terminal || t.killing)
-        {
-            self.checks.remove(task_id);
+        if !self.still_checked(task_id) {
             return;
         }
         let Some(mut checker) = self.checks.remove(task_id) else {

@@ -22,31 +22,9 @@ pub enum Inbound {
     },
 }
 
-/// Why an inbound message was refused; maps onto a 4xx answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// 404: no such message name.
-    Unknown(String),
-    /// 400: the body does not decode as the named message.
-    Malformed(String),
-}
-
-impl Refusal {
-    /// The HTTP status of the answer.
-    pub fn status(&self) -> u16 {
-        match self {
-            Refusal::Unknown(_) => 404,
-            Refusal::Malformed(_) => 400,
-        }
-    }
-
-    /// The reason, for the answer's body.
-    pub fn reason(&self) -> &str {
-        match self {
-            Refusal::Unknown(r) | Refusal::Malformed(r) => r,
-        }
-    }
-}
+/// Why an inbound message was refused: `NotFound` (404) for an unknown message name,
+/// `BadRequest` (400) for a body that does not decode as the named message.
+pub use libprocess::Reject as Refusal;
 
 /// The name of a v0 message: libprocess names a message by its protobuf full name.
 pub fn name_of<M: prost::Name>() -> String {
@@ -54,7 +32,7 @@ pub fn name_of<M: prost::Name>() -> String {
 }
 
 fn decode<M: Message + Default + prost::Name>(body: &[u8]) -> Result<M, Refusal> {
-    M::decode(body).map_err(|e| Refusal::Malformed(format!("Failed to decode {}: {e}", M::NAME)))
+    M::decode(body).map_err(|e| Refusal::BadRequest(format!("Failed to decode {}: {e}", M::NAME)))
 }
 
 fn call_of(
@@ -123,7 +101,7 @@ pub fn inbound(name: &str, body: &[u8]) -> Result<Inbound, Refusal> {
             .executor_id
             .clone()
             .or_else(|| m.update.status.executor_id.clone())
-            .ok_or_else(|| Refusal::Malformed("StatusUpdate without an executor id".into()))?;
+            .ok_or_else(|| Refusal::BadRequest("StatusUpdate without an executor id".into()))?;
         let mut c = call_of(call::Type::Update, framework_id, executor_id);
         c.update = Some(call::Update {
             status: status_of(m.update),
@@ -142,7 +120,7 @@ pub fn inbound(name: &str, body: &[u8]) -> Result<Inbound, Refusal> {
             data: m.data,
         })
     } else {
-        Err(Refusal::Unknown(format!(
+        Err(Refusal::NotFound(format!(
             "No handler for message {name:?} on the agent"
         )))
     }

@@ -138,11 +138,11 @@ fn framework_to_executor_from_a_scheduler_is_passed_on() {
 #[test]
 fn unknown_names_and_garbage_bodies_are_refused() {
     let unknown = inbound("mesos.internal.NoSuchMessage", b"").unwrap_err();
-    assert!(matches!(unknown, Refusal::Unknown(_)));
+    assert!(matches!(unknown, Refusal::NotFound(_)));
     assert_eq!(unknown.status(), 404);
     let name = name_of::<v0::RegisterExecutorMessage>();
     let garbage = inbound(&name, &[0xff, 0xff, 0xff]).unwrap_err();
-    assert!(matches!(garbage, Refusal::Malformed(_)), "{garbage:?}");
+    assert!(matches!(garbage, Refusal::BadRequest(_)), "{garbage:?}");
     assert_eq!(garbage.status(), 400);
     // Required fields missing decode to defaults with prost; an update without any
     // executor id cannot be routed.
@@ -155,7 +155,7 @@ fn unknown_names_and_garbage_bodies_are_refused() {
     let name = name_of::<v0::StatusUpdateMessage>();
     assert!(matches!(
         inbound(&name, &m.encode_to_vec()),
-        Err(Refusal::Malformed(_))
+        Err(Refusal::BadRequest(_))
     ));
 }
 

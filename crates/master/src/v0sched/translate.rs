@@ -31,34 +31,12 @@ pub enum Inbound {
     Auth(super::auth::Request),
 }
 
-/// Why an inbound message was refused; maps onto a 4xx answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// 404: no such message name.
-    Unknown(String),
-    /// 400: the body does not decode as the named message.
-    Malformed(String),
-}
-
-impl Refusal {
-    /// The HTTP status to answer with.
-    pub fn status(&self) -> u16 {
-        match self {
-            Refusal::Unknown(_) => 404,
-            Refusal::Malformed(_) => 400,
-        }
-    }
-
-    /// Why, for the answer's body.
-    pub fn reason(&self) -> &str {
-        match self {
-            Refusal::Unknown(reason) | Refusal::Malformed(reason) => reason,
-        }
-    }
-}
+/// Why an inbound message was refused: `NotFound` (404) for an unknown message name,
+/// `BadRequest` (400) for a body that does not decode as the named message.
+pub use libprocess::Reject as Refusal;
 
 fn decode<M: Message + Default + prost::Name>(body: &[u8]) -> Result<M, Refusal> {
-    M::decode(body).map_err(|e| Refusal::Malformed(format!("Failed to decode {}: {e}", M::NAME)))
+    M::decode(body).map_err(|e| Refusal::BadRequest(format!("Failed to decode {}: {e}", M::NAME)))
 }
 
 fn with_type(kind: call::Type, framework_id: Option<v1::FrameworkId>) -> Call {
@@ -204,7 +182,11 @@ pub fn inbound(name: &str, body: &[u8]) -> Result<Inbound, Refusal> {
             });
             call
         }
-        _ => return Err(Refusal::Unknown(format!("No handler for message '{name}'"))),
+        _ => {
+            return Err(Refusal::NotFound(format!(
+                "No handler for message '{name}'"
+            )));
+        }
     };
     Ok(Inbound::Call(Box::new(call)))
 }

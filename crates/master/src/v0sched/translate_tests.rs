@@ -234,13 +234,13 @@ fn v1_call_resource_request_unknown_and_garbage() {
     ));
     assert!(matches!(
         inbound("mesos.internal.NoSuchMessage", b""),
-        Err(Refusal::Unknown(_))
+        Err(Refusal::NotFound(_))
     ));
     let unknown = inbound("mesos.internal.NoSuchMessage", b"").expect_err("unknown");
     assert_eq!(unknown.status(), 404);
     assert!(unknown.reason().contains("NoSuchMessage"), "{unknown:?}");
     let garbage = inbound("mesos.internal.KillTaskMessage", b"\xff\xff\xff").expect_err("garbage");
-    assert!(matches!(garbage, Refusal::Malformed(_)));
+    assert!(matches!(garbage, Refusal::BadRequest(_)));
     assert_eq!(garbage.status(), 400);
     assert!(garbage.reason().contains("KillTaskMessage"), "{garbage:?}");
 }
