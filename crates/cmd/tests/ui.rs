@@ -122,7 +122,9 @@ async fn the_ui_shows_a_task_live_and_tears_its_framework_down() {
     let logs = || cluster.logs();
     tokio::task::block_in_place(|| browser.expect("step launch", &logs));
     let mut framework = Framework::subscribe(&cluster.master_addr, "ui-test").await;
-    framework.launch_running("ui-task", "sleep 300").await;
+    framework
+        .launch_running("ui-task", "echo ui-task-says-hello; exec sleep 300")
+        .await;
     browser.answer("ui-task");
     // The framework's event loop runs on the other worker while this one waits.
     let done = tokio::task::block_in_place(|| browser.expect("ok", &logs));

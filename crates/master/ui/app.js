@@ -6,6 +6,7 @@ import { Store } from './data.js';
 import { html, params, setParams, esc } from './util.js';
 import * as views from './views.js';
 import * as detail from './detail.js';
+import * as sandbox from './sandbox.js';
 
 const store = new Store();
 const main = document.getElementById('main');
@@ -18,7 +19,7 @@ const ROUTES = [
   [/^frameworks$/, 'frameworks', () => views.frameworks(store)],
   [/^frameworks\/(.+)$/, 'frameworks', (id) => detail.framework(store, decodeURIComponent(id))],
   [/^tasks$/, 'tasks', () => views.tasks(store)],
-  [/^tasks\/([^/]+)\/(.+)$/, 'tasks', (f, t) => detail.task(store, decodeURIComponent(f), decodeURIComponent(t))],
+  [/^tasks\/([^/]+)\/(.+)$/, 'tasks', (f, t) => detail.task(store, decodeURIComponent(f), decodeURIComponent(t), params().get('file'))],
   [/^roles$/, 'roles', () => views.roles(store)],
   [/^maintenance$/, 'maintenance', () => views.maintenance(store)],
 ];
@@ -116,6 +117,6 @@ main.addEventListener('click', async (e) => {
   }
 });
 
-window.addEventListener('hashchange', () => { notice = null; render(); main.focus(); });
+window.addEventListener('hashchange', () => { notice = null; sandbox.stop(); render(); main.focus(); });
 store.subscribe(render);
 store.start();

@@ -4,6 +4,7 @@
 import { call } from './data.js';
 import { html, when, copyable, resourceText, reservedText, stateBadge, table } from './util.js';
 import { agentBadge, frameworkBadge, taskColumns } from './views.js';
+import * as sandbox from './sandbox.js';
 
 function props(pairs) {
   return html`<dl class="props">${pairs.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>`;
@@ -56,9 +57,11 @@ export function framework(store, id) {
     ${table({ id: 'framework-tasks', rows: tasks, columns: taskColumns(store), placeholder: 'Filter tasks' })}`;
 }
 
-export function task(store, frameworkId, taskId) {
+export function task(store, frameworkId, taskId, file = 'stdout') {
   const t = store.task(frameworkId, taskId);
   if (!t) return missing('Task', taskId);
+  const shown = file === 'stderr' ? 'stderr' : 'stdout';
+  sandbox.follow(`${sandbox.sandboxOf(t)}/${shown}`);
   const statuses = (t.statuses ?? []).slice().reverse();
   return html`<h1>Task ${taskId}</h1>
     ${props([
@@ -70,7 +73,8 @@ export function task(store, frameworkId, taskId) {
     ])}
     <h2>Status history</h2>
     <table id="statuses"><thead><tr><th>State</th><th>When</th><th class="optional">Reason</th><th>Message</th><th class="optional">Source</th><th class="optional">Healthy</th></tr></thead>
-    <tbody>${statuses.map((s) => html`<tr><td>${stateBadge(s.state)}</td><td>${when(s.timestamp)}</td><td class="optional">${s.reason ?? ''}</td><td>${s.message ?? ''}</td><td class="optional">${s.source ?? ''}</td><td class="optional">${s.healthy == null ? '' : s.healthy ? 'yes' : 'no'}</td></tr>`)}</tbody></table>`;
+    <tbody>${statuses.map((s) => html`<tr><td>${stateBadge(s.state)}</td><td>${when(s.timestamp)}</td><td class="optional">${s.reason ?? ''}</td><td>${s.message ?? ''}</td><td class="optional">${s.source ?? ''}</td><td class="optional">${s.healthy == null ? '' : s.healthy ? 'yes' : 'no'}</td></tr>`)}</tbody></table>
+    ${sandbox.section(t, shown)}`;
 }
 
 /** What each action asks, and the operator call that does it. */

@@ -2,7 +2,9 @@
 //! operator API's LIST_FILES and READ_FILE pass the request to the agent whose sandbox the
 //! path names. A sandbox path names its agent as Mesos lays them out:
 //! `<work_dir>/slaves/<agent id>/frameworks/...` (the `directory` of an executor in the
-//! agent's `/state`). The agent decides what it serves (docs/agent.md, "Files").
+//! agent's `/state`), or `/slaves/<agent id>/frameworks/...` without the agent's work
+//! directory (passed on as the agent's virtual `/frameworks/...`: the web UI's form). The
+//! agent decides what it serves (docs/agent.md, "Files").
 
 use std::time::Duration;
 
@@ -32,6 +34,19 @@ fn agent_of(path: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// The path as the agent takes it: `/slaves/<id>/frameworks/...` (a sandbox named by its
+/// agent, without the agent's work directory) becomes the agent's virtual
+/// `/frameworks/...`; a real path is passed as is.
+fn agent_path(path: &str) -> String {
+    let Some(rest) = path.strip_prefix("/slaves/") else {
+        return path.to_owned();
+    };
+    match rest.split_once('/') {
+        Some((_, tail)) if tail.starts_with("frameworks/") => format!("/{tail}"),
+        _ => path.to_owned(),
+    }
 }
 
 /// `host:port` of the agent, from the leader's `/slaves`.
@@ -128,7 +143,13 @@ async fn proxy(
         Ok(addr) => addr,
         Err(response) => return response,
     };
-    let pairs: Vec<(&str, String)> = query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let pairs: Vec<(&str, String)> = query
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "path" => ("path", agent_path(v)),
+            _ => (k.as_str(), v.clone()),
+        })
+        .collect();
     let answer = match agent_get(&addr, name, &pairs).await {
         Ok(answer) => answer,
         Err(response) => return response,
@@ -237,7 +258,7 @@ pub(super) async fn list_files(app: &App, call: &Call) -> Result<OperatorOk, Res
         ));
     };
     let addr = agent_addr(app, &path).await?;
-    let entries = agent_json(&addr, "browse", &[("path", path)]).await?;
+    let entries = agent_json(&addr, "browse", &[("path", agent_path(&path))]).await?;
     let file_infos = entries
         .as_array()
         .into_iter()
@@ -269,7 +290,7 @@ pub(super) async fn read_file(app: &App, call: &Call) -> Result<OperatorOk, Resp
         ));
     };
     let addr = agent_addr(app, &read.path).await?;
-    let path = ("path", read.path.clone());
+    let path = ("path", agent_path(&read.path));
     // The size first (offset -1), then the window.
     let size = agent_json(&addr, "read", &[path.clone(), ("offset", "-1".into())]).await?["offset"]
         .as_u64()
@@ -302,6 +323,16 @@ mod tests {
         assert_eq!(agent_of("/frameworks/f/executors/e/runs/latest"), None);
         assert_eq!(agent_of("/etc/slaves/x"), None);
         assert_eq!(agent_of("/slaves//frameworks"), None);
+    }
+
+    #[test]
+    fn paths_named_by_agent_become_the_agents_virtual_paths() {
+        assert_eq!(
+            agent_path("/slaves/a-S0/frameworks/f/executors/e/runs/latest/stdout"),
+            "/frameworks/f/executors/e/runs/latest/stdout"
+        );
+        let real = "/var/lib/mesos/slaves/a-S0/frameworks/f/executors/e/runs/c/stdout";
+        assert_eq!(agent_path(real), real);
     }
 
     #[test]

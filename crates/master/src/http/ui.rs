@@ -28,6 +28,7 @@ const FILES: &[(&str, &str)] = &[
     ("util.js", include_str!("../../ui/util.js")),
     ("views.js", include_str!("../../ui/views.js")),
     ("detail.js", include_str!("../../ui/detail.js")),
+    ("sandbox.js", include_str!("../../ui/sandbox.js")),
 ];
 
 fn content_type(name: &str) -> &'static str {

@@ -4,8 +4,9 @@ through WebDriver, for crates/cmd/tests/ui.rs.
 Usage:
   ui_check.py live BASE SHOTS_DIR
       Checks the overview's counts and that the page follows the leader's event stream,
-      waits (on stdin) for the test to launch a task and sees it RUNNING without reloading, opens its page, saves screenshots of every view
-      at two sizes, tears the framework down from the UI and sees the task KILLED.
+      waits (on stdin) for the test to launch a task and sees it RUNNING without reloading,
+      opens its page and sees what the task printed on stdout, saves screenshots of every
+      view at two sizes, tears the framework down from the UI and sees the task KILLED.
   ui_check.py follower BASE LEADER
       Checks that a follower's UI names LEADER; then waits (on stdin) for "leader NEW"
       and sees the overview show NEW and the page follow NEW's event stream, without
@@ -130,6 +131,8 @@ def live(base, shots):
         driver.find_element(By.LINK_TEXT, task).click()
         poll("the task page's status history",
              lambda: driver.find_elements(By.CSS_SELECTOR, "#statuses [data-state=TASK_RUNNING]"))
+        poll("the task's stdout on its page",
+             lambda: "ui-task-says-hello" in (text_of(driver, "#log") or ""))
         framework_link = driver.find_element(By.CSS_SELECTOR, "a[href^='#/frameworks/']")
         framework_hash = framework_link.get_attribute("href").split("#", 1)[1]
         task_hash = driver.execute_script("return location.hash")
