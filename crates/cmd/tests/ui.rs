@@ -96,8 +96,16 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// The script quits its browser before it exits; give it that time, then kill it.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let exited = testkit::poll_until(
+            Duration::from_secs(20),
+            "the browser script to exit",
+            || self.child.try_wait().ok().flatten(),
+        );
+        if exited.is_err() {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }

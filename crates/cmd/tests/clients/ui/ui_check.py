@@ -146,9 +146,10 @@ def live(base, shots):
         poll(f"{task} KILLED after the tear-down",
              lambda: driver.find_elements(By.CSS_SELECTOR, "dl.props [data-state=TASK_KILLED]"))
         console.collect()
-        print("ok", json.dumps({"console_entries": len(console.entries)}), flush=True)
     finally:
         driver.quit()
+    # Only once the browser is gone: the test stops this script when it reads "ok".
+    print("ok", json.dumps({"console_entries": len(console.entries)}), flush=True)
 
 
 def follower(base, leader):
@@ -169,9 +170,9 @@ def follower(base, leader):
         # Requests to the killed leader fail while the masters elect a new one: those
         # network errors are expected; any JavaScript error is not.
         console.collect(allow_network=True)
-        print("ok", flush=True)
     finally:
         driver.quit()
+    print("ok", flush=True)
 
 
 def main():
