@@ -91,6 +91,8 @@ pub(crate) enum Event {
     /// The link to a v0 executor's pid broke.
     V0Exited(libprocess::Upid),
     State(oneshot::Sender<serde_json::Value>),
+    /// The agent's id (`None` before it first registered), for `/files/*`.
+    AgentId(oneshot::Sender<Option<String>>),
 }
 
 const MAX_REGISTRATION_BACKOFF: Duration = Duration::from_secs(60);
@@ -541,6 +543,9 @@ impl Agent {
             Event::V0Exited(pid) => self.v0_exited(&pid),
             Event::State(reply) => {
                 let _ = reply.send(self.state_json());
+            }
+            Event::AgentId(reply) => {
+                let _ = reply.send(self.agent_id.clone());
             }
         }
         Ok(())

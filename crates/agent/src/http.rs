@@ -132,9 +132,23 @@ async fn read_state(app: &AppState) -> Result<serde_json::Value, Response> {
 pub(crate) async fn state_of(
     tx: &mpsc::UnboundedSender<Event>,
 ) -> Result<serde_json::Value, Response> {
+    ask(tx, Event::State).await
+}
+
+/// The agent's id, without rendering `/state` (`/files/*` needs only that).
+pub(crate) async fn agent_id_of(
+    tx: &mpsc::UnboundedSender<Event>,
+) -> Result<Option<String>, Response> {
+    ask(tx, Event::AgentId).await
+}
+
+async fn ask<T>(
+    tx: &mpsc::UnboundedSender<Event>,
+    event: impl FnOnce(oneshot::Sender<T>) -> Event,
+) -> Result<T, Response> {
     let (reply, answer) = oneshot::channel();
     let gone = || text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
-    if tx.send(Event::State(reply)).is_err() {
+    if tx.send(event(reply)).is_err() {
         return Err(gone());
     }
     answer.await.map_err(|_| gone())

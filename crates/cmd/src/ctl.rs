@@ -295,6 +295,14 @@ pub(crate) enum Request {
     Post(String, String),
 }
 
+impl Request {
+    fn path(&self) -> &str {
+        match self {
+            Request::Get(path) | Request::Post(path, _) => path,
+        }
+    }
+}
+
 /// `host:port` of the master to ask first: the one given, or the leader ZooKeeper names.
 pub(crate) async fn leader(master: &MasterArg) -> Result<String, CtlError> {
     let address = MasterAddress::parse(&master.master)
@@ -324,17 +332,32 @@ pub(crate) async fn send(master: &str, request: &Request) -> Result<String, CtlE
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| CtlError::Other(format!("cannot make an HTTP client: {e}")))?;
+    let (authority, response) = answered(&client, master, request).await?;
+    let path = request.path();
+    response
+        .text()
+        .await
+        .map_err(|e| CtlError::NoLeader(format!("{authority} broke off its answer to {path}: {e}")))
+}
+
+/// Sends `request` with `client` (which must not follow redirects itself), following up to
+/// 3 redirects to the leader: the master that answered 2xx and its answer, body unread.
+pub(crate) async fn answered(
+    client: &reqwest::Client,
+    master: &str,
+    request: &Request,
+) -> Result<(String, reqwest::Response), CtlError> {
     let mut authority = master.to_owned();
+    let path = request.path();
     for _ in 0..4 {
-        let (path, builder) = match request {
-            Request::Get(path) => (path, client.get(format!("http://{authority}{path}"))),
-            Request::Post(path, body) => (
-                path,
-                client
-                    .post(format!("http://{authority}{path}"))
-                    .header("Content-Type", "application/json")
-                    .body(body.clone()),
-            ),
+        let url = format!("http://{authority}{path}");
+        let builder = match request {
+            Request::Get(_) => client.get(url),
+            Request::Post(_, body) => client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json")
+                .body(body.clone()),
         };
         let response = builder.send().await.map_err(|e| {
             CtlError::NoLeader(format!("cannot reach the master at {authority}: {e}"))
@@ -344,12 +367,12 @@ pub(crate) async fn send(master: &str, request: &Request) -> Result<String, CtlE
             authority = redirected(&authority, path, &response)?;
             continue;
         }
+        if status.is_success() {
+            return Ok((authority, response));
+        }
         let body = response.text().await.map_err(|e| {
             CtlError::NoLeader(format!("{authority} broke off its answer to {path}: {e}"))
         })?;
-        if status.is_success() {
-            return Ok(body);
-        }
         return Err(refused(authority, path, status, &body));
     }
     Err(CtlError::NoLeader(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{CtlError, MasterArg, leader, redirected, refused};
+use super::{CtlError, MasterArg, Request, answered, leader};
 
 /// `trireme ctl events`.
 #[derive(clap::Args, Debug)]
@@ -61,31 +61,9 @@ async fn subscribe(
     client: &reqwest::Client,
     master: &MasterArg,
 ) -> Result<reqwest::Response, CtlError> {
-    let mut authority = leader(master).await?;
-    let path = "/api/v1";
-    for _ in 0..4 {
-        let response = client
-            .post(format!("http://{authority}{path}"))
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .body(r#"{"type":"SUBSCRIBE"}"#)
-            .send()
-            .await
-            .map_err(|e| {
-                CtlError::NoLeader(format!("cannot reach the master at {authority}: {e}"))
-            })?;
-        let status = response.status();
-        if status == reqwest::StatusCode::TEMPORARY_REDIRECT {
-            authority = redirected(&authority, path, &response)?;
-            continue;
-        }
-        if status.is_success() {
-            return Ok(response);
-        }
-        let body = response.text().await.unwrap_or_default();
-        return Err(refused(authority, path, status, &body));
-    }
-    Err(CtlError::NoLeader("too many redirects".into()))
+    let first = leader(master).await?;
+    let request = Request::Post("/api/v1".into(), r#"{"type":"SUBSCRIBE"}"#.into());
+    Ok(answered(client, &first, &request).await?.1)
 }
 
 /// Prints the stream's events as they arrive; `Ok` when it ends cleanly.

@@ -29,11 +29,13 @@ use resolve::{Layout, NotFound};
 #[derive(Clone)]
 struct FilesState {
     tx: mpsc::UnboundedSender<Event>,
-    flags: Arc<Value>,
+    /// The work directory, canonical first (and as configured, if that differs).
+    work_dirs: Arc<Vec<PathBuf>>,
 }
 
 /// The `/files/*` routes, each under its Mesos name and its `.json` alias.
 pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<Value>) -> Router {
+    let work_dirs = Arc::new(work_dirs(&flags));
     Router::new()
         .route("/files/browse", get(browse))
         .route("/files/browse.json", get(browse))
@@ -43,7 +45,19 @@ pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<Value>) -> Rou
         .route("/files/download.json", get(download))
         .route("/files/debug", get(debug))
         .route("/files/debug.json", get(debug))
-        .with_state(FilesState { tx, flags })
+        .with_state(FilesState { tx, work_dirs })
+}
+
+/// The configured work directory, canonical first (the agent created it before serving).
+fn work_dirs(flags: &Value) -> Vec<PathBuf> {
+    let configured = PathBuf::from(flags["flags"]["work_dir"].as_str().unwrap_or_default());
+    match std::fs::canonicalize(&configured) {
+        Ok(canonical) if canonical != configured && configured.is_absolute() => {
+            vec![canonical, configured]
+        }
+        Ok(canonical) => vec![canonical],
+        Err(_) => vec![configured],
+    }
 }
 
 /// A refusal or failure, as the response it becomes.
@@ -81,25 +95,21 @@ impl IntoResponse for Failure {
 }
 
 /// What a request is resolved against: the work directory (canonical first) and the
-/// agent's `/state` (its id, its executors' directories).
+/// agent's id (for virtual paths; empty before it registered).
 struct Context {
     work_dirs: Vec<PathBuf>,
-    state: Value,
+    agent_id: String,
 }
 
 async fn context(app: &FilesState) -> Result<Context, Failure> {
-    let state = crate::http::state_of(&app.tx)
+    let agent_id = crate::http::agent_id_of(&app.tx)
         .await
-        .map_err(|r| Failure::Answered(Box::new(r)))?;
-    let configured = PathBuf::from(app.flags["flags"]["work_dir"].as_str().unwrap_or_default());
-    let canonical = tokio::fs::canonicalize(&configured)
-        .await
-        .map_err(|e| Failure::Internal(format!("cannot resolve the work directory: {e}")))?;
-    let mut work_dirs = vec![canonical];
-    if configured.is_absolute() && configured != work_dirs[0] {
-        work_dirs.push(configured);
-    }
-    Ok(Context { work_dirs, state })
+        .map_err(|r| Failure::Answered(Box::new(r)))?
+        .unwrap_or_default();
+    Ok(Context {
+        work_dirs: app.work_dirs.to_vec(),
+        agent_id,
+    })
 }
 
 /// The query's `path`, required by every endpoint but `/files/debug`.
@@ -123,10 +133,9 @@ async fn blocking<T: Send + 'static>(
 
 /// The canonical file `path` names, refused unless it lies inside a sandbox.
 fn resolve_path(context: &Context, path: &str) -> Result<PathBuf, Failure> {
-    let agent_id = context.state["id"].as_str().unwrap_or_default();
     let layout = Layout {
         work_dirs: context.work_dirs.clone(),
-        agent_id,
+        agent_id: &context.agent_id,
     };
     let mut located = resolve::locate(path, &layout)?;
     if let Some(runs) = context
@@ -316,7 +325,10 @@ async fn download(State(app): State<FilesState>, Query(query): Query<Params>) ->
 
 /// `/files/debug`: the sandboxes served now, each virtual path to its directory.
 async fn debug(State(app): State<FilesState>) -> Response {
-    json_answer(context(&app).await.map(|context| attached(&context.state)))
+    match crate::http::state_of(&app.tx).await {
+        Ok(state) => json_answer(Ok(attached(&state))),
+        Err(response) => response,
+    }
 }
 
 /// Each live executor's directory, under its real path and its virtual `runs/latest` path.
@@ -363,10 +375,9 @@ mod tests {
         std::fs::write(work.join("secret"), "no").unwrap();
         std::os::unix::fs::symlink(work.join("secret"), run.join("out")).unwrap();
         std::os::unix::fs::symlink("/etc", run.join("etc")).unwrap();
-        let state = serde_json::json!({"id": "A"});
         let context = Context {
             work_dirs: vec![work],
-            state,
+            agent_id: "A".into(),
         };
         (dir, context, run)
     }

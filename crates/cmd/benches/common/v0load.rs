@@ -124,25 +124,12 @@ async fn register(master: &str, deadline: tokio::time::Instant) -> anyhow::Resul
     }
 }
 
-fn fits(offer: &v1::Offer, load: &V0Load) -> usize {
-    let offered = Resources::from_valid(&offer.resources);
-    let by_cpus = (offered.scalar("cpus") / load.cpus + 1e-6).floor();
-    let by_mem = (offered.scalar("mem") / load.mem + 1e-6).floor();
-    by_cpus.min(by_mem).max(0.0) as usize
-}
-
-fn task(offer: &v1::Offer, index: usize, load: &V0Load) -> v1::TaskInfo {
-    let scalar = |name: &str, value: f64| v1::Resource {
-        name: name.into(),
-        r#type: v1::value::Type::Scalar as i32,
-        scalar: Some(v1::value::Scalar { value }),
-        ..Default::default()
-    };
+fn task(offer: &v1::Offer, index: usize, resources: &[v1::Resource]) -> v1::TaskInfo {
     v1::TaskInfo {
         name: format!("v0-{index}"),
         task_id: format!("v0-{index}").into(),
         agent_id: offer.agent_id.clone(),
-        resources: vec![scalar("cpus", load.cpus), scalar("mem", load.mem)],
+        resources: resources.to_vec(),
         command: Some(v1::CommandInfo {
             value: Some("true".into()),
             ..Default::default()
@@ -157,6 +144,8 @@ struct Progress {
     outcome: V0Outcome,
     started: Option<Instant>,
     held: VecDeque<v1::Offer>,
+    /// Each task's resources.
+    resources: Vec<v1::Resource>,
 }
 
 impl Progress {
@@ -171,12 +160,12 @@ impl Progress {
                 return;
             };
             let room = load.max_in_flight - self.in_flight();
-            let count = fits(&offer, load)
+            let count = super::fits(&offer, load.cpus, load.mem)
                 .min(load.batch)
                 .min(room)
                 .min(load.total - self.launched);
             let tasks = (0..count)
-                .map(|i| task(&offer, self.launched + i, load))
+                .map(|i| task(&offer, self.launched + i, &self.resources))
                 .collect();
             self.launched += count;
             self.outcome.launch_messages += 1;
@@ -234,6 +223,9 @@ pub async fn run(master: &str, agents: usize, load: &V0Load) -> anyhow::Result<V
         outcome: V0Outcome::default(),
         started: None,
         held: VecDeque::new(),
+        resources: Resources::parse(&format!("cpus:{};mem:{}", load.cpus, load.mem))
+            .map_err(|e| anyhow::anyhow!("task resources: {e}"))?
+            .into_vec(),
     };
     let mut seen = HashSet::new();
     while progress.outcome.done < load.total {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use api::v1::master::{Call, response};
 use axum::Router;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -101,12 +101,9 @@ async fn agent_get(
     op: &str,
     query: &[(&str, String)],
 ) -> Result<reqwest::Response, Response> {
-    let query: Vec<String> = query
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect();
+    let query = serde_urlencoded::to_string(query).unwrap_or_default();
     client()
-        .get(format!("http://{addr}/files/{op}?{}", query.join("&")))
+        .get(format!("http://{addr}/files/{op}?{query}"))
         .timeout(AGENT_TIMEOUT)
         .send()
         .await
@@ -123,6 +120,7 @@ async fn proxy(
     State(app): State<App>,
     Path(op): Path<String>,
     OriginalUri(uri): OriginalUri,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     if let Some(response) = app.not_leading(&uri) {
         return response;
@@ -131,7 +129,6 @@ async fn proxy(
     if !matches!(name, "browse" | "read" | "download") {
         return text(StatusCode::NOT_FOUND, format!("No files endpoint '{op}'"));
     }
-    let query: Vec<(String, String)> = uri.query().map(url_pairs).unwrap_or_default();
     let Some(path) = query
         .iter()
         .find(|(k, _)| k == "path")
@@ -162,48 +159,6 @@ async fn proxy(
     }
     out.body(axum::body::Body::from_stream(answer.bytes_stream()))
         .unwrap_or_else(|e| text(StatusCode::BAD_GATEWAY, e.to_string()))
-}
-
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                let s = s.replace('+', " ");
-                percent_decode(&s)
-            };
-            Some((decode(k)?, decode(v)?))
-        })
-        .collect()
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The agent's answer as JSON, or the error it gave as the caller's error.
@@ -340,21 +295,5 @@ mod tests {
         assert_eq!(mode_bits("-rw-r--r--"), 0o100644);
         assert_eq!(mode_bits("drwxr-xr-x"), 0o040755);
         assert_eq!(mode_bits("lrwxrwxrwx"), 0o120777);
-    }
-
-    #[test]
-    fn queries_are_percent_decoded() {
-        let pairs = url_pairs("path=%2Fa%20b%2Fstdout&offset=-1&x");
-        assert_eq!(
-            pairs,
-            vec![
-                ("path".into(), "/a b/stdout".into()),
-                ("offset".into(), "-1".into()),
-                ("x".into(), String::new())
-            ]
-        );
-        assert!(percent_decode("%zz").is_none());
-        let odd = "/a b/%&=é";
-        assert_eq!(percent_decode(&percent_encode(odd)).as_deref(), Some(odd));
     }
 }
