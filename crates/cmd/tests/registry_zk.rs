@@ -63,8 +63,15 @@ fn mesos_unit_files_share_one_log_fail_over_and_take_back_a_wiped_master() {
             .collect();
         assert_eq!(set, expected, "master {i} discovered every replica");
     }
-    // Mesos's layout: unlabelled ephemeral sequential znodes under log_replicas.
-    let announced = ephemerals_under(&cluster, "/trireme/log_replicas/");
+    // Mesos's layout: unlabelled ephemeral sequential znodes under log_replicas. `dump` is
+    // a one-shot four-letter word that a busy ZooKeeper may answer empty: ask until the
+    // three are listed, then check them.
+    let mut announced = Vec::new();
+    let listed = poll_until(WAIT, "ZooKeeper's dump to list the 3 replicas", || {
+        announced = ephemerals_under(&cluster, "/trireme/log_replicas/");
+        (announced.len() == 3).then_some(())
+    });
+    assert!(listed.is_ok(), "{listed:?}: {announced:?}");
     assert_eq!(announced.len(), 3, "{announced:?}");
     for node in &announced {
         let name = node.trim_start_matches("/trireme/log_replicas/");
