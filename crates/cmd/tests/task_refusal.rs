@@ -135,7 +135,13 @@ async fn a_task_past_its_max_completion_time_is_killed_and_fails() {
         .await
         .expect("launch");
     let running = fw.status("bounded", TaskState::TaskRunning).await;
-    assert!(common::process_alive(&marker), "the task runs: {running:?}");
+    // RUNNING is sent once the task is forked; its exec of `sh -c` may come a moment later.
+    let seen = testkit::poll_until(
+        std::time::Duration::from_secs(10),
+        "the task's process to appear",
+        || common::process_alive(&marker).then_some(()),
+    );
+    assert!(seen.is_ok(), "the task runs: {running:?}");
     let failed = fw.status("bounded", TaskState::TaskFailed).await;
     assert_eq!(failed.reason(), Reason::MaxCompletionTimeReached);
     assert_eq!(
