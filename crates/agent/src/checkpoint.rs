@@ -11,7 +11,11 @@
 //!   .../runs/<container>/tasks/<task>/task.info           TaskInfo        (checkpointing only)
 //!   .../runs/<container>/tasks/<task>/task.updates        update and ack records, appended
 //!   pids.log                                              executors of other frameworks
+//! meta/resources/resources.info                           the checkpointed resources
 //! ```
+//!
+//! `resources.info` (a `CheckpointResources` message: the agent's dynamic reservations) is
+//! the agent's, not one agent id's: it outlives a new registration, as in Mesos.
 //!
 //! Whole files are written durably: temp file, fsync, rename, fsync of the directory (and
 //! of every directory created on the way). `task.updates` is appended to and fsynced before
@@ -383,6 +387,26 @@ pub fn append_durable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// `meta/resources/resources.info`.
+pub fn resources_path(work_dir: &Path) -> PathBuf {
+    work_dir.join("meta/resources/resources.info")
+}
+
+/// Writes the checkpointed resources durably (temp file, fsync, rename, fsync directory).
+pub fn write_resources(work_dir: &Path, resources: &[v1::Resource]) -> std::io::Result<()> {
+    let message = api::internal::agent_event::CheckpointResources {
+        resources: resources.to_vec(),
+    };
+    write_message(&resources_path(work_dir), &message)
+}
+
+/// The checkpointed resources; none when the file does not exist.
+pub fn read_resources(work_dir: &Path) -> Result<Vec<v1::Resource>, String> {
+    let path = resources_path(work_dir);
+    let message: Option<api::internal::agent_event::CheckpointResources> = read_message(&path)?;
+    Ok(message.map(|m| m.resources).unwrap_or_default())
 }
 
 pub fn write_message(path: &Path, message: &impl prost::Message) -> std::io::Result<()> {
@@ -839,6 +863,20 @@ mod tests {
             len as usize,
             2 * HEADER + 16 + status("T", v1::TaskState::TaskRunning, 5).encoded_len()
         );
+    }
+
+    #[test]
+    fn checkpointed_resources_round_trip_and_corruption_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_resources(dir.path()), Ok(Vec::new()));
+        let resources = api::resources::Resources::parse("cpus:1;mem:64")
+            .unwrap()
+            .into_vec();
+        write_resources(dir.path(), &resources).unwrap();
+        assert_eq!(read_resources(dir.path()), Ok(resources));
+        std::fs::write(resources_path(dir.path()), [0xff, 0xff, 0xff]).unwrap();
+        let err = read_resources(dir.path()).unwrap_err();
+        assert!(err.contains("resources.info"), "{err}");
     }
 
     #[test]

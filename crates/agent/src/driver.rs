@@ -29,6 +29,7 @@ use crate::{Config, ContainerizerKind, detect, paths};
 
 mod executor_api;
 mod fetch;
+mod resources;
 mod restart;
 mod v0;
 use executor_api::ExecutorStream;
@@ -175,6 +176,7 @@ pub(crate) async fn run(
         return Ok(());
     }
 
+    let checkpointed = resources::load(&config.work_dir, &agent_info.resources)?;
     let master = master_address(&config.master)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let flags = flags_json(&config);
@@ -187,6 +189,7 @@ pub(crate) async fn run(
     let mut agent = Agent::new(config, tx.clone(), endpoint, agent_info);
     agent.containerizer = Arc::new(ProcessContainerizer::new(cgroups));
     agent.boot_id = boot_id;
+    agent.checkpointed_resources = checkpointed;
     agent.start_v0(std::net::SocketAddr::new(ip, local.port()));
     if let Some(state) = recovered {
         agent.agent_info_checkpointed = state.info.is_some();
@@ -383,6 +386,8 @@ struct Agent {
     pid_files: Option<std::sync::mpsc::Sender<checkpoint::PidOp>>,
     /// Sends from `slave(1)@ip:port` to v0 executors (`driver/v0.rs`).
     postman: Option<libprocess::Postman>,
+    /// `meta/resources/resources.info` (`driver/resources.rs`).
+    checkpointed_resources: Vec<v1::Resource>,
 }
 
 fn now_secs() -> f64 {
@@ -443,6 +448,7 @@ impl Agent {
             agent_info_checkpointed: false,
             pid_files: None,
             postman: None,
+            checkpointed_resources: Vec::new(),
             config,
         }
     }
@@ -681,6 +687,7 @@ impl Agent {
                 frameworks,
                 tasks,
                 version: Some(api::MESOS_COMPATIBLE_VERSION.to_owned()),
+                checkpointed_resources: self.checkpointed_resources.clone(),
             }),
             ..Default::default()
         };
@@ -888,6 +895,10 @@ impl Agent {
             Type::Error => {
                 let message = event.error.map(|e| e.message).unwrap_or_default();
                 tracing::warn!("the master refused this agent: {message}");
+            }
+            Type::CheckpointResources => {
+                let resources = event.checkpoint_resources.unwrap_or_default().resources;
+                self.checkpoint_resources(resources);
             }
             Type::Unknown => tracing::warn!("ignoring an event of unknown type from the master"),
         }

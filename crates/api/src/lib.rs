@@ -11,6 +11,8 @@
 //! - [`resources`]: resource arithmetic (scalars, ranges, sets).
 //! - [`prometheus`]: a `/metrics/snapshot` map in Prometheus's text format.
 //! - [`reservation`]: who a resource is reserved to, in both of Mesos's formats.
+//! - [`operation`]: RESERVE and UNRESERVE as resource conversions, and what an agent
+//!   checkpoints of them.
 //! - [`health`]: a task's health check, validated into what an executor runs.
 //! - [`fetch`]: what the fetcher does with a `CommandInfo.URI`.
 
@@ -18,6 +20,7 @@ pub mod codec;
 pub mod duration;
 pub mod fetch;
 pub mod health;
+pub mod operation;
 pub mod prometheus;
 pub mod recordio;
 pub mod reservation;

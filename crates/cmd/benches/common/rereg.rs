@@ -343,6 +343,7 @@ fn subscribe_body(params: &Params, index: usize, agent_id: Option<&str>) -> Vec<
         frameworks: Vec::new(),
         tasks: Vec::new(),
         version: Some(api::MESOS_COMPATIBLE_VERSION.to_owned()),
+        checkpointed_resources: Vec::new(),
     };
     let mut call = AgentCall {
         agent_id: agent_id.map(v1::AgentId::from),
@@ -427,6 +428,7 @@ fn reregister_body(shared: &Shared, index: usize, agent_id: &str) -> Vec<u8> {
         frameworks,
         tasks,
         version: Some(api::MESOS_COMPATIBLE_VERSION.to_owned()),
+        checkpointed_resources: Vec::new(),
     };
     let mut call = AgentCall {
         agent_id: Some(agent_id.into()),

@@ -6,6 +6,7 @@ mod files;
 pub mod logging;
 mod operator;
 mod registry;
+mod reserve;
 mod stream;
 mod ui;
 mod v0;
@@ -160,6 +161,8 @@ fn routes() -> Router<App> {
         .route("/machine/down", any(operator::machine_down))
         .route("/machine/up", any(operator::machine_up))
         .route("/teardown", any(operator::teardown))
+        .route("/reserve", any(reserve::reserve))
+        .route("/unreserve", any(reserve::unreserve))
         .route("/weights", any(operator::weights))
         .route("/quota", any(operator::quota))
         .route("/quota/{*role}", any(operator::quota))
@@ -607,6 +610,8 @@ mod lean {
         pub tasks: Vec<v1::Task>,
         #[prost(string, optional, tag = "4")]
         pub version: Option<String>,
+        #[prost(message, repeated, tag = "5")]
+        pub checkpointed_resources: Vec<v1::Resource>,
     }
 
     /// `FrameworkState` without its executors (field 2).
@@ -630,6 +635,7 @@ mod lean {
                     .collect(),
                 tasks: self.tasks,
                 version: self.version,
+                checkpointed_resources: self.checkpointed_resources,
             }
         }
     }
@@ -839,6 +845,7 @@ mod tests {
                 }],
                 tasks: vec![task],
                 version: Some("1.11.0".into()),
+                checkpointed_resources: Vec::new(),
             }),
             ..Default::default()
         };

@@ -20,7 +20,7 @@ use crate::driver::Command;
 use crate::state::OperatorOk;
 
 /// Sends a call to the core and waits for its answer; `Err` is the HTTP answer to give.
-async fn perform(app: &App, call: Call) -> Result<OperatorOk, Response> {
+pub(super) async fn perform(app: &App, call: Call) -> Result<OperatorOk, Response> {
     let (reply, answer) = oneshot::channel();
     let command = Command::Operator {
         call: Box::new(call),
@@ -45,7 +45,7 @@ async fn perform(app: &App, call: Call) -> Result<OperatorOk, Response> {
     }
 }
 
-fn typed(kind: call::Type) -> Call {
+pub(super) fn typed(kind: call::Type) -> Call {
     let mut call = Call::default();
     call.set_type(kind);
     call
@@ -61,7 +61,9 @@ async fn get_json(
 ) -> Response {
     match perform(app, typed(kind)).await {
         Ok(OperatorOk::Response(r)) => json_response(&render(*r)),
-        Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => json_response(&empty),
+        Ok(OperatorOk::Empty | OperatorOk::Accepted | OperatorOk::Pending(_)) => {
+            json_response(&empty)
+        }
         Err(response) => response,
     }
 }
@@ -167,6 +169,7 @@ async fn get_metrics(app: &App, call: &Call) -> Result<OperatorOk, Response> {
 
 fn answer(accept: ContentType, result: Result<OperatorOk, Response>) -> Response {
     match result {
+        Ok(OperatorOk::Accepted) => text(StatusCode::ACCEPTED, ""),
         Ok(OperatorOk::Empty | OperatorOk::Pending(_)) => text(StatusCode::OK, ""),
         Ok(OperatorOk::Response(response)) => {
             let mut out = (StatusCode::OK, codec::encode(accept, &*response)).into_response();
@@ -310,7 +313,7 @@ fn machines(bytes: &[u8]) -> Result<Vec<MachineId>, String> {
 
 /// The front of the v0 POST-only endpoints whose body has no Content-Type rule (a JSON
 /// array, a form): leader only, POST only, the body read within the size limit.
-async fn leader_post_body(
+pub(super) async fn leader_post_body(
     app: &App,
     uri: &Uri,
     method: &Method,
@@ -372,7 +375,7 @@ pub(super) async fn teardown(
 }
 
 /// The non-empty value of `key` in a form-encoded body (`a=1&b=x%2Fy`), decoded.
-fn form_value(bytes: &[u8], key: &str) -> Option<String> {
+pub(super) fn form_value(bytes: &[u8], key: &str) -> Option<String> {
     let form = std::str::from_utf8(bytes).ok()?.trim();
     let uri: Uri = format!("/?{form}").parse().ok()?;
     let axum::extract::Query(map) =
@@ -457,7 +460,9 @@ pub(super) async fn weights(
 }
 
 /// Parses a JSON array of messages; `Err` is the reason.
-fn json_array<M: prost::Message + prost::Name + Default>(bytes: &[u8]) -> Result<Vec<M>, String> {
+pub(super) fn json_array<M: prost::Message + prost::Name + Default>(
+    bytes: &[u8],
+) -> Result<Vec<M>, String> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let Some(items) = value.as_array() else {

@@ -61,12 +61,12 @@ impl Master {
         stream_id: String,
         mut subscribe: agent_call::Subscribe,
     ) {
-        let total = match Resources::from_vec(subscribe.agent_info.resources.clone()) {
-            Ok(r) => r.unallocated(),
+        let total = match Master::reported_total(&subscribe) {
+            Ok(total) => total,
             Err(e) => {
                 self.outbox.push(super::Action::Agent {
                     conn,
-                    event: Box::new(agent_error(e.to_string())),
+                    event: Box::new(agent_error(e)),
                 });
                 self.outbox.push(super::Action::Close { conn });
                 return;
@@ -151,12 +151,15 @@ impl Master {
             total,
             joining,
         } = registration;
-        let info = subscribe.agent_info;
-        let id = info
+        let id = subscribe
+            .agent_info
             .id
             .as_ref()
             .map(|i| i.value.clone())
             .unwrap_or_default();
+        // Reservations: the master's view wins for an agent it holds (reservation.rs).
+        let (total, resend) = self.known_agent_total(&id, &subscribe, total);
+        let info = subscribe.agent_info;
         if !applied && joining == Joining::New {
             // AdmitAgent refused: the id is taken (it cannot happen with fresh ids).
             tracing::error!(agent_id = %id, "the registry refused to admit the agent");
@@ -231,6 +234,9 @@ impl Master {
                 conn,
                 event: Box::new(registered),
             });
+        }
+        if resend {
+            self.send_checkpoint(&id);
         }
         if added {
             self.notify_agent_added(&id);

@@ -15,6 +15,7 @@ mod operator;
 mod quota;
 mod registrar;
 mod registry_gc;
+mod reservation;
 mod scheduler;
 mod subscribers;
 pub mod validation;

@@ -106,6 +106,8 @@ fn on_machine(hostname: &str, k: &MachineKey) -> bool {
 pub enum OperatorOk {
     /// 200 OK, empty body.
     Empty,
+    /// 202 Accepted, empty body (RESERVE_RESOURCES, UNRESERVE_RESOURCES).
+    Accepted,
     /// 200 OK with this response.
     Response(Box<Response>),
     /// Answered later by `Action::OperatorReply` with this id, once the registry
@@ -213,6 +215,9 @@ impl Master {
     pub fn operator_call(&mut self, now: f64, call: Call) -> Result<OperatorOk, CallError> {
         use call::Type;
         if let Some(result) = self.quota_call(now, &call) {
+            return result;
+        }
+        if let Some(result) = self.reservation_call(&call) {
             return result;
         }
         let answer = |r: Response| Ok(OperatorOk::Response(Box::new(r)));

@@ -689,6 +689,13 @@ impl Master {
                         );
                     }
                 }
+                OpType::Reserve | OpType::Unreserve => {
+                    let result =
+                        self.offer_operation(framework_id, &agent, &role, &mut pool, &operation);
+                    if let Err(reason) = result {
+                        tracing::warn!(framework_id, operation = ?operation.r#type(), %reason, "offer operation dropped");
+                    }
+                }
                 other => {
                     tracing::warn!(framework_id, operation = ?other, "offer operation not supported; ignored")
                 }

@@ -928,6 +928,7 @@ mod drain;
 mod durable;
 mod operator;
 mod refusal;
+mod reservations;
 mod subscribers;
 /// `/metrics/snapshot` counts live tasks per state without walking them: launch, RUNNING,
 /// a terminal update, an agent that reregisters without one task and with an unknown
@@ -955,6 +956,7 @@ fn metrics_count_tasks_per_state() {
             frameworks: Vec::new(),
             tasks: vec![known],
             version: None,
+            checkpointed_resources: Vec::new(),
         },
     );
     m.take_actions();

@@ -176,10 +176,12 @@ fn unreachable_agent_can_be_marked_gone_unknown_is_404_missing_field_400() {
 #[test]
 fn unsupported_calls_are_501_and_untyped_calls_400() {
     let mut m = core();
-    let r = m.operator_call(1.0, op_call(op::call::Type::ReserveResources));
+    let r = m.operator_call(1.0, op_call(op::call::Type::CreateVolumes));
     let e = r.expect_err("501");
     assert_eq!(e.status, 501);
-    assert!(e.message.contains("RESERVE_RESOURCES"), "{}", e.message);
+    assert!(e.message.contains("CREATE_VOLUMES"), "{}", e.message);
+    let r = m.operator_call(1.0, op_call(op::call::Type::ReserveResources));
+    assert_eq!(r.map_err(|e| e.status), Err(400), "implemented: the body is missing");
     assert_eq!(
         m.operator_call(1.0, op::Call::default())
             .map_err(|e| e.status),
