@@ -272,6 +272,19 @@ impl Master {
     }
 }
 
+/// The reserved part of `resources` by role (the top of each stack), as `/state` shows it.
+pub(crate) fn reserved_by_role(
+    resources: &Resources,
+) -> std::collections::BTreeMap<String, Resources> {
+    let mut out = std::collections::BTreeMap::<String, Resources>::new();
+    for resource in resources.iter() {
+        if let Some(role) = api::reservation::reserved_role(resource) {
+            out.entry(role.to_owned()).or_default().add(resource);
+        }
+    }
+    out
+}
+
 /// Every role an operator reserves to must be a valid role name.
 fn check_roles(resources: &Resources) -> Result<(), String> {
     for resource in resources.iter() {

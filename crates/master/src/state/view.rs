@@ -245,8 +245,11 @@ fn agent_json(agent: &Agent) -> Value {
         "resources": resources_json(&agent.total),
         "used_resources": resources_json(&agent.used),
         "offered_resources": resources_json(&agent.offered),
-        "reserved_resources": {},
-        "unreserved_resources": resources_json(&agent.total),
+        "reserved_resources": super::reservation::reserved_by_role(&agent.total)
+            .iter()
+            .map(|(role, r)| (role.clone(), resources_json(r)))
+            .collect::<serde_json::Map<_, _>>(),
+        "unreserved_resources": resources_json(&agent.total.unreserved()),
         "attributes": attributes_json(&agent.info.attributes),
         "active": agent.connected(),
         "deactivated": false,

@@ -181,7 +181,11 @@ fn unsupported_calls_are_501_and_untyped_calls_400() {
     assert_eq!(e.status, 501);
     assert!(e.message.contains("CREATE_VOLUMES"), "{}", e.message);
     let r = m.operator_call(1.0, op_call(op::call::Type::ReserveResources));
-    assert_eq!(r.map_err(|e| e.status), Err(400), "implemented: the body is missing");
+    assert_eq!(
+        r.map_err(|e| e.status),
+        Err(400),
+        "implemented: the body is missing"
+    );
     assert_eq!(
         m.operator_call(1.0, op::Call::default())
             .map_err(|e| e.status),

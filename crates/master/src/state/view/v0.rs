@@ -67,8 +67,16 @@ fn slave_json(agent: &Agent, controls: &crate::state::operator::AgentControls) -
     };
     let mut value = super::controlled_agent_json(agent, controls);
     if let Value::Object(map) = &mut value {
-        map.insert("reserved_resources_full".into(), json!({}));
-        map.insert("unreserved_resources_full".into(), full(&agent.total));
+        let reserved: serde_json::Map<String, Value> =
+            crate::state::reservation::reserved_by_role(&agent.total)
+                .iter()
+                .map(|(role, r)| (role.clone(), full(r)))
+                .collect();
+        map.insert("reserved_resources_full".into(), Value::Object(reserved));
+        map.insert(
+            "unreserved_resources_full".into(),
+            full(&agent.total.unreserved()),
+        );
         map.insert("used_resources_full".into(), full(&agent.used));
         map.insert("offered_resources_full".into(), full(&agent.offered));
     }
