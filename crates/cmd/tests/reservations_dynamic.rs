@@ -146,6 +146,20 @@ fn has_reserved(offer: &Offer) -> bool {
         .any(|r| reservation::reserved_role(r).is_some())
 }
 
+/// The next offer to `framework` that holds reserved resources.
+async fn reserved_offer(framework: &mut Framework, what: &str) -> Offer {
+    framework
+        .next(what, |_, e| {
+            e.offers
+                .as_ref()?
+                .offers
+                .iter()
+                .find(|o| has_reserved(o))
+                .cloned()
+        })
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_framework_reserves_for_its_role_and_unreserves_back_to_everyone() {
     let cluster = Cluster::start_with(1, &[], &["--resources=cpus:2;mem:1024"]);
@@ -182,16 +196,7 @@ async fn a_framework_reserves_for_its_role_and_unreserves_back_to_everyone() {
 
     // `web` is offered the reservation; it declines everything for long, so `other` is
     // offered the unreserved rest and never the reservation; `web` revives and gets it.
-    let first = web
-        .next("an offer of the reservation", |_, e| {
-            e.offers
-                .as_ref()?
-                .offers
-                .iter()
-                .find(|o| has_reserved(o))
-                .cloned()
-        })
-        .await;
+    let first = reserved_offer(&mut web, "an offer of the reservation").await;
     let long = Some(Filters {
         refuse_seconds: Some(3600.0),
     });
@@ -209,16 +214,7 @@ async fn a_framework_reserves_for_its_role_and_unreserves_back_to_everyone() {
         .await
         .expect("decline");
     web.client.revive(Vec::new()).await.expect("revive");
-    let reserved = web
-        .next("the reservation offered again", |_, e| {
-            e.offers
-                .as_ref()?
-                .offers
-                .iter()
-                .find(|o| has_reserved(o))
-                .cloned()
-        })
-        .await;
+    let reserved = reserved_offer(&mut web, "the reservation offered again").await;
     let held: Vec<Resource> = reserved
         .resources
         .iter()
