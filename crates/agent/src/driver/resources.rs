@@ -45,3 +45,32 @@ impl Agent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_loads_when_it_fits_the_resources_and_stops_the_agent_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = Resources::parse("cpus:2;mem:512").unwrap().into_vec();
+        assert!(load(dir.path(), &flags).unwrap().is_empty(), "no file yet");
+        let mut reserved = Resources::parse("cpus:1").unwrap().into_vec();
+        reserved[0]
+            .reservations
+            .push(v1::resource::ReservationInfo {
+                r#type: Some(v1::resource::reservation_info::Type::Dynamic as i32),
+                role: Some("web".into()),
+                principal: None,
+                labels: None,
+            });
+        checkpoint::write_resources(dir.path(), &reserved).unwrap();
+        assert_eq!(load(dir.path(), &flags).unwrap(), reserved);
+        let smaller = Resources::parse("cpus:0.5;mem:512").unwrap().into_vec();
+        let err = load(dir.path(), &smaller).unwrap_err().to_string();
+        assert!(
+            err.contains("do not fit") && err.contains("resources.info"),
+            "{err}"
+        );
+    }
+}
