@@ -91,8 +91,10 @@ fn gone_agent_loses_its_task_exits_and_is_refused_after_restart() {
         r#"{"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":{"value":"nope"}}}"#,
     );
     assert_eq!(status, 404, "{body}");
-    let (status, body) = post_json(&addr, "/api/v1", r#"{"type":"RESERVE_RESOURCES"}"#);
+    let (status, body) = post_json(&addr, "/api/v1", r#"{"type":"CREATE_VOLUMES"}"#);
     assert_eq!(status, 501, "{body}");
+    let (status, body) = post_json(&addr, "/api/v1", r#"{"type":"RESERVE_RESOURCES"}"#);
+    assert_eq!(status, 400, "{body}");
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
