@@ -547,3 +547,68 @@ fn recovery_counts_only_voters_whose_set_holds_us_and_adopts_their_set() {
     assert_eq!(n.replica().status(), Status::Recovering);
     assert_eq!(n.members(), set(&["a:1", "b:2", "c:3"]).as_slice());
 }
+
+/// A learned bit of an append holds nothing back (`PersistLater`); an accepted write and a
+/// learned reconfiguration are `Persist`s, so the answers after them wait for their fsync.
+#[test]
+fn only_learned_appends_are_persisted_later() {
+    let mut n = node("a:1", &["a:1", "b:2", "c:3"]);
+    let value = Value::Append(Bytes::from_static(b"x"));
+    let write = Message::WriteRequest {
+        tag: 1,
+        proposal: 300,
+        position: 1,
+        value: value.clone(),
+    };
+    let from = Addr::from("b:2");
+    n.step(
+        Duration::ZERO,
+        Input::Message {
+            from: from.clone(),
+            msg: write,
+        },
+    );
+    let out = n.take_outputs();
+    assert!(
+        matches!(out[0], Output::Persist(Record::Action(_))),
+        "{out:?}"
+    );
+    assert!(matches!(
+        out[1],
+        Output::Send {
+            msg: Message::WriteResponse { .. },
+            ..
+        }
+    ));
+    let learned = |position, value| Message::Learned {
+        action: crate::types::Action::learned(position, 300, value),
+    };
+    n.step(
+        Duration::ZERO,
+        Input::Message {
+            from: from.clone(),
+            msg: learned(1, value),
+        },
+    );
+    let out = n.take_outputs();
+    assert!(
+        matches!(out[..], [Output::PersistLater(Record::Action(_))]),
+        "{out:?}"
+    );
+    let reconfig = Value::Reconfig {
+        members: vec!["a:1".into(), "b:2".into()],
+    };
+    n.step(
+        Duration::ZERO,
+        Input::Message {
+            from,
+            msg: learned(2, reconfig),
+        },
+    );
+    let out = n.take_outputs();
+    assert!(!out.is_empty());
+    assert!(
+        out.iter().all(|o| matches!(o, Output::Persist(_))),
+        "{out:?}"
+    );
+}
