@@ -186,8 +186,7 @@ impl Driver {
     /// Performs the batch's outputs with at most one fsync: sends and replies before the
     /// first `Persist` go out at once (a leader's writes reach the replicas while its own
     /// fsync runs); then every record is written in order, fsynced if any `Persist` is among
-    /// them, and the outputs held behind them follow. `PersistLater` records hold nothing
-    /// back and ride on the next fsync.
+    /// them, and the outputs held behind them follow.
     fn execute(&mut self) -> Result<(), crate::storage::StorageError> {
         let mut records = Vec::new();
         let mut strict = false;
@@ -198,7 +197,6 @@ impl Driver {
                     strict = true;
                     records.push(record);
                 }
-                Output::PersistLater(record) => records.push(record),
                 Output::Compact { .. } => self.compact = true,
                 other if strict => held.push(other),
                 other => self.release(other),
@@ -227,7 +225,7 @@ impl Driver {
                     let _ = reply.send(result);
                 }
             }
-            Output::Persist(_) | Output::PersistLater(_) | Output::Compact { .. } => {}
+            Output::Persist(_) | Output::Compact { .. } => {}
         }
     }
 

@@ -53,8 +53,6 @@ struct SimNode {
     unsynced: Vec<Record>,
     /// Sends and replies waiting for the unsynced records before them.
     held: Vec<Output>,
-    /// An unsynced record is a `Persist` (not only `PersistLater`s): outputs wait.
-    blocking: bool,
     sync_pending: bool,
     compact: bool,
 }
@@ -166,7 +164,6 @@ impl Cluster {
                 durable,
                 unsynced: vec![],
                 held: vec![],
-                blocking: false,
                 sync_pending: false,
                 compact: false,
             });
@@ -222,7 +219,6 @@ impl Cluster {
         let kept: Vec<Record> = n.unsynced.drain(..).take(keep).collect();
         n.durable.extend(kept);
         n.held.clear();
-        n.blocking = false;
         n.node = None;
         n.sync_pending = false;
         n.compact = false;
@@ -389,16 +385,10 @@ impl Cluster {
                 }
                 self.invariants.on_persist(i, &record);
                 self.nodes[i].unsynced.push(record);
-                self.nodes[i].blocking = true;
-                self.schedule_sync(i);
-            }
-            Output::PersistLater(record) => {
-                self.invariants.on_persist(i, &record);
-                self.nodes[i].unsynced.push(record);
                 self.schedule_sync(i);
             }
             Output::Compact { .. } => self.nodes[i].compact = true,
-            other if !self.nodes[i].blocking && self.nodes[i].held.is_empty() => {
+            other if self.nodes[i].unsynced.is_empty() && self.nodes[i].held.is_empty() => {
                 self.release(i, other)
             }
             other => self.nodes[i].held.push(other),
@@ -428,7 +418,6 @@ impl Cluster {
             return;
         }
         n.sync_pending = false;
-        n.blocking = false;
         let synced: Vec<Record> = n.unsynced.drain(..).collect();
         n.durable.extend(synced);
         if std::mem::take(&mut n.compact)
@@ -446,9 +435,7 @@ impl Cluster {
         match output {
             Output::Send { to, msg } => self.transmit(i, &to, msg),
             Output::Reply { id, result } => self.on_reply(i, id, result),
-            Output::Persist(_) | Output::PersistLater(_) | Output::Compact { .. } => {
-                unreachable!("persists are never held")
-            }
+            Output::Persist(_) | Output::Compact { .. } => unreachable!("persists are never held"),
         }
     }
 

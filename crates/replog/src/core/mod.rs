@@ -147,17 +147,10 @@ pub enum Input {
 /// **Ordering rule:** execute in order. A `Send` or a `Reply` must not be performed until every
 /// `Persist` before it in the stream (this batch or an earlier one) is durable (written and
 /// fsynced). `Persist`s may be grouped under one fsync. A `Send` to the node's own address is
-/// delivered back to it as an `Input::Message`. A [`Output::PersistLater`] is written in order
-/// with the others but nothing waits for it: it becomes durable with the next fsync.
+/// delivered back to it as an `Input::Message`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     Persist(Record),
-    /// A learned bit (an `Append`, `Noop` or `Truncate` action marked learned): written in
-    /// stream order, durable with the next fsync, and no `Send` or `Reply` waits for it.
-    /// Losing it in a crash forgets only that the replica learned a value a quorum had
-    /// already accepted durably; fill or catch-up learns it again (as Mesos's replicas do
-    /// after missing a learned message). Acknowledgements never depend on it.
-    PersistLater(Record),
     Send {
         to: Addr,
         msg: Message,
@@ -311,11 +304,6 @@ impl Node {
                 actions,
                 ..
             } => self.on_admit(from, incarnation, promised, members, actions),
-            Message::Learned { action } => {
-                let value = action.value.clone();
-                let handled = self.replica.handle(Message::Learned { action });
-                self.persist_learned(value.as_ref(), handled.persist);
-            }
             request => {
                 let handled = self.replica.handle(request);
                 self.persist(handled.persist);
@@ -391,16 +379,6 @@ impl Node {
         self.out.extend(records.into_iter().map(Output::Persist));
     }
 
-    /// Persists the records of learning `value`: learned bits need no fsync before the
-    /// outputs after them, except for a reconfiguration (it changes the durable set).
-    fn persist_learned(&mut self, value: Option<&Value>, records: Vec<Record>) {
-        if matches!(value, Some(Value::Reconfig { .. })) {
-            return self.persist(records);
-        }
-        self.out
-            .extend(records.into_iter().map(Output::PersistLater));
-    }
-
     fn send(&mut self, to: Addr, msg: Message) {
         self.out.push(Output::Send { to, msg });
     }
@@ -457,7 +435,7 @@ impl Node {
         let before = matches!(action.value, Some(crate::types::Value::Reconfig { .. }))
             .then(|| self.members().to_vec());
         let records = self.replica.learn(action.clone());
-        self.persist_learned(action.value.as_ref(), records);
+        self.persist(records);
         let mut learned = action;
         learned.learned = true;
         let msg = Message::Learned { action: learned };
