@@ -13,6 +13,9 @@ use replog::storage::{FileStorage, Storage};
 use replog::types::{Metadata, Record, Status};
 use replog::{Config, Log};
 
+#[path = "log_bench_peers.rs"]
+mod peers;
+
 #[derive(clap::Subcommand, Debug)]
 pub enum LogCommand {
     /// Initialize an EMPTY replica so that it starts VOTING (Mesos `mesos-log initialize`).
@@ -82,9 +85,14 @@ pub struct BenchArgs {
     /// Appends in flight, one run per value (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = vec![1u64, 64])]
     inflight: Vec<u64>,
-    /// Also run 3 etcd members (found on PATH) through the same load loop.
+    /// Also run 3 etcd members (found on PATH) through the same load loop (JSON gateway),
+    /// then etcd's own gRPC load tool, `etcdctl check perf`, against them.
     #[arg(long = "compare-etcd", alias = "compare_etcd")]
     compare_etcd: bool,
+    /// Also run a 3-server ZooKeeper ensemble (Debian's zookeeper) with `create` and
+    /// `setData` of the same entries through a ZooKeeper client.
+    #[arg(long = "compare-zk", alias = "compare_zk")]
+    compare_zk: bool,
     /// Scratch directory (default: a new one under the system temp dir, removed after).
     #[arg(long = "work_dir")]
     work_dir: Option<PathBuf>,
@@ -350,13 +358,26 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         Some(bench_etcd(&args, &scratch.dir.join("etcd")).await?)
     };
-    summary(&ours, etcd.as_deref());
+    let zk = if args.compare_zk {
+        peers::bench_zk(&args, &scratch.dir.join("zk")).await?
+    } else {
+        None
+    };
+    if args.compare_etcd {
+        summary(&ours, "etcd_puts_per_s", etcd.as_deref());
+    }
+    if args.compare_zk {
+        summary(&ours, "zk_set_data_per_s", zk.as_deref());
+    }
+    if !args.compare_etcd && !args.compare_zk {
+        summary(&ours, "peer", None);
+    }
     Ok(())
 }
 
 fn print_row(system: &str, inflight: u64, stats: &Stats) {
     println!(
-        "{system:<7} inflight={inflight:<3} ops={:<6} per_s={:<9.0} p50_ms={:<7.3} p99_ms={:.3}",
+        "{system:<9} inflight={inflight:<3} ops={:<6} per_s={:<9.0} p50_ms={:<7.3} p99_ms={:.3}",
         stats.ops,
         stats.per_s(),
         stats.percentile_ms(0.50),
@@ -364,22 +385,24 @@ fn print_row(system: &str, inflight: u64, stats: &Stats) {
     );
 }
 
-fn summary(ours: &[(u64, Stats)], etcd: Option<&[(u64, Stats)]>) {
-    let Some((inflight, best)) = ours.iter().max_by_key(|(i, _)| *i) else {
-        return;
-    };
-    let etcd_same = etcd
-        .and_then(|e| e.iter().find(|(i, _)| i == inflight))
-        .map(|(_, s)| s.per_s());
-    let (etcd_text, ratio) = match etcd_same {
-        Some(e) => (format!("{e:.0}"), format!("{:.2}", best.per_s() / e)),
-        None => ("skipped".to_string(), "n/a".to_string()),
-    };
-    println!(
-        "appends_per_s={:.0} etcd_puts_per_s={etcd_text} ratio={ratio} p99_ms={:.3}",
-        best.per_s(),
-        best.percentile_ms(0.99)
-    );
+/// One line per in-flight value: our appends/s, the peer's ops/s at the same in-flight
+/// value, and our ratio (ours / theirs).
+fn summary(ours: &[(u64, Stats)], peer: &str, theirs: Option<&[(u64, Stats)]>) {
+    for (inflight, stats) in ours {
+        let same = theirs
+            .and_then(|e| e.iter().find(|(i, _)| i == inflight))
+            .map(|(_, s)| s.per_s());
+        let (text, ratio) = match same {
+            Some(e) => (format!("{e:.0}"), format!("{:.2}", stats.per_s() / e)),
+            None => ("skipped".to_string(), "n/a".to_string()),
+        };
+        println!(
+            "inflight={inflight} appends_per_s={:.0} {peer}={text} ratio={ratio} p50_ms={:.3} p99_ms={:.3}",
+            stats.per_s(),
+            stats.percentile_ms(0.50),
+            stats.percentile_ms(0.99)
+        );
+    }
 }
 
 async fn bench_replog(args: &BenchArgs, dir: &Path) -> anyhow::Result<Vec<(u64, Stats)>> {
@@ -459,6 +482,7 @@ async fn bench_etcd(args: &BenchArgs, dir: &Path) -> anyhow::Result<Vec<(u64, St
         print_row("etcd", inflight, &stats);
         results.push((inflight, stats));
     }
+    peers::etcd_check_perf(&clients)?;
     Ok(results)
 }
 
