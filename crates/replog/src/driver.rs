@@ -100,13 +100,7 @@ impl Driver {
             let mut batch = Vec::new();
             match self.next_event(timeout) {
                 Ok(event) => batch.push(event),
-                Err(RecvTimeoutError::Timeout) => {
-                    // Idle: make the learned bits written since the last fsync durable.
-                    if let Err(error) = self.storage.sync() {
-                        tracing::error!(node = %self.node.addr(), %error, "storage failed; replica stops");
-                        return;
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             while batch.len() < MAX_BATCH {
@@ -185,28 +179,22 @@ impl Driver {
 
     /// Performs the batch's outputs with at most one fsync: sends and replies before the
     /// first `Persist` go out at once (a leader's writes reach the replicas while its own
-    /// fsync runs); then every record is written in order, fsynced if any `Persist` is among
-    /// them, and the outputs held behind them follow.
+    /// fsync runs); then every record is appended and fsynced, and the outputs held behind
+    /// them follow.
     fn execute(&mut self) -> Result<(), crate::storage::StorageError> {
         let mut records = Vec::new();
-        let mut strict = false;
         let mut held = Vec::new();
         for output in self.node.take_outputs() {
             match output {
                 Output::Persist(record) => {
-                    strict = true;
                     records.push(record);
                 }
                 Output::Compact { .. } => self.compact = true,
-                other if strict => held.push(other),
+                other if !records.is_empty() => held.push(other),
                 other => self.release(other),
             }
         }
-        if strict {
-            self.storage.append(&records)?;
-        } else {
-            self.storage.write(&records)?;
-        }
+        self.storage.append(&records)?;
         for output in held {
             self.release(output);
         }

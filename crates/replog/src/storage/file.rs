@@ -21,8 +21,6 @@ pub struct FileStorage {
     dir: PathBuf,
     file: File,
     size: u64,
-    /// Records were written by `write` and not fsynced yet.
-    dirty: bool,
     /// Bytes cut off a torn tail at open (for diagnostics and tests).
     pub torn_tail_bytes: u64,
     /// Held for the lifetime of the storage: one process per replica directory.
@@ -62,7 +60,6 @@ impl FileStorage {
             dir: dir.to_path_buf(),
             file,
             size,
-            dirty: false,
             torn_tail_bytes: 0,
             _lock: lock,
         })
@@ -145,29 +142,12 @@ impl Storage for FileStorage {
 
     fn append(&mut self, records: &[Record]) -> Result<(), StorageError> {
         if records.is_empty() {
-            return self.sync();
-        }
-        self.write(records)?;
-        self.sync()
-    }
-
-    fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
-        if records.is_empty() {
             return Ok(());
         }
         let bytes = Self::frame(records);
         self.file.write_all(&bytes).map_err(|e| self.io(e))?;
+        self.file.sync_data().map_err(|e| self.io(e))?;
         self.size += bytes.len() as u64;
-        self.dirty = true;
-        Ok(())
-    }
-
-    /// One `fdatasync` covers every record written before it (one append-only file).
-    fn sync(&mut self) -> Result<(), StorageError> {
-        if self.dirty {
-            self.file.sync_data().map_err(|e| self.io(e))?;
-            self.dirty = false;
-        }
         Ok(())
     }
 
@@ -187,7 +167,6 @@ impl Storage for FileStorage {
             .open(self.dir.join("log"))
             .map_err(|e| self.io(e))?;
         self.size = bytes.len() as u64;
-        self.dirty = false;
         Ok(())
     }
 

@@ -36,16 +36,6 @@ pub trait Storage: Send {
     fn load(&mut self) -> Result<Vec<Record>, StorageError>;
     /// Appends `records` and makes them durable (fsync) before returning.
     fn append(&mut self, records: &[Record]) -> Result<(), StorageError>;
-    /// Appends `records` without waiting for them to be durable: the next `append` or `sync`
-    /// makes them durable together with what it writes (records stay in order). A crash may
-    /// keep any prefix of them. The default is a durable `append`.
-    fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
-        self.append(records)
-    }
-    /// Makes every record written so far durable.
-    fn sync(&mut self) -> Result<(), StorageError> {
-        Ok(())
-    }
     /// Atomically replaces the whole content with `records` (compaction after truncation).
     fn rewrite(&mut self, records: &[Record]) -> Result<(), StorageError>;
     /// Bytes used on disk (or in memory).

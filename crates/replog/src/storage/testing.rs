@@ -63,24 +63,6 @@ pub fn rewrite_replaces_content<S: Storage>(mut s: S, reopen: impl FnOnce(S) -> 
     );
 }
 
-/// Records from `write` keep their place among appended ones, and `sync` makes them durable.
-pub fn written_records_keep_their_order<S: Storage>(mut s: S, reopen: impl FnOnce(S) -> S) {
-    let records = vec![
-        meta(2),
-        append(0, true, "lazy"),
-        append(1, false, "strict"),
-        append(1, true, "strict"),
-    ];
-    s.load().expect("load");
-    s.append(&records[..1]).expect("append");
-    s.write(&records[1..2]).expect("write");
-    s.append(&records[2..3]).expect("append");
-    s.write(&records[3..]).expect("write");
-    s.sync().expect("sync");
-    let mut s = reopen(s);
-    assert_eq!(s.load().expect("load"), records);
-}
-
 /// Large values (1 MiB) round-trip.
 pub fn large_values_round_trip<S: Storage>(mut s: S, reopen: impl FnOnce(S) -> S) {
     let big = "z".repeat(1 << 20);
@@ -96,5 +78,4 @@ pub fn run_all<S: Storage>(mut fresh: impl FnMut() -> S, reopen: impl Fn(S) -> S
     appended_records_survive_reopen(fresh(), &reopen);
     rewrite_replaces_content(fresh(), &reopen);
     large_values_round_trip(fresh(), &reopen);
-    written_records_keep_their_order(fresh(), &reopen);
 }
