@@ -13,8 +13,10 @@
 //! - [`reservation`]: who a resource is reserved to, in both of Mesos's formats.
 //! - [`health`]: a task's health check, validated into what an executor runs.
 //! - [`fetch`]: what the fetcher does with a `CommandInfo.URI`.
+//! - [`credentials`]: credentials files and HTTP Basic authentication against them.
 
 pub mod codec;
+pub mod credentials;
 pub mod duration;
 pub mod fetch;
 pub mod health;
