@@ -116,10 +116,7 @@ impl Credentials {
 
 /// Compares in time independent of where the inputs differ (their lengths may show).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let differ = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let differ = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(differ) == 0 && a.len() == b.len()
 }
 
@@ -351,7 +348,10 @@ mod tests {
             Outcome::Authenticated(Principal("alice".into()))
         );
         assert_eq!(
-            decide(ro, Some(&Credential::new("bob", "s2").basic_authorization())),
+            decide(
+                ro,
+                Some(&Credential::new("bob", "s2").basic_authorization())
+            ),
             Outcome::Authenticated(Principal("bob".into()))
         );
         for header in [
@@ -379,7 +379,13 @@ mod tests {
         assert!(!format!("{credential:?}").contains("s3cr3t"));
         let many = Credentials::parse("a s3cr3t\n").expect("creds");
         assert!(!format!("{many:?}").contains("s3cr3t"));
-        for bad in ["", "a b\nc d\n", "a\n", r#"{"principal": ""#, r#"{"principal": "", "secret": "s"}"#] {
+        for bad in [
+            "",
+            "a b\nc d\n",
+            "a\n",
+            r#"{"principal": ""#,
+            r#"{"principal": "", "secret": "s"}"#,
+        ] {
             assert!(Credential::parse(bad).is_err(), "{bad:?}");
         }
         assert!(constant_time_eq(b"abc", b"abc"));

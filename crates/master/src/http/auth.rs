@@ -36,12 +36,23 @@ pub(crate) fn realm_of(path: &str) -> Option<&'static str> {
     match path {
         "/api/v1/scheduler" => Some(realm::MASTER_SCHEDULER),
         "/internal/agent" => Some(realm::MASTER_AGENT),
-        "/state" | "/state-summary" | "/slaves" | "/frameworks" | "/tasks" | "/roles"
-        | "/flags" | "/metrics/snapshot" | "/metrics" | "/maintenance/status" => {
-            Some(realm::MASTER_READONLY)
-        }
-        "/api/v1" | "/maintenance/schedule" | "/machine/down" | "/machine/up" | "/teardown"
-        | "/weights" | "/quota" => Some(realm::MASTER_READWRITE),
+        "/state"
+        | "/state-summary"
+        | "/slaves"
+        | "/frameworks"
+        | "/tasks"
+        | "/roles"
+        | "/flags"
+        | "/metrics/snapshot"
+        | "/metrics"
+        | "/maintenance/status" => Some(realm::MASTER_READONLY),
+        "/api/v1"
+        | "/maintenance/schedule"
+        | "/machine/down"
+        | "/machine/up"
+        | "/teardown"
+        | "/weights"
+        | "/quota" => Some(realm::MASTER_READWRITE),
         _ if path.starts_with("/api/v1/") || path.starts_with("/quota/") => {
             Some(realm::MASTER_READWRITE)
         }
@@ -121,7 +132,11 @@ impl Authenticated {
     /// and http.cpp): SUBSCRIBE must name this principal in `FrameworkInfo.principal` or
     /// none (then it gets this one); other calls must come on a subscription this
     /// principal opened. The error is the 400's body.
-    pub(crate) fn check_call(&self, call: &mut Call, stream_id: Option<&str>) -> Result<(), String> {
+    pub(crate) fn check_call(
+        &self,
+        call: &mut Call,
+        stream_id: Option<&str>,
+    ) -> Result<(), String> {
         let principal = &self.principal.0;
         if call.r#type() == call::Type::Subscribe {
             let Some(info) = call.subscribe.as_mut().map(|s| &mut s.framework_info) else {
@@ -186,7 +201,9 @@ impl Streams {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         // A panic while holding this map cannot leave it half-written: use it as is.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -273,7 +290,10 @@ mod tests {
         let alice = as_principal("alice");
         let mut call = subscribe(Some("bob"));
         let refused = alice.check_call(&mut call, None).expect_err("mismatch");
-        assert!(refused.contains("'alice' does not match principal 'bob'"), "{refused}");
+        assert!(
+            refused.contains("'alice' does not match principal 'bob'"),
+            "{refused}"
+        );
         let mut call = subscribe(None);
         alice.check_call(&mut call, None).expect("filled in");
         let filled = call.subscribe.map(|s| s.framework_info.principal);
@@ -287,8 +307,13 @@ mod tests {
         accept.set_type(call::Type::Accept);
         alice.check_call(&mut accept, Some("s1")).expect("owner");
         let bob = as_principal("bob");
-        let refused = bob.check_call(&mut accept, Some("s1")).expect_err("not the owner");
-        assert!(refused.contains("'bob' does not match principal 'alice'"), "{refused}");
+        let refused = bob
+            .check_call(&mut accept, Some("s1"))
+            .expect_err("not the owner");
+        assert!(
+            refused.contains("'bob' does not match principal 'alice'"),
+            "{refused}"
+        );
         drop(guard);
         assert_eq!(streams.principal("s1"), None);
     }

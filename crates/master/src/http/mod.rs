@@ -195,7 +195,10 @@ pub fn router(app: App, auth: api::credentials::HttpAuth) -> Router {
         .merge(files::routes())
         .nest("/master", routes())
         .fallback(fallback)
-        .layer(axum::middleware::from_fn_with_state(auth, auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
         .with_state(app)
 }
 
