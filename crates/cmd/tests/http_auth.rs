@@ -197,3 +197,48 @@ fn credentials_files_others_may_read_stop_the_master() {
     );
     assert!(!stderr.contains("wonderland"), "{stderr}");
 }
+
+/// The Rust scheduler library subscribes with its credential; without one the master
+/// refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_library_sends_its_credential() {
+    use scheduler::SchedulerEvent;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = secret_file(dir.path(), "http", "alice wonderland\n", 0o600);
+    let flags = [
+        "--authenticate_http_frameworks".to_owned(),
+        format!("--http_credentials={}", http.display()),
+    ];
+    let (_master, addr) = tokio::task::block_in_place(|| start_master(dir.path(), &flags));
+    let run = |credential: Option<api::credentials::Credential>| {
+        let detector = scheduler::MasterDetector::parse(&addr).expect("address");
+        let info = api::v1::FrameworkInfo {
+            user: "u".into(),
+            name: "auth".into(),
+            ..Default::default()
+        };
+        let mut config = scheduler::client::Config::with_detector(detector, info);
+        config.credential = credential;
+        config.policy.max_attempts = Some(1);
+        scheduler::subscribe(config).expect("start")
+    };
+    let (_with, mut events) = run(Some(api::credentials::Credential::new(
+        "alice",
+        "wonderland",
+    )));
+    let first = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("in time");
+    assert!(
+        matches!(first, Some(SchedulerEvent::Connected(_))),
+        "{first:?}"
+    );
+    let (_without, mut events) = run(None);
+    let first = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("in time");
+    assert!(
+        matches!(&first, Some(SchedulerEvent::Closed { reason } | SchedulerEvent::Disconnected { reason }) if reason.contains("401")),
+        "{first:?}"
+    );
+}
