@@ -282,8 +282,8 @@ fn bad_arguments_are_refused_with_a_reason() {
         (
             Role::Agent,
             &[],
-            &[("MESOS_CREDENTIAL", "file:///missing")],
-            "MESOS_CREDENTIAL: cannot read",
+            &[("MESOS_ATTRIBUTES", "file:///missing")],
+            "MESOS_ATTRIBUTES: cannot read",
         ),
     ];
     for (role, args, env, expected) in cases {
@@ -313,8 +313,8 @@ fn warnings_name_the_flag_and_where_it_came_from() {
         prepared.warnings(),
         [
             "flag --cluster has no effect in Trireme",
-            "flag --max_executors_per_agent has no effect in Trireme (given as --max_executors_per_slave)",
             "flag --roles has no effect in Trireme (set by MESOS_ROLES)",
+            "flag --max_executors_per_agent has no effect in Trireme (given as --max_executors_per_slave)",
             "variable LIBPROCESS_NUM_WORKER_THREADS has no effect in Trireme",
         ]
     );

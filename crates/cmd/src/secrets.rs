@@ -12,7 +12,7 @@ use anyhow::Context as _;
 /// read after the permission check; anything else is the content itself.
 pub fn read(flag: &str, value: &str) -> anyhow::Result<(String, String)> {
     let path = value.strip_prefix("file://").unwrap_or(value);
-    if !(path.starts_with('/') && !path.contains('\n')) {
+    if !path.starts_with('/') || path.contains('\n') {
         return Ok((value.to_owned(), api::credentials::REDACTED.to_owned()));
     }
     check_private(flag, Path::new(path))?;
