@@ -180,7 +180,7 @@ pub(crate) async fn run(
     let master = master_address(&config.master)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let flags = flags_json(&config);
-    let app = crate::http::router(tx.clone(), Arc::new(flags));
+    let app = crate::http::router(tx.clone(), Arc::new(flags), config.http_auth.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let tick = (config.status_update_retry_interval_min / 10)
@@ -351,6 +351,7 @@ struct Agent {
     config: Config,
     tx: mpsc::UnboundedSender<Event>,
     client: reqwest::Client,
+    master_client: reqwest::Client,
     /// The detected leader's agent endpoint; `None` while no leader is known.
     master_url: Option<String>,
     endpoint: String,
@@ -402,6 +403,22 @@ fn event_type(t: executor::event::Type) -> executor::Event {
     event
 }
 
+/// `Authorization` for every request to the master when the agent has a `--credential`
+/// (marked sensitive: never logged).
+fn master_auth_headers(
+    credential: Option<&api::credentials::Credential>,
+) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = credential
+        .and_then(|c| reqwest::header::HeaderValue::from_str(&c.basic_authorization()).ok())
+    {
+        let mut value = value;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    headers
+}
+
 impl Agent {
     fn new(
         config: Config,
@@ -421,6 +438,13 @@ impl Agent {
             backoff: config.registration_backoff_factor,
             // A master behind a partition must not hold a (re)registration in SYN retries.
             client: reqwest::Client::builder()
+                .connect_timeout(MASTER_CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .build()
+                .unwrap_or_default(),
+            // The same, with the agent's credential: for the master only (never fetches).
+            master_client: reqwest::Client::builder()
+                .default_headers(master_auth_headers(config.credential.as_ref()))
                 .connect_timeout(MASTER_CONNECT_TIMEOUT)
                 .tcp_nodelay(true)
                 .build()
@@ -629,7 +653,7 @@ impl Agent {
         let call = self.subscribe_call();
         let (link_tx, mut link_rx) = mpsc::unbounded_channel();
         let tx = self.tx.clone();
-        let client = self.client.clone();
+        let client = self.master_client.clone();
         let Some(url) = self.master_url.clone() else {
             return;
         };
@@ -737,7 +761,8 @@ impl Agent {
             let tx = match current {
                 Some((_, tx)) => tx.clone(),
                 None => {
-                    let tx = master_link::sender(self.client.clone(), url, stream_id.clone());
+                    let tx =
+                        master_link::sender(self.master_client.clone(), url, stream_id.clone());
                     self.sender = Some((stream_id.clone(), tx.clone()));
                     tx
                 }

@@ -25,7 +25,11 @@ struct AppState {
     flags: Arc<serde_json::Value>,
 }
 
-pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<serde_json::Value>) -> Router {
+pub(crate) fn router(
+    tx: mpsc::UnboundedSender<Event>,
+    flags: Arc<serde_json::Value>,
+    auth: api::credentials::HttpAuth,
+) -> Router {
     Router::new()
         .route("/api/v1/executor", post(executor_api))
         .route("/state", get(state))
@@ -42,6 +46,10 @@ pub(crate) fn router(tx: mpsc::UnboundedSender<Event>, flags: Arc<serde_json::Va
             flags: flags.clone(),
         })
         .merge(crate::files::router(tx, flags))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth),
+            crate::http_auth::authenticate,
+        ))
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {

@@ -27,6 +27,7 @@ mod files;
 pub mod health;
 mod http;
 mod http1;
+mod http_auth;
 mod master_link;
 mod paths;
 pub mod recovery;
@@ -92,6 +93,10 @@ pub struct Config {
     pub cgroups: Option<cgroups::Settings>,
     /// Flags as given on the command line, served at `/flags`.
     pub flags: Vec<(String, String)>,
+    /// `--credential`: sent to the master (HTTP Basic) on the agent protocol.
+    pub credential: Option<api::credentials::Credential>,
+    /// `--authenticate_http_readonly` with `--http_credentials`: who may read `/state`...
+    pub http_auth: api::credentials::HttpAuth,
 }
 
 impl Config {
@@ -119,6 +124,8 @@ impl Config {
             launcher_dir: None,
             cgroups: None,
             flags: Vec::new(),
+            credential: None,
+            http_auth: api::credentials::HttpAuth::default(),
         }
     }
 

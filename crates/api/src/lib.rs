@@ -15,8 +15,10 @@
 //!   checkpoints of them.
 //! - [`health`]: a task's health check, validated into what an executor runs.
 //! - [`fetch`]: what the fetcher does with a `CommandInfo.URI`.
+//! - [`credentials`]: credentials files and HTTP Basic authentication against them.
 
 pub mod codec;
+pub mod credentials;
 pub mod duration;
 pub mod fetch;
 pub mod health;

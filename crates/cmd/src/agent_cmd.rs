@@ -95,6 +95,75 @@ pub struct AgentArgs {
     /// Make the memory limit cover swap too.
     #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     cgroups_limit_swap: bool,
+    /// The principal and secret this agent authenticates to the master with: a file (only
+    /// its owner may read it) holding `{"principal": ..., "secret": ...}` or `principal secret`.
+    #[arg(long)]
+    credential: Option<String>,
+    /// Read-only endpoints (`/state`, `/flags`, ...) need HTTP credentials (realm
+    /// `mesos-agent-readonly`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    authenticate_http_readonly: bool,
+    /// Read-write endpoints need HTTP credentials (realm `mesos-agent-readwrite`; the
+    /// agent serves none yet).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    authenticate_http_readwrite: bool,
+    /// The HTTP authenticator; only `basic` is implemented.
+    #[arg(long, default_value = "basic", value_parser = ["basic"])]
+    http_authenticators: String,
+    /// Principals and secrets of HTTP clients (JSON or `principal secret` lines).
+    #[arg(long)]
+    http_credentials: Option<String>,
+}
+
+/// `--credential`, `--authenticate_http_*` and `--http_credentials`, read and checked,
+/// with what `/flags` shows of them (paths, never secrets).
+fn auth(args: &AgentArgs, config: &mut agent::Config) -> anyhow::Result<Vec<(String, String)>> {
+    use api::credentials::{Credential, Credentials, HttpAuth, realm};
+    let mut shown = Vec::new();
+    if let Some(value) = &args.credential {
+        let (text, path) = crate::secrets::read("credential", value)?;
+        let credential =
+            Credential::parse(&text).map_err(|e| anyhow::anyhow!("invalid --credential: {e}"))?;
+        config.credential = Some(credential);
+        shown.push(("credential".to_owned(), path));
+    }
+    let http = match &args.http_credentials {
+        Some(value) => {
+            let (text, path) = crate::secrets::read("http_credentials", value)?;
+            shown.push(("http_credentials".to_owned(), path));
+            let parsed = Credentials::parse(&text)
+                .map_err(|e| anyhow::anyhow!("invalid --http_credentials: {e}"))?;
+            Some(std::sync::Arc::new(parsed))
+        }
+        None => None,
+    };
+    let mut http_auth = HttpAuth::default();
+    for (name, on, realm) in [
+        (
+            "authenticate_http_readonly",
+            args.authenticate_http_readonly,
+            realm::AGENT_READONLY,
+        ),
+        (
+            "authenticate_http_readwrite",
+            args.authenticate_http_readwrite,
+            realm::AGENT_READWRITE,
+        ),
+    ] {
+        shown.push((name.to_owned(), on.to_string()));
+        if on {
+            let Some(http) = &http else {
+                anyhow::bail!("--{name} needs --http_credentials");
+            };
+            http_auth.require(realm, http.clone());
+        }
+    }
+    shown.push((
+        "http_authenticators".to_owned(),
+        args.http_authenticators.clone(),
+    ));
+    config.http_auth = http_auth;
+    Ok(shown)
 }
 
 /// Runs the agent; `accepted` are the Mesos flags given that have no effect (shown on
@@ -219,6 +288,8 @@ pub async fn run(args: AgentArgs, accepted: Vec<(String, String)>) -> anyhow::Re
             args.cgroups_limit_swap.to_string(),
         ),
     ];
+    let auth_flags = auth(&args, &mut config)?;
+    config.flags.extend(auth_flags);
     config.flags.extend(accepted);
     agent::serve(config, listener, crate::flags::shutdown_signal()).await
 }

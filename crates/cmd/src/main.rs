@@ -16,6 +16,7 @@ mod logging;
 mod master_cmd;
 mod mesos_config;
 mod mesos_flags;
+mod secrets;
 
 use std::process::ExitCode;
 

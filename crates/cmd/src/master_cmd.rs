@@ -58,6 +58,32 @@ pub struct MasterArgs {
     /// per line) file, or that file's content (as `file:///path` gives it).
     #[arg(long)]
     credentials: Option<String>,
+    /// Refuse agents that do not authenticate (HTTP Basic with their --credential,
+    /// checked against --credentials).
+    #[arg(long, visible_alias = "authenticate_slaves", default_value_t = false, action = clap::ArgAction::Set)]
+    authenticate_agents: bool,
+    /// Read-only endpoints (`/state`, `/flags`, ...) need HTTP credentials
+    /// (realm `mesos-master-readonly`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    authenticate_http_readonly: bool,
+    /// Read-write endpoints (`/api/v1`, `/teardown`, ...) need HTTP credentials
+    /// (realm `mesos-master-readwrite`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    authenticate_http_readwrite: bool,
+    /// The scheduler API needs HTTP credentials (realm `mesos-master-scheduler`), and a
+    /// framework's principal must be the authenticated one.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    authenticate_http_frameworks: bool,
+    /// The HTTP authenticator; only `basic` is implemented.
+    #[arg(long, default_value = "basic", value_parser = ["basic"])]
+    http_authenticators: String,
+    /// The frameworks' HTTP authenticator; only `basic` is implemented.
+    #[arg(long, value_parser = ["basic"])]
+    http_framework_authenticators: Option<String>,
+    /// Principals and secrets of HTTP clients, in --credentials's formats (a file that only
+    /// its owner may read).
+    #[arg(long)]
+    http_credentials: Option<String>,
     /// How long a newly elected master may take to recover the registry before it exits.
     #[arg(long, default_value = "60secs", value_parser = parse_duration)]
     registry_fetch_timeout: Duration,
@@ -190,6 +216,7 @@ pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::R
     };
     let mut auth_flags = BTreeMap::new();
     let v0_auth = v0_auth(&args, &mut auth_flags)?;
+    let http_auth = http_auth(&args, &v0_auth, &mut auth_flags)?;
     let bind = SocketAddr::new(args.ip, args.port);
     let listener = listen(bind).with_context(|| format!("cannot listen on {bind}"))?;
     let local = listener.local_addr().context("listener has no address")?;
@@ -259,6 +286,7 @@ pub async fn run(args: MasterArgs, accepted: Vec<(String, String)>) -> anyhow::R
         ..gc
     };
     config.v0_auth = v0_auth;
+    config.http_auth = http_auth;
     extra.extend(auth_flags);
     config.extra_flags = extra;
     config.election = election;
@@ -275,21 +303,7 @@ fn v0_auth(
         "authenticate_frameworks".to_owned(),
         args.authenticate_frameworks.to_string(),
     );
-    let credentials = match args.credentials.as_deref() {
-        None => None,
-        Some(value) => {
-            let text = if value.starts_with('/') && !value.contains('\n') {
-                extra.insert("credentials".to_owned(), value.to_owned());
-                std::fs::read_to_string(value)
-                    .with_context(|| format!("cannot read --credentials file {value}"))?
-            } else {
-                value.to_owned()
-            };
-            let parsed = master::Credentials::parse(&text)
-                .map_err(|e| anyhow::anyhow!("invalid --credentials: {e}"))?;
-            Some(parsed)
-        }
-    };
+    let credentials = credentials_flag("credentials", args.credentials.as_deref(), extra)?;
     if args.authenticate_frameworks && credentials.is_none() {
         tracing::warn!(
             "--authenticate_frameworks without --credentials: every framework will be refused"
@@ -299,6 +313,84 @@ fn v0_auth(
         required: args.authenticate_frameworks,
         credentials,
     })
+}
+
+/// A credentials file flag, read and parsed (see `crate::secrets`), recorded on `/flags`.
+fn credentials_flag(
+    flag: &str,
+    value: Option<&str>,
+    extra: &mut BTreeMap<String, String>,
+) -> anyhow::Result<Option<master::Credentials>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let (text, shown) = crate::secrets::read(flag, value)?;
+    extra.insert(flag.to_owned(), shown);
+    let parsed =
+        master::Credentials::parse(&text).map_err(|e| anyhow::anyhow!("invalid --{flag}: {e}"))?;
+    Ok(Some(parsed))
+}
+
+/// The HTTP realms that need credentials (`--authenticate_http_*` with
+/// `--http_credentials`, `--authenticate_agents` with `--credentials`), also recorded on
+/// `/flags`.
+fn http_auth(
+    args: &MasterArgs,
+    v0: &master::V0Auth,
+    extra: &mut BTreeMap<String, String>,
+) -> anyhow::Result<api::credentials::HttpAuth> {
+    use api::credentials::realm;
+    use std::sync::Arc;
+    let http = credentials_flag("http_credentials", args.http_credentials.as_deref(), extra)?;
+    let mut auth = api::credentials::HttpAuth::default();
+    for (name, on, realm) in [
+        (
+            "authenticate_http_readonly",
+            args.authenticate_http_readonly,
+            realm::MASTER_READONLY,
+        ),
+        (
+            "authenticate_http_readwrite",
+            args.authenticate_http_readwrite,
+            realm::MASTER_READWRITE,
+        ),
+        (
+            "authenticate_http_frameworks",
+            args.authenticate_http_frameworks,
+            realm::MASTER_SCHEDULER,
+        ),
+    ] {
+        extra.insert(name.to_owned(), on.to_string());
+        if !on {
+            continue;
+        }
+        let Some(http) = &http else {
+            anyhow::bail!(
+                "--{name} needs --http_credentials (the 'basic' HTTP authenticator has no credentials)"
+            );
+        };
+        auth.require(realm, Arc::new(http.clone()));
+    }
+    extra.insert(
+        "http_authenticators".to_owned(),
+        args.http_authenticators.clone(),
+    );
+    if let Some(name) = &args.http_framework_authenticators {
+        extra.insert("http_framework_authenticators".to_owned(), name.clone());
+    }
+    extra.insert(
+        "authenticate_agents".to_owned(),
+        args.authenticate_agents.to_string(),
+    );
+    if args.authenticate_agents {
+        let Some(credentials) = &v0.credentials else {
+            anyhow::bail!(
+                "--authenticate_agents needs --credentials (the agents' principals and secrets)"
+            );
+        };
+        auth.require(realm::MASTER_AGENT, Arc::new(credentials.clone()));
+    }
+    Ok(auth)
 }
 
 /// `--weights` and the registry GC flags, checked, also recorded on `/flags`.

@@ -245,6 +245,8 @@ fn resolve(
     read_file: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<String, String> {
     let value = match raw.strip_prefix("file://") {
+        // Credentials files stay paths: `crate::secrets` checks who may read them.
+        Some(_) if crate::mesos_flags::CREDENTIAL_FILES.contains(&flag.name) => raw.to_owned(),
         Some(path) => {
             let content = read_file(Path::new(path))
                 .map_err(|e| format!("{given_as}: cannot read the value from {raw}: {e}"))?;

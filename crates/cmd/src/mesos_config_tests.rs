@@ -282,8 +282,8 @@ fn bad_arguments_are_refused_with_a_reason() {
         (
             Role::Agent,
             &[],
-            &[("MESOS_CREDENTIAL", "file:///missing")],
-            "MESOS_CREDENTIAL: cannot read",
+            &[("MESOS_ATTRIBUTES", "file:///missing")],
+            "MESOS_ATTRIBUTES: cannot read",
         ),
     ];
     for (role, args, env, expected) in cases {
@@ -301,7 +301,7 @@ fn warnings_name_the_flag_and_where_it_came_from() {
         &[
             "--cluster=prod",
             "--offer_timeout=1mins",
-            "--authenticate_slaves",
+            "--max_executors_per_slave=3",
         ],
         &[
             ("MESOS_ROLES", "a,b"),
@@ -312,9 +312,9 @@ fn warnings_name_the_flag_and_where_it_came_from() {
     assert_eq!(
         prepared.warnings(),
         [
-            "flag --authenticate_agents has no effect in Trireme (given as --authenticate_slaves)",
             "flag --cluster has no effect in Trireme",
             "flag --roles has no effect in Trireme (set by MESOS_ROLES)",
+            "flag --max_executors_per_agent has no effect in Trireme (given as --max_executors_per_slave)",
             "variable LIBPROCESS_NUM_WORKER_THREADS has no effect in Trireme",
         ]
     );

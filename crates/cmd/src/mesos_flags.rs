@@ -9,6 +9,9 @@ does not implement with a warning that they have no effect), as --name=value, --
 --[no-]name; each flag not given is read from MESOS_<NAME>; a value file:///path is read from \
 that file. See docs/configuration.md.";
 
+/// The flags whose value is a credentials file (a `file://` value stays a path).
+pub const CREDENTIAL_FILES: &[&str] = &["credentials", "http_credentials", "credential"];
+
 /// Which subcommand takes a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -111,15 +114,15 @@ pub static FLAGS: &[Flag] = &[
     flag("advertise_ip", &[], Both, Text, Clap),
     flag("advertise_port", &[], Master, Text, Clap),
     flag("advertise_port", &[], Agent, Text, Ignored),
-    flag("authenticate_http_readonly", &[], Both, Bool, Ignored),
-    flag("authenticate_http_readwrite", &[], Both, Bool, Ignored),
+    flag("authenticate_http_readonly", &[], Both, Bool, Clap),
+    flag("authenticate_http_readwrite", &[], Both, Bool, Clap),
     flag("firewall_rules", &[], Both, Text, Ignored),
     flag("domain", &[], Both, Text, Ignored),
     flag("help", &[], Both, Bool, Passthrough),
     flag("hooks", &[], Both, Text, Ignored),
     flag("hostname", &[], Both, Text, Clap),
     flag("hostname_lookup", &[], Both, Bool, Ignored),
-    flag("http_authenticators", &[], Both, Text, Ignored),
+    flag("http_authenticators", &[], Both, Text, Clap),
     flag("ip", &[], Both, Text, Clap),
     flag("ip_discovery_command", &[], Both, Text, Ignored),
     flag("modules", &[], Both, Text, Ignored),
@@ -143,9 +146,9 @@ pub static FLAGS: &[Flag] = &[
     flag("allocation_interval", &[], Master, Duration, Clap),
     flag("allocator", &[], Master, Text, Ignored),
     flag("min_allocatable_resources", &[], Master, Text, Ignored),
-    flag("authenticate_agents", &["authenticate_slaves"], Master, Bool, Ignored),
+    flag("authenticate_agents", &["authenticate_slaves"], Master, Bool, Clap),
     flag("authenticate_frameworks", &["authenticate"], Master, Bool, Clap),
-    flag("authenticate_http_frameworks", &[], Master, Bool, Ignored),
+    flag("authenticate_http_frameworks", &[], Master, Bool, Clap),
     flag("authenticators", &[], Master, Text, Ignored),
     flag("authentication_v0_timeout", &[], Master, Duration, Ignored),
     flag("authorizers", &[], Master, Text, Ignored),
@@ -154,7 +157,7 @@ pub static FLAGS: &[Flag] = &[
     flag("fair_sharing_excluded_resource_names", &[], Master, Text, Ignored),
     flag("filter_gpu_resources", &[], Master, Bool, Ignored),
     flag("framework_sorter", &[], Master, Text, Ignored),
-    flag("http_framework_authenticators", &[], Master, Text, Ignored),
+    flag("http_framework_authenticators", &[], Master, Text, Clap),
     flag("log_auto_initialize", &[], Master, Bool, Clap),
     flag("master_contender", &[], Master, Text, Ignored),
     flag("master_detector", &[], Both, Text, Ignored),
@@ -212,7 +215,7 @@ pub static FLAGS: &[Flag] = &[
     flag("container_ports_isolated_range", &[], Agent, Text, Ignored),
     flag("container_ports_watch_interval", &[], Agent, Duration, Ignored),
     flag("containerizers", &["containerizer"], Agent, Text, Clap),
-    flag("credential", &[], Agent, Text, Ignored),
+    flag("credential", &[], Agent, Text, Clap),
     flag("default_container_dns", &[], Agent, Text, Ignored),
     flag("default_container_info", &[], Agent, Text, Ignored),
     flag("default_role", &[], Agent, Text, Ignored),
@@ -252,7 +255,7 @@ pub static FLAGS: &[Flag] = &[
     flag("gc_non_executor_container_sandboxes", &[], Agent, Bool, Ignored),
     flag("hadoop_home", &[], Agent, Text, Ignored),
     flag("host_path_volume_force_creation", &[], Agent, Text, Ignored),
-    flag("http_credentials", &[], Agent, Text, Ignored),
+    flag("http_credentials", &[], Both, Text, Clap),
     flag("http_command_executor", &[], Agent, Bool, Ignored),
     flag("http_executor_domain_sockets", &[], Agent, Bool, Ignored),
     flag("http_heartbeat_interval", &[], Agent, Duration, Ignored),

@@ -18,10 +18,13 @@ use testkit::{get_json, poll_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Writes a credentials file of `content` into `dir`.
+/// Writes a credentials file of `content` into `dir`, readable by its owner only (the
+/// master refuses others).
 fn credentials_file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
     let path = dir.join(name);
     std::fs::write(&path, content).expect("write credentials");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     path
 }
 

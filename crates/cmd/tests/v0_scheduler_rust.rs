@@ -326,6 +326,9 @@ async fn an_unauthenticated_subscribe_call_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let credentials = dir.path().join("credentials");
     std::fs::write(&credentials, "alice wonderland\n").expect("write credentials");
+    // The master refuses a credentials file others may read.
+    let private: std::fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&credentials, private).expect("chmod credentials");
     let flag = format!("--credentials={}", credentials.display());
     let cluster = Cluster::start_with(0, &["--authenticate_frameworks", &flag], &[]);
     let (pid, mut inbox) = scheduler_pid().await;

@@ -61,6 +61,9 @@ pub struct Config {
     pub offer_timeout: Option<Duration>,
     /// `--authenticate_frameworks`, `--credentials`: SASL authentication of v0 frameworks.
     pub v0_auth: V0Auth,
+    /// `--authenticate_http_*`, `--authenticate_agents`: the realms whose endpoints need
+    /// HTTP Basic credentials, and whose (`api::credentials`).
+    pub http_auth: api::credentials::HttpAuth,
 }
 
 /// How v0 frameworks authenticate (see `v0sched::auth`).
@@ -106,6 +109,7 @@ impl Config {
             registry_policy: state::RegistryPolicy::default(),
             offer_timeout: None,
             v0_auth: V0Auth::default(),
+            http_auth: api::credentials::HttpAuth::default(),
         }
     }
 }
@@ -277,7 +281,7 @@ pub async fn serve(
         recovered,
         (registrar, log),
     );
-    let router = http::router(app);
+    let router = http::router(app, config.http_auth.clone());
     let mut http_stop = stop.clone();
     // `into_make_service`: the route table is built once. Served as a plain `Router`, axum
     // rebuilt it for every accepted connection (7% of a new leader's CPU while 10K agents

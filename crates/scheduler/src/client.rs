@@ -45,6 +45,9 @@ pub struct Config {
     /// Bound on a call's round trip, and on SUBSCRIBE's response headers.
     pub request_timeout: Duration,
     pub max_event_bytes: usize,
+    /// The principal and secret sent as HTTP Basic credentials on every request (a
+    /// master with `--authenticate_http_frameworks` needs them); none by default.
+    pub credential: Option<api::credentials::Credential>,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(75),
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            credential: None,
         }
     }
 }
@@ -148,7 +152,16 @@ impl futures_util::Stream for Events {
 
 /// Starts the driver (inside a tokio runtime) and returns the handle and the event channel.
 pub fn subscribe(config: Config) -> Result<(Scheduler, Events), StartError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(credential) = &config.credential {
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&credential.basic_authorization())
+                .map_err(|_| StartError("the credential cannot be sent in a header".to_owned()))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
         .tcp_nodelay(true)

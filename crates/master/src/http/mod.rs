@@ -2,6 +2,7 @@
 //! endpoints. Handlers decode and validate, then hand a command to the driver; they
 //! decide nothing else. libprocess serves every master route under `/master/` too.
 
+mod auth;
 mod files;
 pub mod logging;
 mod operator;
@@ -186,7 +187,9 @@ fn routes() -> Router<App> {
         .route("/metrics", get(prometheus))
 }
 
-pub fn router(app: App) -> Router {
+/// The master's routes; `auth` says which realms need credentials (see `auth`).
+pub fn router(app: App, auth: api::credentials::HttpAuth) -> Router {
+    let auth = auth::Auth::new(auth);
     Router::new()
         .route("/registrar(1)/registry", get(registry::registry))
         .route("/log/reconfigure", any(registry::reconfigure))
@@ -195,6 +198,10 @@ pub fn router(app: App) -> Router {
         .merge(files::routes())
         .nest("/master", routes())
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
         .with_state(app)
 }
 
@@ -365,6 +372,7 @@ async fn scheduler(
     State(app): State<App>,
     OriginalUri(uri): OriginalUri,
     method: Method,
+    authenticated: Option<axum::Extension<auth::Authenticated>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -372,7 +380,7 @@ async fn scheduler(
         Ok(x) => x,
         Err(response) => return response,
     };
-    let call: Call = match decode_or_400(content_type, &bytes) {
+    let mut call: Call = match decode_or_400(content_type, &bytes) {
         Ok(call) => call,
         Err(response) => return response,
     };
@@ -383,6 +391,12 @@ async fn scheduler(
         );
     }
     let stream_id = header_str(&headers, STREAM_ID_HEADER).map(str::to_owned);
+    let authenticated = authenticated.map(|axum::Extension(a)| a);
+    if let Some(authenticated) = &authenticated
+        && let Err(message) = authenticated.check_call(&mut call, stream_id.as_deref())
+    {
+        return text(StatusCode::BAD_REQUEST, message);
+    }
     if call.r#type() == call::Type::Subscribe {
         if stream_id.is_some() {
             return text(
@@ -397,7 +411,11 @@ async fn scheduler(
                 "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'",
             );
         };
-        return subscribe(app, call, accept);
+        let response = subscribe(app, call, accept);
+        return match &authenticated {
+            Some(authenticated) => authenticated.track(response),
+            None => response,
+        };
     }
     let (reply, answer) = oneshot::channel();
     let command = Command::SchedulerCall {

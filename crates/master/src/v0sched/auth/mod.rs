@@ -14,7 +14,6 @@
 //! restarts its exchange, and an exchange not finished within the timeout is dropped. The
 //! caller passes in the clock and the randomness.
 
-mod credentials;
 pub mod md5;
 
 use std::collections::HashMap;
@@ -24,7 +23,7 @@ use api::v0;
 use libprocess::Upid;
 use prost::Message;
 
-pub use credentials::Credentials;
+pub use api::credentials::Credentials;
 
 /// The one mechanism offered.
 pub const CRAM_MD5: &str = "CRAM-MD5";
@@ -261,12 +260,8 @@ fn verify(credentials: &Credentials, challenge: &str, response: &[u8]) -> Option
     let (principal, digest) = response.rsplit_once(' ')?;
     let secret = credentials.secret(principal)?;
     let expected = md5::hex(&md5::hmac_md5(secret.as_bytes(), challenge.as_bytes()));
-    same(expected.as_bytes(), digest.to_ascii_lowercase().as_bytes()).then(|| principal.to_owned())
-}
-
-/// Compares in time independent of where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    api::credentials::constant_time_eq(expected.as_bytes(), digest.to_ascii_lowercase().as_bytes())
+        .then(|| principal.to_owned())
 }
 
 #[cfg(test)]
