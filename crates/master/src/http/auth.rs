@@ -51,13 +51,24 @@ pub(crate) fn realm_of(path: &str) -> Option<&'static str> {
         | "/machine/down"
         | "/machine/up"
         | "/teardown"
+        | "/reserve"
+        | "/unreserve"
         | "/weights"
         | "/quota" => Some(realm::MASTER_READWRITE),
-        _ if path.starts_with("/api/v1/") || path.starts_with("/quota/") => {
-            Some(realm::MASTER_READWRITE)
-        }
-        _ => None,
+        _ if open(path) => None,
+        // Any other path (a route added later, a typo) is read-write: an endpoint is
+        // never left open by being forgotten here.
+        _ => Some(realm::MASTER_READWRITE),
     }
+}
+
+/// The paths Mesos never authenticates, the web UI's files (its data comes through
+/// `/ui/leader/<path>`, which passes the caller's `Authorization` on to the leader's
+/// `<path>`) and libprocess messages (v0 frameworks authenticate with CRAM-MD5).
+fn open(path: &str) -> bool {
+    matches!(path, "/health" | "/version" | "/redirect" | "/" | "/ui")
+        || path.starts_with("/ui/")
+        || path.starts_with("/mesos.internal.")
 }
 
 /// The master's authentication settings and the principals of open subscriptions.
@@ -247,6 +258,10 @@ mod tests {
             ("/api/v1", Some(realm::MASTER_READWRITE)),
             ("/master/api/v1/operator", Some(realm::MASTER_READWRITE)),
             ("/teardown", Some(realm::MASTER_READWRITE)),
+            ("/reserve", Some(realm::MASTER_READWRITE)),
+            ("/master/unreserve", Some(realm::MASTER_READWRITE)),
+            ("/ui/leader/state", None),
+            ("/no-such-endpoint", Some(realm::MASTER_READWRITE)),
             ("/quota/dev", Some(realm::MASTER_READWRITE)),
             ("/maintenance/schedule", Some(realm::MASTER_READWRITE)),
             ("/machine/down", Some(realm::MASTER_READWRITE)),

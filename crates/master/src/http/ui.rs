@@ -158,7 +158,11 @@ fn is_subscribe(body: &[u8]) -> bool {
 fn relay(answer: reqwest::Response) -> Response {
     let status = answer.status();
     let mut out = Response::builder().status(status.as_u16());
-    for name in [header::CONTENT_TYPE, header::LOCATION] {
+    for name in [
+        header::CONTENT_TYPE,
+        header::LOCATION,
+        header::WWW_AUTHENTICATE,
+    ] {
         if let Some(value) = answer.headers().get(&name) {
             out = out.header(name, value);
         }
