@@ -409,10 +409,9 @@ fn master_auth_headers(
     credential: Option<&api::credentials::Credential>,
 ) -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(value) = credential
+    if let Some(mut value) = credential
         .and_then(|c| reqwest::header::HeaderValue::from_str(&c.basic_authorization()).ok())
     {
-        let mut value = value;
         value.set_sensitive(true);
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }

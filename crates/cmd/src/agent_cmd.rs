@@ -118,7 +118,7 @@ pub struct AgentArgs {
 /// `--credential`, `--authenticate_http_*` and `--http_credentials`, read and checked,
 /// with what `/flags` shows of them (paths, never secrets).
 fn auth(args: &AgentArgs, config: &mut agent::Config) -> anyhow::Result<Vec<(String, String)>> {
-    use api::credentials::{Credential, Credentials, HttpAuth, realm};
+    use api::credentials::{Credential, realm};
     let mut shown = Vec::new();
     if let Some(value) = &args.credential {
         let (text, path) = crate::secrets::read("credential", value)?;
@@ -127,18 +127,13 @@ fn auth(args: &AgentArgs, config: &mut agent::Config) -> anyhow::Result<Vec<(Str
         config.credential = Some(credential);
         shown.push(("credential".to_owned(), path));
     }
-    let http = match &args.http_credentials {
-        Some(value) => {
-            let (text, path) = crate::secrets::read("http_credentials", value)?;
-            shown.push(("http_credentials".to_owned(), path));
-            let parsed = Credentials::parse(&text)
-                .map_err(|e| anyhow::anyhow!("invalid --http_credentials: {e}"))?;
-            Some(std::sync::Arc::new(parsed))
-        }
-        None => None,
-    };
-    let mut http_auth = HttpAuth::default();
-    for (name, on, realm) in [
+    let mut http = None;
+    if let Some(value) = &args.http_credentials {
+        let (parsed, path) = crate::secrets::credentials("http_credentials", value)?;
+        shown.push(("http_credentials".to_owned(), path));
+        http = Some(parsed);
+    }
+    let switches = [
         (
             "authenticate_http_readonly",
             args.authenticate_http_readonly,
@@ -149,15 +144,9 @@ fn auth(args: &AgentArgs, config: &mut agent::Config) -> anyhow::Result<Vec<(Str
             args.authenticate_http_readwrite,
             realm::AGENT_READWRITE,
         ),
-    ] {
-        shown.push((name.to_owned(), on.to_string()));
-        if on {
-            let Some(http) = &http else {
-                anyhow::bail!("--{name} needs --http_credentials");
-            };
-            http_auth.require(realm, http.clone());
-        }
-    }
+    ];
+    let (http_auth, switched) = crate::secrets::http_realms(&switches, http)?;
+    shown.extend(switched);
     shown.push((
         "http_authenticators".to_owned(),
         args.http_authenticators.clone(),

@@ -324,10 +324,8 @@ fn credentials_flag(
     let Some(value) = value else {
         return Ok(None);
     };
-    let (text, shown) = crate::secrets::read(flag, value)?;
+    let (parsed, shown) = crate::secrets::credentials(flag, value)?;
     extra.insert(flag.to_owned(), shown);
-    let parsed =
-        master::Credentials::parse(&text).map_err(|e| anyhow::anyhow!("invalid --{flag}: {e}"))?;
     Ok(Some(parsed))
 }
 
@@ -342,8 +340,7 @@ fn http_auth(
     use api::credentials::realm;
     use std::sync::Arc;
     let http = credentials_flag("http_credentials", args.http_credentials.as_deref(), extra)?;
-    let mut auth = api::credentials::HttpAuth::default();
-    for (name, on, realm) in [
+    let switches = [
         (
             "authenticate_http_readonly",
             args.authenticate_http_readonly,
@@ -359,18 +356,9 @@ fn http_auth(
             args.authenticate_http_frameworks,
             realm::MASTER_SCHEDULER,
         ),
-    ] {
-        extra.insert(name.to_owned(), on.to_string());
-        if !on {
-            continue;
-        }
-        let Some(http) = &http else {
-            anyhow::bail!(
-                "--{name} needs --http_credentials (the 'basic' HTTP authenticator has no credentials)"
-            );
-        };
-        auth.require(realm, Arc::new(http.clone()));
-    }
+    ];
+    let (mut auth, switched) = crate::secrets::http_realms(&switches, http)?;
+    extra.extend(switched);
     extra.insert(
         "http_authenticators".to_owned(),
         args.http_authenticators.clone(),

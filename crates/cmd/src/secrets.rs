@@ -5,8 +5,10 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use api::credentials::{Credentials, HttpAuth};
 
 /// The file's content and what `/flags` shows for `value`: a path (or `file://` path) is
 /// read after the permission check; anything else is the content itself.
@@ -19,6 +21,37 @@ pub fn read(flag: &str, value: &str) -> anyhow::Result<(String, String)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --{flag} file {path}"))?;
     Ok((text, path.to_owned()))
+}
+
+/// The credentials file of `flag` ([`read`]) parsed, with what `/flags` shows of it.
+pub fn credentials(flag: &str, value: &str) -> anyhow::Result<(Credentials, String)> {
+    let (text, shown) = read(flag, value)?;
+    let parsed = Credentials::parse(&text).map_err(|e| anyhow::anyhow!("invalid --{flag}: {e}"))?;
+    Ok((parsed, shown))
+}
+
+/// The `--authenticate_http_*` switches, each `(flag, on, realm)`: every realm switched on
+/// needs `http` (`--http_credentials`). Also returns the switches as `/flags` shows them.
+pub fn http_realms(
+    switches: &[(&str, bool, &str)],
+    http: Option<Credentials>,
+) -> anyhow::Result<(HttpAuth, Vec<(String, String)>)> {
+    let http = http.map(Arc::new);
+    let mut auth = HttpAuth::default();
+    let mut shown = Vec::new();
+    for &(name, on, realm) in switches {
+        shown.push((name.to_owned(), on.to_string()));
+        if !on {
+            continue;
+        }
+        let Some(http) = &http else {
+            anyhow::bail!(
+                "--{name} needs --http_credentials (the 'basic' HTTP authenticator has no credentials)"
+            );
+        };
+        auth.require(realm, http.clone());
+    }
+    Ok((auth, shown))
 }
 
 /// Refuses a file that its group or others may read or write.
