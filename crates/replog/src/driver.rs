@@ -3,12 +3,11 @@
 //!
 //! 1. block for the next event (or the next tick), then take whatever else is queued;
 //! 2. step the core with each;
-//! 3. perform the sends and replies that precede every `Persist` of the batch;
-//! 4. write all records and fsync them once (group commit);
-//! 5. only then perform the remaining sends and replies, in order (the core's ordering rule).
+//! 3. persist all `Persist` outputs with one fsync (group commit);
+//! 4. only then perform the sends and replies, in order (the core's ordering rule).
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -16,12 +15,10 @@ use tokio::sync::oneshot;
 use crate::core::{Entry, Input, Node, Output, ReadError, Request, RequestResult};
 use crate::storage::Storage;
 use crate::transport::Peers;
-use crate::types::{Addr, Message, Position, Status};
+use crate::types::{Addr, Message, Position, Record, Status};
 
 const TICK: Duration = Duration::from_millis(5);
 const MAX_BATCH: usize = 4096;
-/// How long the loop polls for the next event before it sleeps (see `next_event`).
-const SPIN: Duration = Duration::from_micros(50);
 
 /// A snapshot of the local replica, for status and tools.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +95,7 @@ impl Driver {
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             let mut batch = Vec::new();
-            match self.next_event(timeout) {
+            match self.events.recv_timeout(timeout) {
                 Ok(event) => batch.push(event),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -123,23 +120,6 @@ impl Driver {
                 return;
             }
         }
-    }
-
-    /// The next event, waiting up to `timeout`. It first polls for `SPIN`, yielding the CPU
-    /// between polls: the answer to what the last batch sent usually comes back within
-    /// that, and a thread that never slept needs no wake-up (tens of microseconds each, at
-    /// every hop of an append's round trip).
-    fn next_event(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
-        let spin_until = Instant::now() + SPIN.min(timeout);
-        loop {
-            match self.events.try_recv() {
-                Ok(event) => return Ok(event),
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) if Instant::now() < spin_until => std::thread::yield_now(),
-                Err(TryRecvError::Empty) => break,
-            }
-        }
-        self.events.recv_timeout(timeout.saturating_sub(SPIN))
     }
 
     /// Handles one event; false means shut down.
@@ -177,44 +157,36 @@ impl Driver {
         }
     }
 
-    /// Performs the batch's outputs with at most one fsync: sends and replies before the
-    /// first `Persist` go out at once (a leader's writes reach the replicas while its own
-    /// fsync runs); then every record is appended and fsynced, and the outputs held behind
-    /// them follow.
+    /// Persists the batch's records (one fsync), then performs sends and replies in order.
     fn execute(&mut self) -> Result<(), crate::storage::StorageError> {
-        let mut records = Vec::new();
-        let mut held = Vec::new();
-        for output in self.node.take_outputs() {
+        let outputs = self.node.take_outputs();
+        let records: Vec<Record> = outputs
+            .iter()
+            .filter_map(|o| {
+                if let Output::Persist(r) = o {
+                    Some(r.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        self.storage.append(&records)?;
+        for output in outputs {
             match output {
-                Output::Persist(record) => {
-                    records.push(record);
+                Output::Persist(_) => {}
+                Output::Send { to, msg } if to == *self.node.addr() => {
+                    let _ = self.self_events.send(Event::Inbound { from: to, msg });
+                }
+                Output::Send { to, msg } => self.peers.send(&to, msg),
+                Output::Reply { id, result } => {
+                    if let Some(reply) = self.pending.remove(&id) {
+                        let _ = reply.send(result);
+                    }
                 }
                 Output::Compact { .. } => self.compact = true,
-                other if !records.is_empty() => held.push(other),
-                other => self.release(other),
             }
-        }
-        self.storage.append(&records)?;
-        for output in held {
-            self.release(output);
         }
         self.maybe_compact()
-    }
-
-    /// Performs one send or reply (their records are durable).
-    fn release(&mut self, output: Output) {
-        match output {
-            Output::Send { to, msg } if to == *self.node.addr() => {
-                let _ = self.self_events.send(Event::Inbound { from: to, msg });
-            }
-            Output::Send { to, msg } => self.peers.send(&to, msg),
-            Output::Reply { id, result } => {
-                if let Some(reply) = self.pending.remove(&id) {
-                    let _ = reply.send(result);
-                }
-            }
-            Output::Persist(_) | Output::Compact { .. } => {}
-        }
     }
 
     /// Rewrites the storage once truncation left it mostly garbage.
