@@ -85,10 +85,17 @@ pub struct BenchArgs {
     /// Appends in flight, one run per value (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = vec![1u64, 64])]
     inflight: Vec<u64>,
-    /// Also run 3 etcd members (found on PATH) through the same load loop (JSON gateway),
-    /// then etcd's own gRPC load tool, `etcdctl check perf`, against them.
+    /// Also run 3 etcd members (found on PATH) through the same load loop (JSON gateway).
     #[arg(long = "compare-etcd", alias = "compare_etcd")]
     compare_etcd: bool,
+    /// With --compare-etcd, then run etcd's own gRPC load tool, `etcdctl check perf
+    /// --load=xl`, against them (60 s more).
+    #[arg(
+        long = "etcd-check-perf",
+        alias = "etcd_check_perf",
+        requires = "compare_etcd"
+    )]
+    etcd_check_perf: bool,
     /// Also run a 3-server ZooKeeper ensemble (Debian's zookeeper) with `create` and
     /// `setData` of the same entries through a ZooKeeper client.
     #[arg(long = "compare-zk", alias = "compare_zk")]
@@ -482,7 +489,9 @@ async fn bench_etcd(args: &BenchArgs, dir: &Path) -> anyhow::Result<Vec<(u64, St
         print_row("etcd", inflight, &stats);
         results.push((inflight, stats));
     }
-    peers::etcd_check_perf(&clients)?;
+    if args.etcd_check_perf {
+        peers::etcd_check_perf(&clients)?;
+    }
     Ok(results)
 }
 

@@ -324,17 +324,66 @@ fn bench_smoke_prints_summary_line() {
         "bench failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // One summary line per in-flight value, the largest last.
+    let summaries: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("inflight=") && l.contains(" appends_per_s="))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{stdout}");
+    assert!(summaries[0].starts_with("inflight=1 "), "{stdout}");
     let summary = stdout.lines().last().unwrap_or_default();
-    assert!(summary.starts_with("appends_per_s="), "summary: {summary}");
+    assert!(
+        summary.starts_with("inflight=4 appends_per_s="),
+        "summary: {summary}"
+    );
     assert!(
         summary.contains(" etcd_puts_per_s=")
             && summary.contains(" ratio=")
-            && summary.contains(" p99_ms=")
+            && summary.contains(" p99_ms="),
+        "summary: {summary}"
     );
-    let appends: f64 = summary["appends_per_s=".len()..]
+    let appends: f64 = summary["inflight=4 appends_per_s=".len()..]
         .split(' ')
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.0);
     assert!(appends > 0.0, "summary: {summary}");
+}
+
+/// `--compare-zk` starts a 3-server ZooKeeper ensemble, runs `create` and `setData` through
+/// it and prints our ratio to its `setData` rate per in-flight value.
+#[test]
+fn bench_smoke_compares_with_a_zookeeper_ensemble() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(BIN)
+        .args([
+            "log",
+            "bench",
+            "--entries=50",
+            "--inflight=1,4",
+            "--compare-zk",
+        ])
+        .arg(format!("--work_dir={}", dir.path().display()))
+        .output()
+        .expect("run bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for row in ["zk-create inflight=1", "zk-set    inflight=4"] {
+        assert!(stdout.contains(row), "no {row:?} in {stdout}");
+    }
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("inflight=4 appends_per_s=") && summary.contains(" ratio="),
+        "summary: {summary}"
+    );
+    let zk: f64 = summary
+        .split(' ')
+        .find_map(|f| f.strip_prefix("zk_set_data_per_s="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(zk > 0.0, "ZooKeeper's rate missing: {summary}");
 }
