@@ -2,7 +2,8 @@
 //! `host:port` (any master: followers answer 307 to the leader, which is followed) or
 //! `zk://...` (the leader is looked up in ZooKeeper first). The read-only listings
 //! (`agents`, `frameworks`, `tasks`, `metrics`, `maintenance`) render their tables in
-//! [`crate::ctl_cmds`]; exit statuses are [`CtlError::exit_code`]'s (docs/ctl.md).
+//! [`crate::ctl_cmds`], the writes post operator calls ([`crate::ctl_agent`],
+//! [`crate::ctl_ops`]); exit statuses are [`CtlError::exit_code`]'s (docs/ctl.md).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -41,15 +42,21 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: task::TaskCommand,
     },
-    /// Maintenance views (read-only): `status`, `schedule`.
+    /// Maintenance: `status` and `schedule` to read; `down`, `up` and `set-schedule` to
+    /// change (`crate::ctl_ops`).
     Maintenance {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
-    /// Steer one agent: `drain`, `deactivate`, `reactivate` (`crate::ctl_agent`).
+    /// Steer one agent: `drain`, `deactivate`, `reactivate`, `gone` (`crate::ctl_agent`).
     Agent {
         #[command(subcommand)]
         command: crate::ctl_agent::AgentCommand,
+    },
+    /// Steer one framework: `teardown` (`crate::ctl_ops`).
+    Framework {
+        #[command(subcommand)]
+        command: crate::ctl_ops::FrameworkCommand,
     },
 }
 
@@ -60,6 +67,12 @@ pub enum MaintenanceCommand {
     Status(ListArgs),
     /// The maintenance schedule, one line per machine (`GET /maintenance/schedule`).
     Schedule(ListArgs),
+    /// Replace the schedule with a file's (UPDATE_MAINTENANCE_SCHEDULE); `-` reads stdin.
+    SetSchedule(crate::ctl_ops::ScheduleArgs),
+    /// Take machines down: their agents are shut down and kept out (START_MAINTENANCE).
+    Down(crate::ctl_ops::MachinesArgs),
+    /// Bring DOWN machines back up; they leave the schedule (STOP_MAINTENANCE).
+    Up(crate::ctl_ops::MachinesArgs),
 }
 
 /// Where the leader is; flags spelled as Mesos's (`--zk_session_timeout`; the earlier
@@ -238,7 +251,11 @@ async fn execute(command: CtlCommand) -> Result<String, CtlError> {
                 let render = ctl_cmds::maintenance_schedule_table;
                 list(&args, "/maintenance/schedule", render).await
             }
+            MaintenanceCommand::SetSchedule(args) => crate::ctl_ops::set_schedule(args).await,
+            MaintenanceCommand::Down(args) => crate::ctl_ops::machines(args, true).await,
+            MaintenanceCommand::Up(args) => crate::ctl_ops::machines(args, false).await,
         },
+        CtlCommand::Framework { command } => crate::ctl_ops::framework(command).await,
     }
 }
 

@@ -1,5 +1,5 @@
-//! `trireme ctl agent drain|deactivate|reactivate AGENT`: the v1 operator calls DRAIN_AGENT,
-//! DEACTIVATE_AGENT and REACTIVATE_AGENT posted (JSON) to the leader's `/api/v1`. The master
+//! `trireme ctl agent drain|deactivate|reactivate|gone AGENT`: the v1 operator calls
+//! DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT and MARK_AGENT_GONE posted (JSON) to the leader's `/api/v1`. The master
 //! answers once the change is in the registry; the command prints nothing on success and
 //! exits with [`crate::ctl::CtlError::exit_code`]'s statuses otherwise.
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::ctl::{CtlError, MasterArg, Request, leader, send};
+use crate::ctl::{CtlError, MasterArg};
 
 /// `trireme ctl agent ...`.
 #[derive(clap::Subcommand, Debug)]
@@ -19,6 +19,10 @@ pub enum AgentCommand {
     Deactivate(AgentArgs),
     /// Offers from the agent again; ends a drain (REACTIVATE_AGENT).
     Reactivate(AgentArgs),
+    /// The agent is gone for good: it is shut down, its tasks end (TASK_GONE_BY_OPERATOR
+    /// for partition-aware frameworks, else TASK_LOST), and its id can never register
+    /// again (MARK_AGENT_GONE).
+    Gone(AgentArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,14 +80,20 @@ fn call(command: &AgentCommand) -> (&AgentArgs, Value) {
                 "reactivate_agent": { "agent_id": { "value": a.agent_id } },
             }),
         ),
+        AgentCommand::Gone(a) => (
+            a,
+            json!({
+                "type": "MARK_AGENT_GONE",
+                "mark_agent_gone": { "agent_id": { "value": a.agent_id } },
+            }),
+        ),
     }
 }
 
 /// Runs `command` against the leader; the output is empty on success.
 pub async fn execute(command: AgentCommand) -> Result<String, CtlError> {
     let (args, body) = call(&command);
-    let leader = leader(&args.master).await?;
-    send(&leader, &Request::Post("/api/v1".into(), body.to_string())).await
+    crate::ctl_ops::post(&args.master, body).await
 }
 
 #[cfg(test)]
@@ -117,5 +127,7 @@ mod tests {
         assert_eq!(body["reactivate_agent"]["agent_id"]["value"], "S2");
         let (_, body) = call(&AgentCommand::Deactivate(args("S3")));
         assert_eq!(body["type"], "DEACTIVATE_AGENT");
+        let (_, body) = call(&AgentCommand::Gone(args("S4")));
+        assert_eq!(body["mark_agent_gone"]["agent_id"]["value"], "S4");
     }
 }

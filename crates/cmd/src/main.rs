@@ -6,6 +6,7 @@ mod agent_cmd;
 mod ctl;
 mod ctl_agent;
 mod ctl_cmds;
+mod ctl_ops;
 mod etcd;
 mod execute;
 mod executor_cmd;

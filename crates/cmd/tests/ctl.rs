@@ -1,6 +1,6 @@
 //! `trireme ctl agents|frameworks|tasks|metrics|maintenance` run as a process against a
 //! master, an agent and a framework with one finished and one running task, then after
-//! its teardown: the tables, `--json`, and the exit statuses (3 for a dead address, 4 for an error answer) of
+//! `ctl framework teardown`, with the maintenance writes and `ctl agent gone` on the way: the tables, `--json`, and the exit statuses (3 for a dead address, 4 for an error answer) of
 //! docs/ctl.md (issue 16).
 
 mod common;
@@ -8,7 +8,6 @@ mod common;
 use std::process::Command;
 
 use api::v1::TaskState;
-use common::api::post_json;
 use common::ctl::ctl;
 use common::framework::{Framework, WAIT, task};
 use common::{BIN, Cluster};
@@ -133,8 +132,11 @@ async fn ctl_lists_agents_frameworks_tasks_metrics_and_maintenance() {
     );
     let schedule = r#"{"windows":[{"machine_ids":[{"hostname":"maint-host"}],
         "unavailability":{"start":{"nanoseconds":0},"duration":{"nanoseconds":3600000000000}}}]}"#;
-    let (status, body) = post_json(&addr, "/maintenance/schedule", schedule);
-    assert_eq!(status, 200, "{body}");
+    let file = std::env::temp_dir().join(format!("ctl-schedule-{}.json", std::process::id()));
+    std::fs::write(&file, schedule).expect("write the schedule");
+    let path = file.to_str().expect("utf-8 path");
+    assert_eq!(ok(&addr, &["maintenance", "set-schedule", path]), "");
+    std::fs::remove_file(&file).expect("remove the schedule");
     let status = rows(&ok(&addr, &["maintenance", "status"]));
     assert_eq!(row(&status, "maint-host"), ["maint-host", "-", "DRAINING"]);
     let windows = rows(&ok(&addr, &["maintenance", "schedule"]));
@@ -147,9 +149,23 @@ async fn ctl_lists_agents_frameworks_tasks_metrics_and_maintenance() {
         doc["windows"][0]["machine_ids"][0]["hostname"],
         "maint-host"
     );
+    // down, then up: the machine is DOWN, then out of the schedule.
+    assert_eq!(ok(&addr, &["maintenance", "down", "maint-host"]), "");
+    let status = rows(&ok(&addr, &["maintenance", "status"]));
+    assert_eq!(row(&status, "maint-host"), ["maint-host", "-", "DOWN"]);
+    assert_eq!(ok(&addr, &["maintenance", "up", "maint-host"]), "");
+    assert_eq!(
+        ok(&addr, &["maintenance", "status"]),
+        "HOSTNAME   IP   STATE\n"
+    );
+    let (code, _, stderr) = ctl(&addr, &["maintenance", "up", "h=not-an-ip"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, _, stderr) = ctl(&addr, &["maintenance", "set-schedule", "/no/such/file"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read /no/such/file"), "{stderr}");
 
     // After a teardown the framework is listed with --all only, and its tasks are done.
-    fw.client.teardown().await.expect("teardown");
+    assert_eq!(ok(&addr, &["framework", "teardown", &framework]), "");
     poll_until(WAIT, "the framework to complete", || {
         let f = get_json(&addr, "/frameworks")?;
         (f["completed_frameworks"][0]["id"] == framework.as_str()).then_some(())
@@ -161,6 +177,10 @@ async fn ctl_lists_agents_frameworks_tasks_metrics_and_maintenance() {
     assert_eq!(rows(&ok(&addr, &["tasks"])).len(), 1);
     let all = rows(&ok(&addr, &["tasks", "--all"]));
     assert_eq!(row(&all, "live")[3], "TASK_KILLED");
+
+    // A teardown of an unknown framework is the master's error: exit 4.
+    let (code, _, stderr) = ctl(&addr, &["framework", "teardown", "no-such-framework"]);
+    assert_eq!(code, Some(4), "{stderr}");
 
     // Exit statuses: 3 when nothing listens, 4 when the answer is an error (an agent has
     // no /slaves: 404), 2 for usage.
@@ -178,6 +198,14 @@ async fn ctl_lists_agents_frameworks_tasks_metrics_and_maintenance() {
     assert_eq!(code, Some(2), "{stderr}");
     let (code, _, stderr) = ctl("no-port", &["agents"]);
     assert_eq!(code, Some(2), "{stderr}");
+
+    // agent gone: the agent is removed and can never come back.
+    assert_eq!(ok(&addr, &["agent", "gone", &agent]), "");
+    poll_until(WAIT, "the agent to be gone", || {
+        let slaves = get_json(&addr, "/slaves")?;
+        slaves["slaves"].as_array()?.is_empty().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
 }
 
 /// Exit 3 when no leader is known: a master that cannot reach ZooKeeper answers 503 "No
