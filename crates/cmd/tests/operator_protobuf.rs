@@ -99,7 +99,7 @@ fn subscribed(addr: &str) -> Event {
 #[test]
 fn every_operator_call_in_protobuf() {
     let mut cluster = Cluster::start_with(0, &["--allocation_interval=100ms"], &[]);
-    cluster.add_agent(0, &["--hostname=pb-host"]);
+    cluster.add_agent(0, &[]);
     cluster.wait_for_agents(1);
     let addr = cluster.master_addr.clone();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -167,7 +167,10 @@ fn every_operator_call_in_protobuf() {
     assert_eq!(tasks[0].state(), TaskState::TaskRunning);
     let a = agents(&addr);
     assert_eq!(a.agents.len(), 1);
-    assert_eq!(a.agents[0].agent_info.hostname, "pb-host");
+    assert_eq!(
+        a.agents[0].agent_info.id.as_ref().map(|i| i.value.as_str()),
+        Some(agent.as_str())
+    );
     let r = get(
         &addr,
         &typed(call::Type::GetFrameworks),
@@ -207,7 +210,21 @@ fn every_operator_call_in_protobuf() {
     assert!(roles.iter().any(|role| role.name == "*"), "{roles:?}");
 
     // ------------------------------------------------------------- the sandbox
-    let dir = format!("/slaves/{agent}/frameworks/{framework}/executors/t1/runs/latest");
+    // The task's sandbox, as the agent's `/state` names it.
+    let slaves = testkit::get_json(&addr, "/slaves").expect("/slaves");
+    let host = &slaves["slaves"][0];
+    let agent_addr = format!(
+        "{}:{}",
+        host["hostname"].as_str().unwrap_or_default(),
+        host["port"]
+    );
+    let dir = poll_until(WAIT, "the sandbox in the agent's /state", || {
+        let state = testkit::get_json(&agent_addr, "/state")?;
+        state["frameworks"][0]["executors"][0]["directory"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     let list = from_json(&format!(
         r#"{{"type":"LIST_FILES","list_files":{{"path":"{dir}"}}}}"#
     ));
