@@ -252,32 +252,22 @@ fn every_operator_call_in_protobuf() {
     assert_eq!(state.get_agents.map(|a| a.agents.len()), Some(1));
 
     // ------------------------------------------------------------- logging
-    let r = get(
-        &addr,
-        &typed(call::Type::GetLoggingLevel),
-        response::Type::GetLoggingLevel,
-    );
-    assert_eq!(r.get_logging_level.map(|l| l.level), Some(0));
-    done(
-        &addr,
-        &from_json(
-            r#"{"type":"SET_LOGGING_LEVEL","set_logging_level":{"level":1,"duration":{"nanoseconds":60000000000}}}"#,
-        ),
-        200,
-    );
-    let r = get(
-        &addr,
-        &typed(call::Type::GetLoggingLevel),
-        response::Type::GetLoggingLevel,
-    );
-    assert_eq!(r.get_logging_level.map(|l| l.level), Some(1));
-    done(
-        &addr,
-        &from_json(
-            r#"{"type":"SET_LOGGING_LEVEL","set_logging_level":{"level":0,"duration":{"nanoseconds":1000000000}}}"#,
-        ),
-        200,
-    );
+    let level = |addr: &str| {
+        let kind = response::Type::GetLoggingLevel;
+        let r = get(addr, &typed(call::Type::GetLoggingLevel), kind);
+        r.get_logging_level.map(|l| l.level)
+    };
+    let set_level = |addr: &str, level: u32, nanos: u64| {
+        let json = format!(
+            r#"{{"type":"SET_LOGGING_LEVEL","set_logging_level":{{"level":{level},"duration":{{"nanoseconds":{nanos}}}}}}}"#
+        );
+        done(addr, &from_json(&json), 200);
+    };
+    assert_eq!(level(&addr), Some(0));
+    set_level(&addr, 1, 60_000_000_000);
+    assert_eq!(level(&addr), Some(1));
+    set_level(&addr, 0, 1_000_000_000);
+    assert_eq!(level(&addr), Some(0));
 
     // ------------------------------------------------------------- weights and quota
     done(

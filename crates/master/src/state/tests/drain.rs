@@ -69,13 +69,17 @@ fn kills(actions: &[Action]) -> Vec<agent_event::KillTask> {
         .collect()
 }
 
-/// The DRAIN events (their `DrainConfig`) sent to the agent.
-fn drains(actions: &[Action]) -> Vec<api::v1::DrainConfig> {
-    agent_events(actions, AGENT_CONN)
+/// The one DRAIN event sent to the agent (its `DrainConfig`), and no KILL: the agent kills
+/// its tasks itself.
+fn one_drain(actions: &[Action]) -> api::v1::DrainConfig {
+    assert!(kills(actions).is_empty(), "{actions:?}");
+    let drains: Vec<api::v1::DrainConfig> = agent_events(actions, AGENT_CONN)
         .into_iter()
         .filter(|e| e.r#type() == agent_event::Type::Drain)
         .filter_map(|e| e.drain.map(|d| d.config))
-        .collect()
+        .collect();
+    assert_eq!(drains.len(), 1, "{actions:?}");
+    drains[0]
 }
 
 /// Deactivation rescinds the outstanding offer and stops offers; tasks keep running;
@@ -124,15 +128,12 @@ fn drain_tells_the_agent_and_ends_drained() {
     let (mut m, agent, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
     assert_eq!(drain(&mut m, &agent, Some(3), false), Ok(OperatorOk::Empty));
-    let actions = m.take_actions();
-    assert!(kills(&actions).is_empty(), "{actions:?}");
-    let d = drains(&actions);
-    assert_eq!(d.len(), 1, "{actions:?}");
+    let d = one_drain(&m.take_actions());
     assert_eq!(
-        d[0].max_grace_period.map(|g| g.nanoseconds),
+        d.max_grace_period.map(|g| g.nanoseconds),
         Some(3_000_000_000)
     );
-    assert_eq!(d[0].mark_gone, Some(false));
+    assert_eq!(d.mark_gone, Some(false));
     assert_eq!(drain_state(&m, &agent), Some(DrainState::Draining));
     agent_update(&mut m, &agent, &fw, "t1", TaskState::TaskKilled, 9);
     m.tick(8.0);
@@ -272,11 +273,9 @@ fn a_draining_agent_that_reregisters_after_failover_is_told_to_drain_again() {
         info,
         vec![running_task("F1", "t9", "S9")],
     );
-    assert!(kills(&actions).is_empty(), "{actions:?}");
-    let d = drains(&actions);
-    assert_eq!(d.len(), 1, "{actions:?}");
+    let d = one_drain(&actions);
     assert_eq!(
-        d[0].max_grace_period.map(|g| g.nanoseconds),
+        d.max_grace_period.map(|g| g.nanoseconds),
         Some(2_000_000_000)
     );
     m.tick(3.0);
