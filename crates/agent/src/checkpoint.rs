@@ -5,6 +5,7 @@
 //! ```text
 //! meta/slaves/latest -> <agent id>
 //! meta/slaves/<agent>/slave.info                          AgentInfo (protobuf)
+//! meta/slaves/<agent>/drain.config                        DrainConfig while the agent drains
 //!   frameworks/<fw>/framework.info                        FrameworkInfo   (checkpointing only)
 //!   frameworks/<fw>/executors/<ex>/executor.info          ExecutorInfo    (checkpointing only)
 //!   frameworks/<fw>/executors/<ex>/runs/<container>/run.info   pid, start time, boot id, endpoint
@@ -407,6 +408,27 @@ pub fn read_resources(work_dir: &Path) -> Result<Vec<v1::Resource>, String> {
     let path = resources_path(work_dir);
     let message: Option<api::internal::agent_event::CheckpointResources> = read_message(&path)?;
     Ok(message.map(|m| m.resources).unwrap_or_default())
+}
+
+/// `meta/slaves/<agent>/drain.config` (Mesos's name): the `DrainConfig` of a drain in
+/// progress, removed when the agent has nothing left.
+pub fn drain_config_path(work_dir: &Path, agent: &str) -> PathBuf {
+    agent_dir(work_dir, agent).join("drain.config")
+}
+
+/// The checkpointed drain config; `None` when the agent is not draining.
+pub fn read_drain_config(work_dir: &Path, agent: &str) -> Result<Option<v1::DrainConfig>, String> {
+    read_message(&drain_config_path(work_dir, agent))
+}
+
+/// Removes `drain.config` (durably: the directory is synced); a missing one is fine.
+pub fn remove_drain_config(work_dir: &Path, agent: &str) -> std::io::Result<()> {
+    let path = drain_config_path(work_dir, agent);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => path.parent().map_or(Ok(()), sync_dir),
+    }
 }
 
 pub fn write_message(path: &Path, message: &impl prost::Message) -> std::io::Result<()> {

@@ -27,6 +27,7 @@ use crate::recovery::{self, RecoverMode};
 use crate::status_update::{self, Accepted, StatusUpdateManager};
 use crate::{Config, ContainerizerKind, detect, paths};
 
+mod drain;
 mod executor_api;
 mod fetch;
 mod resources;
@@ -195,6 +196,7 @@ pub(crate) async fn run(
         agent.agent_info_checkpointed = state.info.is_some();
         agent.recover(state);
     }
+    agent.load_drain()?;
     let known = agent.frameworks.values().flat_map(|f| f.executors.values());
     agent
         .containerizer
@@ -389,6 +391,8 @@ struct Agent {
     postman: Option<libprocess::Postman>,
     /// `meta/resources/resources.info` (`driver/resources.rs`).
     checkpointed_resources: Vec<v1::Resource>,
+    /// The drain in progress, as checkpointed in `drain.config` (`driver/drain.rs`).
+    drain: Option<v1::DrainConfig>,
 }
 
 fn now_secs() -> f64 {
@@ -472,6 +476,7 @@ impl Agent {
             pid_files: None,
             postman: None,
             checkpointed_resources: Vec::new(),
+            drain: None,
             config,
         }
     }
@@ -924,6 +929,11 @@ impl Agent {
                 let resources = event.checkpoint_resources.unwrap_or_default().resources;
                 self.checkpoint_resources(resources);
             }
+            Type::Drain => {
+                if let Some(drain) = event.drain {
+                    self.drain(drain.config);
+                }
+            }
             Type::Unknown => tracing::warn!("ignoring an event of unknown type from the master"),
         }
         Ok(())
@@ -1022,7 +1032,8 @@ impl Agent {
     }
 
     /// Records an update on its task and hands it to the status update manager.
-    fn record_status(&mut self, fid: &str, eid: &str, status: v1::TaskStatus) -> Accepted {
+    fn record_status(&mut self, fid: &str, eid: &str, mut status: v1::TaskStatus) -> Accepted {
+        self.decorate_for_drain(fid, &mut status);
         if let Some(ex) = self.executor_mut(fid, eid)
             && let Some(record) = ex.tasks.get_mut(&status.task_id.value)
             && !record.state.is_terminal()
@@ -1087,6 +1098,14 @@ impl Agent {
     }
 
     fn run_task(&mut self, framework_info: v1::FrameworkInfo, task: v1::TaskInfo) {
+        // A command task's executor id is its task id.
+        let eid = task
+            .executor
+            .as_ref()
+            .map_or(&task.task_id.value, |e| &e.executor_id.value);
+        if self.refuse_while_draining(&framework_info, eid, std::slice::from_ref(&task)) {
+            return;
+        }
         let Some(fid) = self.upsert_framework(&framework_info) else {
             tracing::warn!("RUN_TASK without a framework id; ignored");
             return;
@@ -1115,10 +1134,14 @@ impl Agent {
         info: v1::ExecutorInfo,
         group: v1::TaskGroupInfo,
     ) {
+        if self.refuse_while_draining(&framework_info, &info.executor_id.value, &group.tasks) {
+            return;
+        }
         let Some(fid) = self.upsert_framework(&framework_info) else {
             tracing::warn!("RUN_TASK_GROUP without a framework id; ignored");
             return;
         };
+
         let kind = if self.config.containerizer == ContainerizerKind::Fake {
             Kind::Fake
         } else {
@@ -1747,6 +1770,9 @@ impl Agent {
         // Nothing of it is left to recover.
         if ex.kind != Kind::Fake {
             self.remove_executor_checkpoint(fid, eid, &ex.container_id, checkpointed, last);
+        }
+        if last {
+            self.update_drain_status();
         }
     }
 

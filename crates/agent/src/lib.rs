@@ -15,12 +15,15 @@
 //! - [`cgroups`]: cgroups isolation decisions (layout, limits, OOM), `cgroups/fs.rs` the
 //!   file writes.
 //! - [`recovery`]: pure recovery decisions (executor fates, stream replay, agent info check).
+//! - [`drain`]: draining decisions (kill grace, launch refusal, update reasons);
+//!   `driver/drain.rs` the agent's side of DRAIN (checkpoint, kills, end).
 
 pub mod cgroups;
 mod checkpoint;
 pub mod command_executor;
 pub mod containerizer;
 pub mod detect;
+pub mod drain;
 mod driver;
 mod fetcher;
 mod files;

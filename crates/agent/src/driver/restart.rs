@@ -463,6 +463,7 @@ impl Agent {
         }
         self.recovering = None;
         tracing::info!("recovery complete; registering with the master");
+        self.replay_drain();
         if self.master_url.is_some() && matches!(self.link, Link::Waiting) {
             self.backoff = self.config.registration_backoff_factor;
             self.schedule_reconnect();

@@ -3,19 +3,20 @@
 //!
 //! - Deactivated: the agent gets into no allocation and its outstanding offers are
 //!   rescinded; its tasks keep running.
-//! - Draining: deactivated, and every task on it is killed (the kill's grace period is
-//!   `max_grace_period` when given). The agent is DRAINING until none of its tasks is left
-//!   unacknowledged (the master moves a task off its agent once its terminal update is
-//!   acknowledged), then DRAINED; with `mark_gone` it is then marked gone.
+//! - Draining: deactivated, and the agent is sent DRAIN (Mesos's `DrainSlaveMessage`
+//!   with the `DrainConfig`): the agent kills its tasks itself, each with the smaller of
+//!   `max_grace_period` and the task's own kill policy grace (it knows the `TaskInfo`), and
+//!   refuses launches while it drains (`crates/agent/src/drain.rs`). The agent is DRAINING
+//!   until none of its tasks is left unacknowledged (the master moves a task off its agent
+//!   once its terminal update is acknowledged), then DRAINED; with `mark_gone` it is then
+//!   marked gone.
 //! - Reactivated: offers again; a drain in progress or finished ends.
 //!
 //! Every change is a registry operation (DeactivateAgent, ReactivateAgent, DrainAgent,
 //! MarkAgentDrained) whose effect, and the call's 200, wait until it is durable; a new
-//! leader recovers them ([`Master::recover_agent_controls`]) and a draining agent that
-//! reregisters has its tasks killed again.
-//!
-//! Known gap: the master does not keep a task's own kill policy, so with `max_grace_period`
-//! every task gets that grace period rather than the smaller of the two.
+//! leader recovers them ([`Master::recover_agent_controls`]) and an agent that
+//! (re)registers while DRAINING or DRAINED is sent DRAIN again (as Mesos; the agent
+//! ignores it when it has nothing left).
 
 use std::collections::{HashMap, HashSet};
 
@@ -231,7 +232,7 @@ impl Master {
                     .by_agent
                     .insert(agent_id.to_owned(), Some(info));
                 self.rescind_agent_offers(agent_id);
-                self.kill_agent_tasks(agent_id);
+                self.send_drain(agent_id);
                 self.check_drained(now, agent_id);
             }
             ControlChange::Drained => {}
@@ -251,36 +252,14 @@ impl Master {
         }
     }
 
-    /// Sends KILL for every non-terminal task of a draining agent.
-    pub(crate) fn kill_agent_tasks(&mut self, agent_id: &str) {
-        let grace = self
-            .controls
-            .drain_info(agent_id)
-            .and_then(|d| d.config.max_grace_period);
-        let Some(agent) = self.agents.get(agent_id) else {
+    /// Sends DRAIN with the agent's drain config (the agent kills its tasks itself).
+    pub(crate) fn send_drain(&mut self, agent_id: &str) {
+        let Some(config) = self.controls.drain_info(agent_id).map(|d| d.config) else {
             return;
         };
-        let mut running: Vec<(String, String)> = agent
-            .tasks
-            .iter()
-            .filter(|(framework_id, task_id)| {
-                self.frameworks
-                    .get(framework_id)
-                    .and_then(|f| f.tasks.get(task_id))
-                    .is_some_and(|t| !t.state().is_terminal())
-            })
-            .cloned()
-            .collect();
-        // In a stable order (the set's is not).
-        running.sort();
-        tracing::info!(
-            agent_id,
-            tasks = running.len(),
-            "killing the tasks of a draining agent"
-        );
-        for (framework_id, task_id) in running {
-            self.send_agent(agent_id, kill_event(&framework_id, &task_id, grace));
-        }
+        let tasks = self.agents.get(agent_id).map_or(0, |a| a.tasks.len());
+        tracing::info!(agent_id, tasks, "telling the agent to drain");
+        self.send_agent(agent_id, drain_event(config));
     }
 
     /// A DRAINING, registered agent with no task left is DRAINED (MarkAgentDrained).
@@ -323,15 +302,11 @@ impl Master {
         }
     }
 
-    /// A (re)registered agent that is still DRAINING gets its tasks killed again (they may
-    /// have been reported after a failover).
+    /// A (re)registered agent that is DRAINING or DRAINED is sent DRAIN again (its tasks
+    /// may have been reported after a failover, or it restarted); then maybe DRAINED.
     pub(crate) fn registered_while_draining(&mut self, now: f64, agent_id: &str) {
-        let draining = self
-            .controls
-            .drain_info(agent_id)
-            .is_some_and(|d| d.state() == DrainState::Draining);
-        if draining {
-            self.kill_agent_tasks(agent_id);
+        if self.controls.drain_info(agent_id).is_some() {
+            self.send_drain(agent_id);
             self.check_drained(now, agent_id);
         }
     }
@@ -354,16 +329,11 @@ impl Master {
     }
 }
 
-fn kill_event(framework_id: &str, task_id: &str, grace: Option<v1::DurationInfo>) -> AgentEvent {
+/// Mesos's `DrainSlaveMessage{config}` on the agent stream.
+fn drain_event(config: DrainConfig) -> AgentEvent {
     AgentEvent {
-        r#type: Some(agent_event::Type::KillTask as i32),
-        kill_task: Some(agent_event::KillTask {
-            framework_id: framework_id.into(),
-            task_id: task_id.into(),
-            kill_policy: grace.map(|grace_period| v1::KillPolicy {
-                grace_period: Some(grace_period),
-            }),
-        }),
+        r#type: Some(agent_event::Type::Drain as i32),
+        drain: Some(agent_event::Drain { config }),
         ..Default::default()
     }
 }

@@ -69,6 +69,19 @@ fn kills(actions: &[Action]) -> Vec<agent_event::KillTask> {
         .collect()
 }
 
+/// The one DRAIN event sent to the agent (its `DrainConfig`), and no KILL: the agent kills
+/// its tasks itself.
+fn one_drain(actions: &[Action]) -> api::v1::DrainConfig {
+    assert!(kills(actions).is_empty(), "{actions:?}");
+    let drains: Vec<api::v1::DrainConfig> = agent_events(actions, AGENT_CONN)
+        .into_iter()
+        .filter(|e| e.r#type() == agent_event::Type::Drain)
+        .filter_map(|e| e.drain.map(|d| d.config))
+        .collect();
+    assert_eq!(drains.len(), 1, "{actions:?}");
+    drains[0]
+}
+
 /// Deactivation rescinds the outstanding offer and stops offers; tasks keep running;
 /// reactivation offers the agent again.
 #[test]
@@ -106,18 +119,21 @@ fn bad_drain_calls_are_400() {
     assert!(m.controls.drain_info(&agent).is_none());
 }
 
-/// DRAIN_AGENT kills every task with the capped grace period; the agent stays DRAINING
-/// until the terminal update is acknowledged, then is DRAINED; offers stop throughout.
+/// DRAIN_AGENT sends the agent DRAIN with its config (the agent kills the tasks, the
+/// master sends no KILL of its own, which would override the tasks' kill policies); the
+/// agent stays DRAINING until the terminal update is acknowledged, then is DRAINED;
+/// offers stop throughout.
 #[test]
-fn drain_kills_tasks_and_ends_drained() {
+fn drain_tells_the_agent_and_ends_drained() {
     let (mut m, agent, fw, offer) = setup(info("f"));
     launch_one(&mut m, &fw, &offer, "t1");
     assert_eq!(drain(&mut m, &agent, Some(3), false), Ok(OperatorOk::Empty));
-    let k = kills(&m.take_actions());
-    assert_eq!(k.len(), 1);
-    assert_eq!(k[0].task_id.value, "t1");
-    let grace = k[0].kill_policy.as_ref().and_then(|p| p.grace_period);
-    assert_eq!(grace.map(|g| g.nanoseconds), Some(3_000_000_000));
+    let d = one_drain(&m.take_actions());
+    assert_eq!(
+        d.max_grace_period.map(|g| g.nanoseconds),
+        Some(3_000_000_000)
+    );
+    assert_eq!(d.mark_gone, Some(false));
     assert_eq!(drain_state(&m, &agent), Some(DrainState::Draining));
     agent_update(&mut m, &agent, &fw, "t1", TaskState::TaskKilled, 9);
     m.tick(8.0);
@@ -235,10 +251,10 @@ fn get_operations_is_empty() {
     assert_eq!(r.get_operations, Some(response::GetOperations {}));
 }
 
-/// A new leader recovers a DRAINING agent; when it reregisters with a running task, the
-/// task is killed again (with the recovered grace period) and the agent stays DRAINING.
+/// A new leader recovers a DRAINING agent; when it reregisters with a running task, it is
+/// sent DRAIN again (with the recovered grace period) and stays DRAINING.
 #[test]
-fn a_draining_agent_that_reregisters_after_failover_has_its_tasks_killed() {
+fn a_draining_agent_that_reregisters_after_failover_is_told_to_drain_again() {
     let mut registry = Registry::new();
     let info = with_id(agent_info("cpus:2;mem:64"), "S9");
     assert_eq!(
@@ -257,11 +273,11 @@ fn a_draining_agent_that_reregisters_after_failover_has_its_tasks_killed() {
         info,
         vec![running_task("F1", "t9", "S9")],
     );
-    let k = kills(&actions);
-    assert_eq!(k.len(), 1, "{actions:?}");
-    assert_eq!(k[0].task_id.value, "t9");
-    let grace = k[0].kill_policy.as_ref().and_then(|p| p.grace_period);
-    assert_eq!(grace.map(|g| g.nanoseconds), Some(2_000_000_000));
+    let d = one_drain(&actions);
+    assert_eq!(
+        d.max_grace_period.map(|g| g.nanoseconds),
+        Some(2_000_000_000)
+    );
     m.tick(3.0);
     assert_eq!(drain_state(&m, "S9"), Some(DrainState::Draining));
 }
