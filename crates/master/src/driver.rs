@@ -20,6 +20,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::state::{Action, CallError, CallOk, ConnId, Master, OpId, OperatorOk};
 
+mod operator_feed;
+pub use operator_feed::{
+    OperatorBatch, OperatorEvent, OperatorReceiver, OperatorSender, operator_channel,
+};
+
 /// Seconds since the Unix epoch: the only clock read of the master.
 pub fn now() -> f64 {
     SystemTime::now()
@@ -69,7 +74,7 @@ pub enum Command {
     /// SUBSCRIBE of the operator API on a new stream; `accepted` says whether it may open.
     OperatorSubscribe {
         conn: ConnId,
-        events: mpsc::Sender<OperatorEvent>,
+        events: OperatorSender,
         accepted: oneshot::Sender<Result<(), CallError>>,
     },
     OperatorClosed {
@@ -114,34 +119,6 @@ pub struct Registrarship {
     pub fatal: watch::Sender<Option<String>>,
 }
 
-/// An operator stream's event, shared by every subscriber.
-pub type OperatorEvent = std::sync::Arc<api::v1::master::Event>;
-
-/// Events queued for one operator subscriber at most: one that reads slower than the
-/// master decides is closed (with a log line) rather than holding ever more memory.
-pub const OPERATOR_QUEUE: usize = 16 * 1024;
-
-/// Queues `event` for an operator subscriber; false when the stream must close (its
-/// queue is full, or its reader is gone).
-fn queue_operator_event(
-    conn: ConnId,
-    tx: &mpsc::Sender<OperatorEvent>,
-    event: OperatorEvent,
-) -> bool {
-    match tx.try_send(event) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::warn!(
-                conn,
-                queued = tx.max_capacity(),
-                "closing a slow operator event stream: its queue is full"
-            );
-            false
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
-    }
-}
-
 /// Most commands handled before an allocation pass and a flush of actions.
 const BATCH: usize = 4096;
 
@@ -150,7 +127,7 @@ pub struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     frameworks: HashMap<ConnId, mpsc::UnboundedSender<Event>>,
     agents: HashMap<ConnId, mpsc::UnboundedSender<Box<AgentEvent>>>,
-    operators: HashMap<ConnId, mpsc::Sender<OperatorEvent>>,
+    operators: HashMap<ConnId, OperatorSender>,
     tick: Duration,
     registry: Registrarship,
     /// The driver's own command sender, for answers of spawned registrar calls.
@@ -372,9 +349,11 @@ impl Driver {
     /// Executes the core's actions in order. The acknowledgements for one agent are merged
     /// into one ACKNOWLEDGE event, sent before the next other event for that agent (or at
     /// the end of the batch): per agent the order of events is kept, and a batch of
-    /// scheduler ACKs costs the agent one event.
+    /// scheduler ACKs costs the agent one event. An operator stream gets its events of the
+    /// pass as one batch, at the end (or before the stream is closed).
     fn execute(&mut self) {
         let mut acks: HashMap<ConnId, AgentEvent> = HashMap::new();
+        let mut batches: HashMap<ConnId, OperatorBatch> = HashMap::new();
         for action in self.master.take_actions() {
             match action {
                 Action::Framework { conn, event } => {
@@ -412,13 +391,7 @@ impl Driver {
                     });
                 }
                 Action::Operator { conn, event } => {
-                    let Some(tx) = self.operators.get(&conn) else {
-                        continue;
-                    };
-                    if !queue_operator_event(conn, tx, event) {
-                        self.operators.remove(&conn);
-                        self.master.operator_closed(conn);
-                    }
+                    batches.entry(conn).or_default().push(event);
                 }
                 Action::OperatorReply { id, result } => {
                     if let Some(reply) = self.operator_replies.remove(&id) {
@@ -435,6 +408,9 @@ impl Driver {
                     {
                         let _ = tx.send(Box::new(pending));
                     }
+                    if let Some(batch) = batches.remove(&conn) {
+                        self.queue_operator_batch(conn, batch);
+                    }
                     self.frameworks.remove(&conn);
                     self.agents.remove(&conn);
                     self.operators.remove(&conn);
@@ -445,6 +421,20 @@ impl Driver {
             if let Some(tx) = self.agents.get(&conn) {
                 let _ = tx.send(Box::new(pending));
             }
+        }
+        for (conn, batch) in batches {
+            self.queue_operator_batch(conn, batch);
+        }
+    }
+
+    /// Hands an operator stream its events; closes a stream that cannot take them.
+    fn queue_operator_batch(&mut self, conn: ConnId, batch: OperatorBatch) {
+        let Some(tx) = self.operators.get(&conn) else {
+            return;
+        };
+        if !tx.queue(conn, batch) {
+            self.operators.remove(&conn);
+            self.master.operator_closed(conn);
         }
     }
 }
@@ -484,21 +474,6 @@ mod tests {
             .chain(&event.acknowledges)
             .map(|a| a.task_id.value.clone())
             .collect()
-    }
-
-    #[test]
-    fn a_full_operator_queue_closes_the_stream() {
-        let (tx, mut rx) = mpsc::channel(2);
-        let event = OperatorEvent::default();
-        assert!(queue_operator_event(1, &tx, event.clone()));
-        assert!(queue_operator_event(1, &tx, event.clone()));
-        assert!(
-            !queue_operator_event(1, &tx, event.clone()),
-            "third event overflows"
-        );
-        assert!(rx.try_recv().is_ok());
-        drop(rx);
-        assert!(!queue_operator_event(1, &tx, event), "reader gone");
     }
 
     #[test]

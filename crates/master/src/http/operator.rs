@@ -187,7 +187,7 @@ fn answer(accept: ContentType, result: Result<OperatorOk, Response>) -> Response
 /// then what the master decides, HEARTBEATs between), or 503 when the core refuses it.
 async fn subscribe(app: &App, accept: ContentType) -> Response {
     let conn = app.next_conn();
-    let (events, rx) = tokio::sync::mpsc::channel(crate::driver::OPERATOR_QUEUE);
+    let (events, rx) = crate::driver::operator_channel();
     let (accepted, answer) = oneshot::channel();
     let command = Command::OperatorSubscribe {
         conn,

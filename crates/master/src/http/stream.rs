@@ -1,5 +1,5 @@
-//! Event-stream bodies: one RecordIO record per HTTP chunk, fed by an mpsc from the
-//! driver. Dropping the body (client gone, or the driver closed the stream) tells the
+//! Event-stream bodies: RecordIO records fed by an mpsc from the driver, the records
+//! already queued written as one HTTP chunk. Dropping the body (client gone, or the driver closed the stream) tells the
 //! driver through a [`CloseGuard`].
 
 use std::convert::Infallible;
@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use crate::driver::{Command, OperatorEvent};
+use crate::driver::{Command, OperatorBatch, OperatorEvent, OperatorReceiver};
 
 /// Sends its command to the driver when dropped.
 pub struct CloseGuard {
@@ -84,10 +84,11 @@ pub fn scheduler_body(
     Body::from_stream(stream)
 }
 
-/// An operator SUBSCRIBE stream: the driver's events (from a bounded queue: the driver
-/// closes a subscriber that falls behind), plus a HEARTBEAT every `heartbeat`.
+/// An operator SUBSCRIBE stream: the driver's batches of events (one per driver pass; the
+/// driver closes a subscriber that falls behind), plus a HEARTBEAT every `heartbeat`. The
+/// batches already queued go into one chunk, encoded here (off the driver loop).
 pub fn operator_body(
-    events: mpsc::Receiver<OperatorEvent>,
+    events: OperatorReceiver,
     accept: ContentType,
     heartbeat: Duration,
     guard: CloseGuard,
@@ -101,17 +102,17 @@ pub fn operator_body(
     let stream = futures_util::stream::unfold(state, move |(mut events, mut interval, guard)| {
         let beat = beat.clone();
         async move {
-            let event = tokio::select! {
+            let batch = tokio::select! {
                 biased;
-                event = events.recv() => event?,
-                _ = interval.tick() => beat,
+                batch = events.recv() => batch?,
+                _ = interval.tick() => vec![beat],
             };
-            let mut chunk = Vec::new();
-            append_record(&mut chunk, accept, &*event);
+            let mut chunk = Vec::with_capacity(batch.len() * 256);
+            append_batch(&mut chunk, accept, batch);
             while chunk.len() < MAX_CHUNK
-                && let Ok(event) = events.try_recv()
+                && let Some(batch) = events.try_recv()
             {
-                append_record(&mut chunk, accept, &*event);
+                append_batch(&mut chunk, accept, batch);
             }
             Some((
                 Ok::<Bytes, Infallible>(Bytes::from(chunk)),
@@ -120,6 +121,13 @@ pub fn operator_body(
         }
     });
     Body::from_stream(stream)
+}
+
+/// Appends every event of `batch` as a RecordIO record.
+fn append_batch(chunk: &mut Vec<u8>, accept: ContentType, batch: OperatorBatch) {
+    for event in &batch {
+        append_record(chunk, accept, &**event);
+    }
 }
 
 /// Events already queued when a chunk is written go into the same chunk (one write for
@@ -131,8 +139,8 @@ fn append_record<M: Message + prost::Name>(chunk: &mut Vec<u8>, accept: ContentT
     match accept {
         ContentType::Protobuf => {
             let length = event.encoded_len();
-            chunk.reserve(length + 12);
-            chunk.extend_from_slice(length.to_string().as_bytes());
+            chunk.reserve(length + 21);
+            push_decimal(chunk, length);
             chunk.push(b'\n');
             // Encoding into a Vec with enough room cannot fail.
             let _ = event.encode(chunk);
@@ -141,6 +149,21 @@ fn append_record<M: Message + prost::Name>(chunk: &mut Vec<u8>, accept: ContentT
             chunk.extend_from_slice(&api::recordio::encode(&codec::encode(accept, event)))
         }
     }
+}
+
+/// Appends `n` in decimal (a RecordIO length) without a temporary string.
+fn push_decimal(chunk: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    chunk.extend_from_slice(&digits[at..]);
 }
 
 /// An agent stream: protobuf AgentEvents (queued events batched into one chunk), starting
@@ -171,4 +194,18 @@ pub fn agent_body(
         },
     );
     Body::from_stream(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_lengths_are_decimal() {
+        for n in [0usize, 7, 10, 4096, 1_234_567, usize::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
 }

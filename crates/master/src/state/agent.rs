@@ -639,7 +639,7 @@ impl Master {
             if !task.state().is_terminal() && latest.is_terminal() {
                 newly_terminal = Some(latest);
             }
-            updated = task.task.state != latest as i32;
+            updated = Master::announces_update(task.latest.as_deref(), &status);
             self.task_counts.changed(task.task.state, latest as i32);
             task.task.set_state(latest);
             task.task.status_update_state = Some(status.state);

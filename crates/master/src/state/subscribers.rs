@@ -106,7 +106,27 @@ impl Master {
         });
     }
 
-    /// TASK_UPDATED: `status` is the task's last status, `state` its latest state.
+    /// Whether a status update the master received is announced as TASK_UPDATED: when its
+    /// state differs from the state of the task's previous status, or it reports a check
+    /// or health check result. Mesos's `Master::updateTask` (src/master/master.cpp): a
+    /// TASK_UPDATED "for every new task state" (the update's `status.state()` against the
+    /// last of the task's `statuses`), and always for REASON_TASK_CHECK_STATUS_UPDATED and
+    /// REASON_TASK_HEALTH_CHECK_STATUS_UPDATED. So a RUNNING received with latest state
+    /// FINISHED and the FINISHED received after it are two events, a repeated RUNNING none.
+    pub(crate) fn announces_update(previous: Option<&TaskStatus>, status: &TaskStatus) -> bool {
+        let check = matches!(
+            status.reason(),
+            Reason::TaskCheckStatusUpdated | Reason::TaskHealthCheckStatusUpdated
+        );
+        check || previous.is_none_or(|p| p.state != status.state)
+    }
+
+    /// TASK_UPDATED, as Mesos's `createTaskUpdated` (src/common/protobuf_utils.cpp) makes
+    /// it in `Master::updateTask`: `status` is the status of the update the master just
+    /// received (the one it forwards to the framework, which with an agent's status update
+    /// stream is its oldest unacknowledged one, not necessarily the newest), and `state` is
+    /// the task's latest state (the update's `latest_state` when the agent set it, else the
+    /// status's state). Neither is the last acknowledged status.
     pub(crate) fn notify_task_updated(
         &mut self,
         framework_id: &str,
