@@ -20,7 +20,8 @@
 //!   also per reregistered task and per registered agent), the mean size of a
 //!   reregistration SUBSCRIBE, pings answered, the new leader's recovery of the registry
 //!   (part of `reregister_s`), and one `GET /state` of the new leader afterwards (its time
-//!   and size).
+//!   and size), then one each of the operator API's GET_STATE in JSON and in protobuf and
+//!   GET_TASKS in JSON (`POST /api/v1`; time until the last byte and size, a line each).
 //!
 //! Environment (defaults in brackets): TRIREME_BENCH_AGENTS and
 //! TRIREME_BENCH_TASKS_PER_AGENT [both sizes: 10000x10 and 40000x10]; TRIREME_BENCH_SMOKE=1
@@ -184,6 +185,9 @@ fn print(report: &Report, params: &Params) {
         report.state_peak_rss_mb,
         report.old_master_peak_rss_mb,
     );
+    for read in &report.operator_reads {
+        println!("  {}", read.line());
+    }
     let tasks = (report.agents * report.tasks_per_agent).max(1) as f64;
     println!(
         "  cpu_s reregistration: master={:.2} ({:.1} us per task) generator={:.2}; registration: master={:.2} ({:.1} us per agent) generator={:.2}",

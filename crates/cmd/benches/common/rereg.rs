@@ -35,6 +35,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::ha::HaCluster;
 
+#[path = "reads.rs"]
+mod reads;
+
 /// Leaders a generator can follow (epochs 1..MAX_EPOCHS).
 const MAX_EPOCHS: usize = 16;
 /// Largest chunk or record accepted from the master.
@@ -1069,6 +1072,8 @@ pub struct Report {
     pub state_error: Option<String>,
     /// The new leader's peak RSS once `/state` was answered.
     pub state_peak_rss_mb: f64,
+    /// The operator API's GET_STATE (JSON, protobuf) and GET_TASKS (JSON) after `/state`.
+    pub operator_reads: Vec<reads::Timed>,
     /// Slowest `/metrics/snapshot` answer after the reregistrations (the poll's own cost).
     pub slowest_metrics_ms: f64,
     pub pings: u64,
@@ -1322,6 +1327,7 @@ fn run_on(
     let asked = Instant::now();
     let state = testkit::http_get(&new_addr, "/state");
     let state_s = asked.elapsed().as_secs_f64();
+    report.operator_reads = reads::time_operator_reads(&new_addr);
     let (detected2, detected2_wall) = generator
         .detected(2)
         .context("the new leader was not detected")?;
