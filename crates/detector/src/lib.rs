@@ -307,6 +307,20 @@ impl Detector {
         detector
     }
 
+    /// Every master in the group at `url.path`, in election order (the first leads), read
+    /// once on a session of its own that is closed before this returns.
+    pub async fn zookeeper_members(
+        url: ZkUrl,
+        session_timeout: Duration,
+    ) -> Result<Vec<MasterInfo>, DetectError> {
+        zk::list_members(zk::ZkConfig {
+            url,
+            session_timeout,
+        })
+        .await
+        .map_err(zk::Failure::into_detect_error)
+    }
+
     /// For an agent or scheduler `--master`: `host:port` => standalone, `zk://` => ZooKeeper.
     pub fn from_master_address(address: &MasterAddress, session_timeout: Duration) -> Detector {
         match address {

@@ -251,6 +251,41 @@ async fn read_leader(
     }
 }
 
+/// Every member of the group, in election order, read once on a short session of its own
+/// (for status pages: the master's list of every master). Members whose data cannot be
+/// decoded are left out; the caller bounds the time.
+pub(crate) async fn list_members(config: ZkConfig) -> Result<Vec<MasterInfo>, Failure> {
+    let path = &config.url.path;
+    let client = connect(&config)
+        .await
+        .map_err(|e| classify("connect", path, e))?;
+    let children = match client.list_children(path).await {
+        Ok(children) => children,
+        Err(zookeeper_client::Error::NoNode) => return Ok(Vec::new()),
+        Err(error) => return Err(classify("list", path, error)),
+    };
+    let mut members: Vec<membership::Member> = children
+        .iter()
+        .filter_map(|child| membership::Member::parse(child))
+        .collect();
+    members.sort_by(|a, b| {
+        a.sequence
+            .cmp(&b.sequence)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let mut infos = Vec::with_capacity(members.len());
+    for member in members {
+        let child = config.child(&member.name);
+        match client.get_data(&child).await {
+            Ok((data, _)) => infos.extend(membership::decode(&member, &data).ok()),
+            // It left between the listing and the read.
+            Err(zookeeper_client::Error::NoNode) => {}
+            Err(error) => return Err(classify("read", &child, error)),
+        }
+    }
+    Ok(infos)
+}
+
 enum DetectorStep {
     Read(Boxed<Result<(Option<MasterInfo>, OneshotWatcher), Failure>>),
     Watch(Boxed<()>),

@@ -232,6 +232,15 @@ pub async fn serve(
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (recovered_tx, recovered) = tokio::sync::watch::channel(false);
     let (fatal_tx, mut fatal) = tokio::sync::watch::channel(None::<String>);
+    let replica = match &config.registry {
+        RegistryStore::ReplicatedLog(log) => Some(log.self_addr.clone()),
+        _ => None,
+    };
+    let cluster = http::ClusterView::new(
+        (config.election.clone(), replica),
+        leadership.clone(),
+        recovered.clone(),
+    );
     let registrarship = driver::Registrarship {
         registrar: registrar.clone(),
         master_info: master_info.clone(),
@@ -279,7 +288,7 @@ pub async fn serve(
         config.heartbeat_interval,
         leadership,
         recovered,
-        (registrar, log),
+        (registrar, log, cluster),
     );
     let router = http::router(app, config.http_auth.clone());
     let mut http_stop = stop.clone();

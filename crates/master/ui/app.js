@@ -7,6 +7,7 @@ import { html, params, setParams, esc } from './util.js';
 import * as views from './views.js';
 import * as detail from './detail.js';
 import * as sandbox from './sandbox.js';
+import * as roles from './roles.js';
 
 const store = new Store();
 const main = document.getElementById('main');
@@ -19,8 +20,8 @@ const ROUTES = [
   [/^frameworks$/, 'frameworks', () => views.frameworks(store)],
   [/^frameworks\/(.+)$/, 'frameworks', (id) => detail.framework(store, decodeURIComponent(id))],
   [/^tasks$/, 'tasks', () => views.tasks(store)],
-  [/^tasks\/([^/]+)\/(.+)$/, 'tasks', (f, t) => detail.task(store, decodeURIComponent(f), decodeURIComponent(t), params().get('file'))],
-  [/^roles$/, 'roles', () => views.roles(store)],
+  [/^tasks\/([^/]+)\/(.+)$/, 'tasks', (f, t) => detail.task(store, decodeURIComponent(f), decodeURIComponent(t), params())],
+  [/^roles$/, 'roles', () => roles.view(store)],
   [/^maintenance$/, 'maintenance', () => views.maintenance(store)],
 ];
 
@@ -70,7 +71,13 @@ function render() {
   const focusId = focused && focused.id && main.contains(focused) ? focused.id : null;
   const caret = focusId && focused.selectionStart != null ? [focused.selectionStart, focused.selectionEnd] : null;
   const note = notice ? html`<p class="${notice.ok ? 'muted' : 'error'}" role="alert">${notice.text}</p>`.text : '';
+  // Values typed into a form (the role form) survive the re-render; filters live in the URL.
+  const typed = [...main.querySelectorAll('input[id]:not([data-filter])')].map((i) => [i.id, i.value]);
   main.innerHTML = note + (store.state ? view().text : '');
+  for (const [id, value] of typed) {
+    const again = document.getElementById(id);
+    if (again) again.value = value;
+  }
   if (focusId) {
     const again = document.getElementById(focusId);
     if (again) {

@@ -2,7 +2,8 @@
 // /ui/leader/ so a page served by a follower reads the leader. The state comes from the
 // operator API's SUBSCRIBE stream (SUBSCRIBED, then every change); while no stream is up it
 // is polled with GET_STATE. Metrics and the rest are polled. The store tells its listeners
-// of every change; a lost leader is retried and a new one announced.
+// of every change; a lost leader is retried and a new one announced. Every master, the
+// replicated log and the registry's recovery come from this master's /master/cluster.
 
 import { applyEvent, readRecords } from './stream.js';
 
@@ -48,6 +49,8 @@ export class Store {
     this.metrics = {};
     this.maintenance = null;
     this.roles = null;
+    this.quota = null;
+    this.cluster = null;
     this.history = [];
     this.error = null;
     this.leaderChanges = [];
@@ -144,18 +147,23 @@ export class Store {
       }
       this.whoami = whoami;
       if (!whoami.leader) throw new Error('No leader elected: the masters are electing one');
-      const [state, master, metrics, maintenance, roles] = await Promise.all([
+      const [state, master, metrics, maintenance, roles, quota, cluster] = await Promise.all([
         this.fetchState(),
         call('GET_MASTER'),
         json('/ui/leader/metrics/snapshot').catch(() => ({})),
         optional('GET_MAINTENANCE_STATUS', 'get_maintenance_status'),
         optional('GET_ROLES', 'get_roles'),
+        optional('GET_QUOTA', 'get_quota'),
+        // Every master, as this one sees them (any master answers; not through the leader).
+        json('/master/cluster').catch(() => null),
       ]);
       this.state = state;
       this.master = master.get_master ?? {};
       this.metrics = metrics;
       this.maintenance = maintenance;
       this.roles = roles;
+      this.quota = quota?.status ?? null;
+      this.cluster = cluster;
       this.sample();
       this.error = null;
       this.loadedAt = Date.now() / 1000;

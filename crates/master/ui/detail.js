@@ -5,6 +5,7 @@ import { call } from './data.js';
 import { html, when, copyable, resourceText, reservedText, stateBadge, table } from './util.js';
 import { agentBadge, frameworkBadge, taskColumns } from './views.js';
 import * as sandbox from './sandbox.js';
+import * as roles from './roles.js';
 
 function props(pairs) {
   return html`<dl class="props">${pairs.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>`;
@@ -57,11 +58,11 @@ export function framework(store, id) {
     ${table({ id: 'framework-tasks', rows: tasks, columns: taskColumns(store), placeholder: 'Filter tasks' })}`;
 }
 
-export function task(store, frameworkId, taskId, file = 'stdout') {
+export function task(store, frameworkId, taskId, query = new URLSearchParams()) {
   const t = store.task(frameworkId, taskId);
   if (!t) return missing('Task', taskId);
-  const shown = file === 'stderr' ? 'stderr' : 'stdout';
-  sandbox.follow(`${sandbox.sandboxOf(t)}/${shown}`);
+  const shown = sandbox.relativePath(query.get('file')) || 'stdout';
+  const dir = query.has('dir') ? sandbox.relativePath(query.get('dir')) : null;
   const statuses = (t.statuses ?? []).slice().reverse();
   return html`<h1>Task ${taskId}</h1>
     ${props([
@@ -74,7 +75,7 @@ export function task(store, frameworkId, taskId, file = 'stdout') {
     <h2>Status history</h2>
     <table id="statuses"><thead><tr><th>State</th><th>When</th><th class="optional">Reason</th><th>Message</th><th class="optional">Source</th><th class="optional">Healthy</th></tr></thead>
     <tbody>${statuses.map((s) => html`<tr><td>${stateBadge(s.state)}</td><td>${when(s.timestamp)}</td><td class="optional">${s.reason ?? ''}</td><td>${s.message ?? ''}</td><td class="optional">${s.source ?? ''}</td><td class="optional">${s.healthy == null ? '' : s.healthy ? 'yes' : 'no'}</td></tr>`)}</tbody></table>
-    ${sandbox.section(t, shown)}`;
+    ${sandbox.section(t, shown, dir)}`;
 }
 
 /** What each action asks, and the operator call that does it. */
@@ -114,9 +115,14 @@ function confirmed(text) {
 
 /** Runs the action a button names; returns the message to show. */
 export async function act(button) {
-  const make = ACTIONS[button.dataset.action];
+  const make = ACTIONS[button.dataset.action] ?? roles.ACTIONS[button.dataset.action];
   if (!make) return null;
-  const [question, run] = make(button.dataset);
+  let question, run;
+  try {
+    [question, run] = make(button.dataset);
+  } catch (e) {
+    return { ok: false, text: e.message ?? String(e) };
+  }
   if (!(await confirmed(question))) return null;
   try {
     await run();

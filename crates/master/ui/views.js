@@ -5,6 +5,7 @@ import {
   html, Raw, when, duration, copyable, scalars, resourceText, reservedText, stateBadge, flag,
   table,
 } from './util.js';
+import * as cluster from './cluster.js';
 
 function card(label, value, extra = '') {
   return html`<div class="card"><div class="label">${label}</div><div class="value">${value}</div>${extra}</div>`;
@@ -54,6 +55,7 @@ export function overview(store) {
       ${card('This master', html`<span class="id">${who.self}</span>`, html`<div class="muted" id="role">${who.leading ? 'leading' : 'standing by'} · Mesos API ${who.version} · Trireme ${who.trireme_version}</div>`)}
       ${card('Master id', html`<span class="id">${info.id ?? ''}</span>`)}
     </div>
+    ${cluster.section(store)}
     <h2>Resources</h2>
     <div class="cards">
       ${usage('cpus', m['master/cpus_used'] ?? 0, m['master/cpus_total'] ?? 0)}
@@ -163,22 +165,6 @@ export function tasks(store) {
     rows: store.tasks(),
     columns: taskColumns(store),
   })}`;
-}
-
-export function roles(store) {
-  const roleList = store.roles?.roles ?? [];
-  return html`<h1>Roles</h1>${roleList.length ? table({
-    id: 'roles',
-    placeholder: 'Filter roles',
-    rows: roleList,
-    columns: [
-      { key: 'name', label: 'Role', value: (r) => r.name },
-      { key: 'weight', label: 'Weight', value: (r) => r.weight ?? 1 },
-      { key: 'frameworks', label: 'Frameworks', value: (r) => (r.frameworks ?? []).length },
-      { key: 'allocated', label: 'Allocated', value: (r) => resourceText(r.allocated ?? r.resources ?? []) },
-      { key: 'quota', label: 'Quota guarantee', value: (r) => resourceText(r.quota?.guarantee ?? []) },
-    ],
-  }) : html`<p class="muted">No roles in use.</p>`}`;
 }
 
 export function maintenance(store) {

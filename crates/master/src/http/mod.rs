@@ -3,6 +3,7 @@
 //! decide nothing else. libprocess serves every master route under `/master/` too.
 
 mod auth;
+mod cluster;
 mod files;
 pub mod logging;
 mod operator;
@@ -27,6 +28,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use tokio::sync::{mpsc, oneshot, watch};
+
+pub use cluster::ClusterView;
 
 use crate::Leadership;
 use crate::driver::{Command, View};
@@ -54,6 +57,8 @@ struct Inner {
     log: Option<replog::Log>,
     /// Where libprocess messages to `/master/<name>` go (v0 schedulers).
     v0: crate::v0sched::Hub,
+    /// The masters and the registry's recovery time, for `/master/cluster`.
+    cluster: ClusterView,
 }
 
 impl App {
@@ -65,7 +70,7 @@ impl App {
         heartbeat: Duration,
         leadership: watch::Receiver<Leadership>,
         recovered: watch::Receiver<bool>,
-        (registrar, log): (::registry::Registrar, Option<replog::Log>),
+        (registrar, log, cluster): (::registry::Registrar, Option<replog::Log>, ClusterView),
     ) -> Self {
         App(Arc::new(Inner {
             commands,
@@ -78,6 +83,7 @@ impl App {
             registrar,
             log,
             v0,
+            cluster,
         }))
     }
 
@@ -195,6 +201,7 @@ pub fn router(app: App, auth: api::credentials::HttpAuth) -> Router {
         .route("/log/reconfigure", any(registry::reconfigure))
         .merge(routes())
         .merge(ui::routes())
+        .merge(cluster::routes())
         .merge(files::routes())
         .nest("/master", routes())
         .fallback(fallback)

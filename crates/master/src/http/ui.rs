@@ -29,6 +29,8 @@ const FILES: &[(&str, &str)] = &[
     ("views.js", include_str!("../../ui/views.js")),
     ("detail.js", include_str!("../../ui/detail.js")),
     ("sandbox.js", include_str!("../../ui/sandbox.js")),
+    ("cluster.js", include_str!("../../ui/cluster.js")),
+    ("roles.js", include_str!("../../ui/roles.js")),
 ];
 
 fn content_type(name: &str) -> &'static str {
@@ -101,7 +103,7 @@ async fn whoami(State(app): State<App>) -> Response {
     }))
 }
 
-fn client() -> &'static reqwest::Client {
+pub(super) fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
         reqwest::Client::builder()
