@@ -241,13 +241,24 @@ fn agent_update(
         ..Default::default()
     };
     status.set_state(state);
+    agent_status_update(m, agent, fw, status, state)
+}
+
+/// An agent's UPDATE of `status`, with `latest` the latest state it knows of the task.
+fn agent_status_update(
+    m: &mut Master,
+    agent: &str,
+    fw: &str,
+    status: v1::TaskStatus,
+    latest: TaskState,
+) -> Vec<Action> {
     let c = AgentCall {
         r#type: Some(agent_call::Type::Update as i32),
         agent_id: Some(agent.into()),
         update: Some(agent_call::Update {
             framework_id: fw.into(),
             status,
-            latest_state: Some(state as i32),
+            latest_state: Some(latest as i32),
         }),
         ..Default::default()
     };

@@ -202,31 +202,6 @@ fn subscribers_are_capped() {
     assert_eq!(m.operator_subscribe(MAX_SUBSCRIBERS as ConnId), Ok(()));
 }
 
-/// An agent's update with the status it sends and the latest state it knows.
-fn update_with_latest(
-    m: &mut Master,
-    agent: &str,
-    fw: &str,
-    status: v1::TaskStatus,
-    latest: TaskState,
-) -> Vec<Action> {
-    let c = AgentCall {
-        r#type: Some(agent_call::Type::Update as i32),
-        agent_id: Some(agent.into()),
-        update: Some(agent_call::Update {
-            framework_id: fw.into(),
-            status,
-            latest_state: Some(latest as i32),
-        }),
-        ..Default::default()
-    };
-    assert_eq!(
-        m.agent_call(2.0, Some(&format!("as{AGENT_CONN}")), c),
-        Ok(())
-    );
-    m.take_actions()
-}
-
 fn status(task_id: &str, state: TaskState, uuid: u8) -> v1::TaskStatus {
     let mut status = v1::TaskStatus {
         task_id: task_id.into(),
@@ -248,7 +223,7 @@ fn task_updated_follows_the_received_status_as_mesos() {
 
     // The agent already saw FINISHED; RUNNING is still unacknowledged.
     let running = status("t1", TaskState::TaskRunning, 1);
-    let actions = update_with_latest(&mut m, &agent, &fw, running, TaskState::TaskFinished);
+    let actions = agent_status_update(&mut m, &agent, &fw, running, TaskState::TaskFinished);
     let updated = op_events(&actions, OP_CONN);
     assert_eq!(kinds(&actions, OP_CONN), [Kind::TaskUpdated]);
     let first = updated[0].task_updated.clone().unwrap_or_default();
@@ -259,7 +234,7 @@ fn task_updated_follows_the_received_status_as_mesos() {
     let mut healthy = status("t1", TaskState::TaskRunning, 2);
     healthy.set_reason(Reason::TaskHealthCheckStatusUpdated);
     healthy.healthy = Some(true);
-    let actions = update_with_latest(&mut m, &agent, &fw, healthy, TaskState::TaskFinished);
+    let actions = agent_status_update(&mut m, &agent, &fw, healthy, TaskState::TaskFinished);
     let updated = op_events(&actions, OP_CONN);
     assert_eq!(kinds(&actions, OP_CONN), [Kind::TaskUpdated]);
     let check = updated[0].task_updated.clone().unwrap_or_default();
@@ -267,7 +242,7 @@ fn task_updated_follows_the_received_status_as_mesos() {
 
     // The FINISHED that follows is a new status state, though the task's state is not new.
     let finished = status("t1", TaskState::TaskFinished, 3);
-    let actions = update_with_latest(&mut m, &agent, &fw, finished, TaskState::TaskFinished);
+    let actions = agent_status_update(&mut m, &agent, &fw, finished, TaskState::TaskFinished);
     let updated = op_events(&actions, OP_CONN);
     assert_eq!(kinds(&actions, OP_CONN), [Kind::TaskUpdated]);
     let last = updated[0].task_updated.clone().unwrap_or_default();
